@@ -1,0 +1,156 @@
+"""Parameter tables: names, prior bounds, customary values, units, model components.
+
+A :class:`ParameterTable` is an ordered tuple of :class:`Parameter`; position ``i`` means
+the same thing as the authors' ``kp(i+1)``. Priors are uniform on ``[lower, upper]``; the
+unit cube ``u in (0, 1)`` maps to physical values by ``theta = lower + u * (upper - lower)``,
+as in the original code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator
+
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["Parameter", "ParameterTable", "COMPONENTS", "ParameterError"]
+
+COMPONENTS = {
+    "A": "carbon transfer",
+    "K": "baseline decomposition",
+    "Xi": "environmental modifier",
+    "V": "vertical transport",
+    "I": "input allocation",
+    "E": "non-microbial carbon transfer",
+}
+
+
+class ParameterError(ValueError):
+    """A parameter vector has the wrong length, a NaN, or values outside the prior box."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Parameter:
+    """One calibrated parameter.
+
+    Attributes:
+        name: the original code name (``kp`` element name in the MATLAB drivers).
+        lower, upper: uniform prior bounds, physical units.
+        default: customary value (CLM5: the CLM5 default; COMPAS: the code comment).
+            It may lie outside the prior box (e.g. CLM5 ``efolding`` = 10 m).
+        unit: physical unit.
+        meaning: one-line meaning.
+        component: model component (key of :data:`COMPONENTS`).
+        source: where ``default`` comes from.
+    """
+
+    name: str
+    lower: float
+    upper: float
+    default: float
+    unit: str
+    meaning: str
+    component: str
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.lower < self.upper:
+            raise ValueError(f"parameter {self.name}: lower must be < upper")
+        if self.component not in COMPONENTS:
+            raise ValueError(f"parameter {self.name}: unknown component {self.component}")
+
+    @property
+    def default_in_prior(self) -> bool:
+        return self.lower <= self.default <= self.upper
+
+
+class ParameterTable(tuple):
+    """An ordered, immutable table of :class:`Parameter` with vectorised helpers."""
+
+    def __new__(cls, model: str, params: "list[Parameter]") -> "ParameterTable":
+        obj = super().__new__(cls, params)
+        obj.model = model
+        names = [p.name for p in params]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{model}: duplicate parameter names")
+        return obj
+
+    def __iter__(self) -> Iterator[Parameter]:  # for typing
+        return super().__iter__()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self)
+
+    @property
+    def lower(self) -> np.ndarray:
+        return np.array([p.lower for p in self])
+
+    @property
+    def upper(self) -> np.ndarray:
+        return np.array([p.upper for p in self])
+
+    @property
+    def defaults(self) -> np.ndarray:
+        """Customary values (some outside the prior box; see :meth:`defaults_clipped`)."""
+        return np.array([p.default for p in self])
+
+    def defaults_clipped(self) -> np.ndarray:
+        """Customary values moved into the prior box."""
+        return np.clip(self.defaults, self.lower, self.upper)
+
+    def index(self, name: str) -> int:  # type: ignore[override]
+        for i, p in enumerate(self):
+            if p.name == name:
+                return i
+        raise KeyError(f"{self.model} has no parameter '{name}'; parameters are {self.names}")
+
+    def by_component(self, component: str) -> list[int]:
+        return [i for i, p in enumerate(self) if p.component == component]
+
+    def to_physical(self, u):
+        """Unit cube -> physical values (works on JAX and NumPy arrays, any batch shape)."""
+        lo, hi = jnp.asarray(self.lower), jnp.asarray(self.upper)
+        return lo + jnp.asarray(u) * (hi - lo)
+
+    def to_unit(self, theta):
+        """Physical values -> unit cube."""
+        lo, hi = jnp.asarray(self.lower), jnp.asarray(self.upper)
+        return (jnp.asarray(theta) - lo) / (hi - lo)
+
+    def validate(self, theta, *, where: str = "", atol: float = 0.0) -> np.ndarray:
+        """Check a physical parameter vector (eagerly); raise :class:`ParameterError`.
+
+        Shape ``(..., n)``; every value finite and inside ``[lower, upper]`` (+- ``atol``
+        relative to the range).
+        """
+        t = np.asarray(theta, dtype=np.float64)
+        w = f" ({where})" if where else ""
+        if t.ndim == 0 or t.shape[-1] != len(self):
+            raise ParameterError(f"{self.model} parameter vector{w} has shape {t.shape}; the last"
+                                 f" axis must have {len(self)} entries in order {self.names}")
+        bad = ~np.isfinite(t)
+        if bad.any():
+            i = int(np.argwhere(bad)[0][-1])
+            raise ParameterError(f"{self.model} parameter '{self.names[i]}'{w} is NaN/inf")
+        tol = atol * (self.upper - self.lower)
+        lo_bad = t < self.lower - tol
+        hi_bad = t > self.upper + tol
+        if lo_bad.any() or hi_bad.any():
+            i = int(np.argwhere(lo_bad | hi_bad)[0][-1])
+            v = t[..., i].ravel()
+            raise ParameterError(
+                f"{self.model} parameter '{self.names[i]}'{w} = {v[np.argmax(np.abs(v))]:.6g}"
+                f" {self[i].unit} is outside its prior range [{self[i].lower:g}, {self[i].upper:g}]"
+                " (pass physical values in PARAMETERS order, not unit-cube values?)")
+        return t
+
+    def as_markdown(self) -> str:
+        """The table rendered as Markdown (used by ``docs/models.md``)."""
+        rows = ["| # | name | meaning | lower | upper | customary | unit | component |",
+                "|---|---|---|---|---|---|---|---|"]
+        for i, p in enumerate(self):
+            rows.append(f"| {i + 1} | `{p.name}` | {p.meaning} | {p.lower:g} | {p.upper:g} |"
+                        f" {p.default:g} | {p.unit} | {p.component} ({COMPONENTS[p.component]}) |")
+        return "\n".join(rows)
