@@ -62,7 +62,8 @@ COMPAS_PARAMETERS = ParameterTable("COMPAS", [
     P("tau4s2_enz", 15.0, 30.0, 22.0, "yr", "microbial enzyme-production turnover time", "K",
       "code comment"),
     P("tau4s3", 0.001, 1.0, 0.11, "yr", "enzyme turnover time (its own parameter here;"
-      " the original derives it from mm_const_assim, Q1)", "K", "code comment"),
+      " the original derives it from mm_const_assim as 10^(3 kp13 - 3), Q1)", "K",
+      "code comment", scale="log"),
     P("tau4s4", 0.0, 3e-4, 7.8e-5, "yr", "SOC: 1 / maximum specific decomposition rate per unit"
       " enzyme", "K", "middle of the code comment's 4.6e-5 - 1.1e-4"),
     P("mm_const_assim", 300.0, 3000.0, 400.0, "gC m-3", "Michaelis constant of DOC uptake (Ka)",

@@ -3,7 +3,8 @@
 A :class:`ParameterTable` is an ordered tuple of :class:`Parameter`; position ``i`` means
 the same thing as the authors' ``kp(i+1)``. Priors are uniform on ``[lower, upper]``; the
 unit cube ``u in (0, 1)`` maps to physical values by ``theta = lower + u * (upper - lower)``,
-as in the original code.
+as in the original code. One exception: COMPAS ``tau4s3`` is log-uniform, reproducing the
+prior the original code implied for enzyme turnover (see ``docs/differences.md``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class Parameter:
         meaning: one-line meaning.
         component: model component (key of :data:`COMPONENTS`).
         source: where ``default`` comes from.
+        scale: ``"linear"`` (uniform prior on [lower, upper]; the unit cube maps linearly)
+            or ``"log"`` (uniform prior on [log lower, log upper]).
     """
 
     name: str
@@ -53,8 +56,13 @@ class Parameter:
     meaning: str
     component: str
     source: str = ""
+    scale: str = "linear"
 
     def __post_init__(self) -> None:
+        if self.scale not in ("linear", "log"):
+            raise ValueError(f"parameter {self.name}: scale must be 'linear' or 'log'")
+        if self.scale == "log" and self.lower <= 0:
+            raise ValueError(f"parameter {self.name}: a log-scale parameter needs lower > 0")
         if not self.lower < self.upper:
             raise ValueError(f"parameter {self.name}: lower must be < upper")
         if self.component not in COMPONENTS:
@@ -109,15 +117,36 @@ class ParameterTable(tuple):
     def by_component(self, component: str) -> list[int]:
         return [i for i, p in enumerate(self) if p.component == component]
 
+    @property
+    def log_scale(self) -> np.ndarray:
+        """Boolean mask of parameters with a log-uniform prior."""
+        return np.array([p.scale == "log" for p in self])
+
+    def _bounds_transformed(self):
+        lg = self.log_scale
+        lo = np.where(lg, np.log(np.where(lg, self.lower, 1.0)), self.lower)
+        hi = np.where(lg, np.log(np.where(lg, self.upper, 1.0)), self.upper)
+        return lg, lo, hi
+
     def to_physical(self, u):
-        """Unit cube -> physical values (works on JAX and NumPy arrays, any batch shape)."""
-        lo, hi = jnp.asarray(self.lower), jnp.asarray(self.upper)
-        return lo + jnp.asarray(u) * (hi - lo)
+        """Unit cube -> physical values (works on JAX and NumPy arrays, any batch shape).
+
+        Linear parameters: ``lower + u (upper - lower)``; log-scale ones:
+        ``exp(log lower + u (log upper - log lower))``.
+        """
+        lg, lo, hi = self._bounds_transformed()
+        v = lo + jnp.asarray(u) * (hi - lo)
+        if not lg.any():
+            return v
+        return jnp.where(lg, jnp.exp(jnp.where(lg, v, 0.0)), v)
 
     def to_unit(self, theta):
-        """Physical values -> unit cube."""
-        lo, hi = jnp.asarray(self.lower), jnp.asarray(self.upper)
-        return (jnp.asarray(theta) - lo) / (hi - lo)
+        """Physical values -> unit cube (inverse of :meth:`to_physical`)."""
+        lg, lo, hi = self._bounds_transformed()
+        t = jnp.asarray(theta)
+        if lg.any():
+            t = jnp.where(lg, jnp.log(jnp.where(lg, t, 1.0)), t)
+        return (t - lo) / (hi - lo)
 
     def validate(self, theta, *, where: str = "", atol: float = 0.0) -> np.ndarray:
         """Check a physical parameter vector (eagerly); raise :class:`ParameterError`.
@@ -148,9 +177,11 @@ class ParameterTable(tuple):
 
     def as_markdown(self) -> str:
         """The table rendered as Markdown (used by ``docs/models.md``)."""
-        rows = ["| # | name | meaning | lower | upper | customary | unit | component |",
-                "|---|---|---|---|---|---|---|---|"]
+        rows = ["| # | name | meaning | lower | upper | prior | customary | unit | component |",
+                "|---|---|---|---|---|---|---|---|---|"]
         for i, p in enumerate(self):
+            prior = "log-uniform" if p.scale == "log" else "uniform"
             rows.append(f"| {i + 1} | `{p.name}` | {p.meaning} | {p.lower:g} | {p.upper:g} |"
-                        f" {p.default:g} | {p.unit} | {p.component} ({COMPONENTS[p.component]}) |")
+                        f" {prior} | {p.default:g} | {p.unit} |"
+                        f" {p.component} ({COMPONENTS[p.component]}) |")
         return "\n".join(rows)

@@ -22,7 +22,7 @@ WANT="$(cat pyproject.toml | sha256sum | cut -c1-16)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   echo "[socmc] installing socmc and its dependencies into $VENV (first run only)" >&2
   "$VENV/bin/python" -m pip install -q --upgrade pip >&2
-  "$VENV/bin/python" -m pip install -q -e ".[dev]" >&2
+  "$VENV/bin/python" -m pip install -q -e ".[dev]" --config-settings editable_mode=compat >&2
   echo "$WANT" > "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"

@@ -1,0 +1,229 @@
+"""The statistical model of one soil profile, as a pure log density and as a NumPyro model.
+
+For parameters :math:`u \\in (0, 1)^d` (the unit cube of the model's ``PARAMETERS``; the
+prior is uniform on it, i.e. uniform on the physical bounds):
+
+.. math::
+
+    \\theta = \\theta_{lo} + u\\,(\\theta_{hi} - \\theta_{lo}),\\qquad
+    X^*(\\theta) = \\text{steady state},\\qquad
+    m_i = \\operatorname{pchip}(X^*_{soc})(z_i),\\qquad
+    \\log p(u \\mid o) = \\sum_i \\log p(o_i \\mid m_i) + \\text{const}.
+
+Two sampler spaces are offered: ``"unit"`` (the position is ``u``; the log prior is 0 inside
+the cube and ``-inf`` outside, so a random walk simply rejects proposals that leave it) and
+``"logit"`` (the position is ``logit(u)``; the log prior is the log-Jacobian
+:math:`\\sum_k \\log\\sigma(x_k) + \\log\\sigma(-x_k)`; this is NumPyro's unconstrained space,
+used by NUTS). Results are always reported in physical units.
+
+Infeasible steady states (the model's ``feasible`` flag), non-finite predictions at an
+observed depth, and (for ``lognormal``) non-positive predictions give a log density of
+``-inf``: such a point is never accepted. Unlike PRODA (Q2, Q13) there is no soft penalty.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from types import ModuleType
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
+from jax import random
+
+import socmodels
+import socmodels.clm5  # noqa: F401  imported eagerly: their module-level JAX constants must
+import socmodels.compas  # noqa: F401  not be created inside a trace (lazy import under jit)
+from socmodels.observation import observe
+from inference.likelihoods import Likelihood, lognormal
+from inference.sites import SiteData
+
+__all__ = ["SPACES", "SitePrediction", "resolve_model", "log_density", "predict",
+           "to_unit", "from_unit", "site_model", "ProfileObservation"]
+
+SPACES = ("unit", "logit")
+
+
+class SitePrediction(NamedTuple):
+    """Auxiliary output of :func:`log_density`.
+
+    Attributes
+    ----------
+    soc : (L,) predicted SOC density at the observation depths [gC m-3].
+    log_likelihood : (L,) pointwise log-likelihood (0 on padding layers).
+    """
+
+    soc: Any
+    log_likelihood: Any
+
+
+def resolve_model(model: str | ModuleType) -> ModuleType:
+    """``"clm5"``/``"compas"`` -> the ``socmodels`` module; a module is returned as is.
+
+    A soil-model module provides ``PARAMETERS``, ``prepare(forcing)`` and
+    ``steady_state(theta, prepared)`` returning an object with ``.soc`` (20,) and
+    ``.feasible``.
+    """
+    if isinstance(model, str):
+        return socmodels.get_model(model)
+    for attr in ("PARAMETERS", "prepare", "steady_state"):
+        if not hasattr(model, attr):
+            raise TypeError(f"soil model {model!r} lacks '{attr}'")
+    return model
+
+
+@functools.lru_cache(maxsize=None)
+def _steady_state_fn(module: ModuleType):
+    fn = module.steady_state
+    try:
+        if "check_bounds" in inspect.signature(fn).parameters:
+            # The sampler keeps u inside the cube itself; eager bound checks would only fail
+            # on the boundary values that numerical clipping can produce.
+            return functools.partial(fn, check_bounds=False)
+    except (TypeError, ValueError):
+        pass
+    return fn
+
+
+def _check_space(space: str) -> None:
+    if space not in SPACES:
+        raise ValueError(f"unknown space '{space}'; choose one of {SPACES}")
+
+
+def to_unit(position, space: str):
+    """Sampler-space position -> unit-cube ``u``."""
+    _check_space(space)
+    return position if space == "unit" else jax.nn.sigmoid(position)
+
+
+def from_unit(u, space: str):
+    """Unit-cube ``u`` -> sampler-space position."""
+    _check_space(space)
+    return u if space == "unit" else jnp.log(u) - jnp.log1p(-u)
+
+
+def _log_prior(position, space: str):
+    if space == "unit":
+        inside = jnp.all((position > 0.0) & (position < 1.0))
+        return jnp.where(inside, 0.0, -jnp.inf)
+    return -jnp.sum(jax.nn.softplus(position) + jax.nn.softplus(-position))
+
+
+def predict(theta, site: SiteData, model: ModuleType, likelihood: Likelihood):
+    """Predictions at the observed depths and whether they are usable.
+
+    Returns
+    -------
+    (pred (L,), ok ())
+        ``ok`` is False for an infeasible steady state, a non-finite prediction at a valid
+        layer, or (``lognormal``) a prediction <= 0 at a valid layer.
+    """
+    ss = _steady_state_fn(model)(theta, site.prepared)
+    pred = observe(ss.soc, site.depth)
+    mask = jnp.asarray(site.mask, bool)
+    good = jnp.isfinite(pred)
+    if likelihood.positive_predictions:
+        good = good & (pred > 0)
+    ok = jnp.all(jnp.asarray(ss.feasible)) & jnp.all(good | ~mask)
+    return pred, ok
+
+
+def log_density(position, site: SiteData, *, model: str | ModuleType,
+                likelihood: Likelihood | None = None, space: str = "unit"):
+    """Log posterior density (up to a constant) of one site, and its predictions.
+
+    Parameters
+    ----------
+    position : (d,)
+        Point in the sampler space (``u`` for ``"unit"``, ``logit(u)`` for ``"logit"``).
+    site : SiteData
+    model : str or module
+    likelihood : Likelihood, default ``lognormal()``
+    space : {"unit", "logit"}
+
+    Returns
+    -------
+    (logdensity (), SitePrediction)
+        ``-inf`` outside the prior box or for an infeasible/non-finite state.
+    """
+    _check_space(space)
+    module = resolve_model(model)
+    likelihood = lognormal() if likelihood is None else likelihood
+    params = module.PARAMETERS
+    x = jnp.asarray(position)
+    lp_prior = _log_prior(x, space)
+    u = to_unit(x, space)
+    if space == "unit":
+        u = jnp.clip(u, 1e-12, 1.0 - 1e-12)  # model evaluated anyway under vmap; keep it finite
+    theta = params.to_physical(u)
+    pred, ok = predict(theta, site, module, likelihood)
+    mask = jnp.asarray(site.mask, bool)
+    safe_pred = jnp.where(ok & mask, pred, site.obs)  # no NaN flows into the likelihood or grad
+    ll = likelihood.pointwise(safe_pred, site.obs, mask, site.weight)
+    total = jnp.where(ok & jnp.isfinite(lp_prior), jnp.sum(ll) + lp_prior, -jnp.inf)
+    return total, SitePrediction(pred, ll)
+
+
+class ProfileObservation(dist.Distribution):
+    """Distribution of a profile's observations given predictions (one per layer).
+
+    ``log_prob`` is the likelihood's pointwise log density, ``-inf`` everywhere when the
+    steady state is not usable (``ok`` False); ``sample`` draws posterior-predictive
+    observations. Batch shape ``(L,)``; combine with ``.mask(site.mask)``.
+    """
+
+    arg_constraints: dict = {}
+    support = dist.constraints.real
+    pytree_data_fields = ("pred", "ok", "obs", "mask", "weight")
+    pytree_aux_fields = ("likelihood",)
+
+    def __init__(self, pred, ok, obs, mask, weight, likelihood: Likelihood, *,
+                 validate_args=None):
+        self.pred, self.ok, self.obs, self.mask, self.weight = pred, ok, obs, mask, weight
+        self.likelihood = likelihood
+        super().__init__(batch_shape=jnp.shape(pred), validate_args=validate_args)
+
+    def log_prob(self, value):
+        mask = jnp.asarray(self.mask, bool)
+        pred = jnp.where(self.ok & mask, self.pred, value)
+        ll = self.likelihood.pointwise(pred, value, mask, self.weight)
+        return jnp.where(self.ok, ll, -jnp.inf)
+
+    def sample(self, key, sample_shape=()):
+        n = int(jnp.prod(jnp.asarray(sample_shape))) if sample_shape else 1
+        keys = random.split(key, n)
+        draws = jax.vmap(lambda k: self.likelihood.sample(k, self.pred, self.obs, self.mask))(keys)
+        return draws.reshape(tuple(sample_shape) + self.batch_shape)
+
+
+def site_model(site: SiteData, *, model: str | ModuleType = "clm5",
+               likelihood: Likelihood | None = None, observed: bool = True) -> None:
+    """NumPyro model of one site (use with ``NUTS`` or :class:`AdaptiveMetropolis`).
+
+    Sample sites: ``u`` (d,) ~ Uniform(0, 1) (NumPyro samples its logit); deterministic
+    ``theta`` (physical parameters) and ``soc_pred`` (predictions at the observed depths);
+    observed ``soc`` (L,), masked to the valid layers, so that
+    ``numpyro.infer.log_likelihood`` returns the pointwise log-likelihood per layer.
+
+    Parameters
+    ----------
+    site : SiteData
+        From :func:`inference.make_site` (or one row of a batched run).
+    model : str or module
+    likelihood : Likelihood, default ``lognormal()``
+    observed : bool
+        False leaves ``soc`` unobserved (prior/posterior predictive with ``Predictive``).
+    """
+    module = resolve_model(model)
+    likelihood = lognormal() if likelihood is None else likelihood
+    params = module.PARAMETERS
+    u = numpyro.sample("u", dist.Uniform(0.0, 1.0).expand([len(params)]).to_event(1))
+    theta = numpyro.deterministic("theta", params.to_physical(u))
+    pred, ok = predict(theta, site, module, likelihood)
+    numpyro.deterministic("soc_pred", pred)
+    obs_dist = ProfileObservation(pred, ok, site.obs, site.mask, site.weight, likelihood)
+    numpyro.sample("soc", obs_dist.mask(jnp.asarray(site.mask, bool)),
+                   obs=site.obs if observed else None)
