@@ -59,6 +59,9 @@ References
 Haario, H., Saksman, E. & Tamminen, J. (2001). An adaptive Metropolis algorithm.
 Bernoulli 7(2), 223-242. https://doi.org/10.2307/3318737
 
+Andrieu, C. & Thoms, J. (2008). A tutorial on adaptive MCMC. Statistics and Computing 18,
+343-373. https://doi.org/10.1007/s11222-008-9110-y
+
 Gelman, A., Roberts, G. O. & Gilks, W. R. (1996). Efficient Metropolis jumping rules.
 Bayesian Statistics 5, 599-607.
 
@@ -107,6 +110,9 @@ class AMState(NamedTuple):
         Running mean/covariance of the chain's history since the last reset.
     num_accepted : Array, () int
         Number of accepted proposals so far.
+    log_scale : Array, ()
+        Log of the global proposal scale factor lambda (0 unless ``target_acceptance``
+        is set): the Gaussian step is ``exp(log_scale) * L z``.
     """
 
     position: jnp.ndarray
@@ -115,6 +121,7 @@ class AMState(NamedTuple):
     proposal_cholesky: jnp.ndarray
     statistics: WelfordState
     num_accepted: jnp.ndarray
+    log_scale: jnp.ndarray
 
 
 class AMInfo(NamedTuple):
@@ -207,13 +214,15 @@ def init(position, logdensity_fn: Callable, *, initial_covariance=None,
     else:
         chol = jnp.linalg.cholesky(jnp.asarray(initial_covariance, dtype=x.dtype))
     lp, aux = _evaluate(logdensity_fn, x, has_aux)
-    return AMState(x, lp, aux, chol, welford_init(d, x.dtype), jnp.zeros((), jnp.int32))
+    return AMState(x, lp, aux, chol, welford_init(d, x.dtype), jnp.zeros((), jnp.int32),
+                   jnp.zeros((), x.dtype))
 
 
 def build_kernel(*, scaling: str | float = "haario", regularization: float = 1e-8,
                  adapt_start: int = 500, adapt_every: int = 1, adapt_until: int | None = None,
                  num_test_steps: int = 0, test_step_size: float = 0.1,
-                 acceptance: str = "metropolis", has_aux: bool = False) -> Callable:
+                 acceptance: str = "metropolis", target_acceptance: float | None = None,
+                 has_aux: bool = False) -> Callable:
     """Build the one-step adaptive-Metropolis kernel.
 
     Parameters
@@ -238,6 +247,12 @@ def build_kernel(*, scaling: str | float = "haario", regularization: float = 1e-
         Half-width h of the uniform test-phase steps.
     acceptance : {"metropolis", "annealed"}
         Acceptance rule; ``"annealed"`` is PRODA's exp(-dJ ln(n + 2)).
+    target_acceptance : float or None
+        If set (e.g. 0.234), also adapt a global scale factor lambda during warm-up by
+        Robbins-Monro, ``log lambda += n^-0.6 (alpha_n - target)`` (Andrieu & Thoms 2008,
+        Algorithm 4), so the step size follows the target's geometry when the Gaussian
+        optimum 2.38^2/d does not fit (bounded, curved posteriors). Frozen with the
+        covariance. ``None`` (default) is Haario's AM.
     has_aux : bool
         Whether ``logdensity_fn`` returns ``(logdensity, aux)``.
 
@@ -255,6 +270,8 @@ def build_kernel(*, scaling: str | float = "haario", regularization: float = 1e-
         raise ValueError("adapt_every must be >= 1, adapt_start and num_test_steps >= 0")
     if num_test_steps > 0 and not test_step_size > 0:
         raise ValueError("test_step_size must be positive")
+    if target_acceptance is not None and not 0 < target_acceptance < 1:
+        raise ValueError("target_acceptance must be in (0, 1)")
 
     def refresh(stats: WelfordState, chol: jnp.ndarray, scale: float) -> jnp.ndarray:
         new = proposal_cholesky(welford_covariance(stats), scale=scale,
@@ -265,7 +282,8 @@ def build_kernel(*, scaling: str | float = "haario", regularization: float = 1e-
         chol = refresh(state.statistics, state.proposal_cholesky, scale)
         d = state.position.shape[0]
         return AMState(state.position, state.logdensity, state.aux, chol,
-                       welford_init(d, state.position.dtype), state.num_accepted)
+                       welford_init(d, state.position.dtype), state.num_accepted,
+                       state.log_scale)
 
     def kernel(rng_key, state: AMState, logdensity_fn: Callable,
                iteration) -> tuple[AMState, AMInfo]:
@@ -275,8 +293,8 @@ def build_kernel(*, scaling: str | float = "haario", regularization: float = 1e-
         key_proposal, key_accept = random.split(rng_key)
 
         def gaussian(key):
-            return state.position + state.proposal_cholesky @ random.normal(
-                key, (d,), state.position.dtype)
+            return state.position + jnp.exp(state.log_scale) * (
+                state.proposal_cholesky @ random.normal(key, (d,), state.position.dtype))
 
         def uniform(key):
             return state.position + random.uniform(
@@ -311,9 +329,16 @@ def build_kernel(*, scaling: str | float = "haario", regularization: float = 1e-
                       & (formal_n % adapt_every == 0))
         chol = lax.cond(do_refresh, lambda: refresh(stats, state.proposal_cholesky, scale),
                         lambda: state.proposal_cholesky)
+        alpha = jnp.minimum(1.0, jnp.exp(log_ratio))
+        log_scale = state.log_scale
+        if target_acceptance is not None:
+            gain = jnp.maximum(formal_n, 1).astype(alpha.dtype) ** -0.6
+            log_scale = jnp.where(adapting & ~in_test,
+                                  log_scale + gain * (alpha - target_acceptance), log_scale)
         new_state = AMState(position, logdensity, aux, chol, stats,
-                            state.num_accepted + accepted.astype(state.num_accepted.dtype))
-        info = AMInfo(jnp.minimum(1.0, jnp.exp(log_ratio)), accepted, lp_new)
+                            state.num_accepted + accepted.astype(state.num_accepted.dtype),
+                            log_scale)
+        info = AMInfo(alpha, accepted, lp_new)
         return new_state, info
 
     return kernel

@@ -88,6 +88,9 @@ class AdaptiveMetropolis(MCMCKernel):
         Optional uniform-step test phase (PRODA's "Part 1"); counts as warm-up.
     acceptance : {"metropolis", "annealed"}
         ``"annealed"`` is PRODA's exp(-dJ ln(n + 2)) rule (replication only, not valid).
+    target_acceptance : float or None
+        Also adapt a global scale toward this acceptance rate during warm-up (Andrieu &
+        Thoms 2008); None (default) is Haario's AM.
     freeze_after_warmup : bool
         Stop adapting after ``num_warmup`` (default). ``False`` replicates PRODA.
     initial_step_size : float
@@ -105,7 +108,8 @@ class AdaptiveMetropolis(MCMCKernel):
     def __init__(self, model=None, potential_fn=None, *, scaling: str | float = "haario",
                  regularization: float = 1e-8, adapt_start: int = 500, adapt_every: int = 1,
                  num_test_steps: int = 0, test_step_size: float = 0.1,
-                 acceptance: str = "metropolis", freeze_after_warmup: bool = True,
+                 acceptance: str = "metropolis", target_acceptance: float | None = None,
+                 freeze_after_warmup: bool = True,
                  initial_step_size: float = 0.1, init_strategy=init_to_uniform):
         if not (model is None) ^ (potential_fn is None):
             raise ValueError("Only one of `model` or `potential_fn` must be specified.")
@@ -114,7 +118,7 @@ class AdaptiveMetropolis(MCMCKernel):
         self._options = dict(scaling=scaling, regularization=regularization,
                              adapt_start=adapt_start, adapt_every=adapt_every,
                              num_test_steps=num_test_steps, test_step_size=test_step_size,
-                             acceptance=acceptance)
+                             acceptance=acceptance, target_acceptance=target_acceptance)
         am.build_kernel(**self._options)  # validate options now, not at first sample
         self._freeze = freeze_after_warmup
         self._initial_step_size = initial_step_size

@@ -45,6 +45,7 @@ class AMConfig:
     adapt_every: int = 100
     freeze_after_warmup: bool = True
     acceptance: str = "metropolis"
+    target_acceptance: float | None = None
     initial_step_size: float = 0.1
     space: str = "unit"
     name: str = "am"
@@ -67,7 +68,7 @@ class AMConfig:
                     adapt_start=self.adapt_start, adapt_every=self.adapt_every,
                     adapt_until=self.num_warmup if self.freeze_after_warmup else None,
                     num_test_steps=self.num_test_steps, test_step_size=self.test_step_size,
-                    acceptance=self.acceptance)
+                    acceptance=self.acceptance, target_acceptance=self.target_acceptance)
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, **dataclasses.asdict(self)}

@@ -153,7 +153,7 @@ def _interval_weights(depth: float, tops: Sequence[float]) -> list[np.ndarray]:
         return np.zeros(layers.NLEV) if d <= 0 else layers.stock_weights(d)
 
     bounds = list(tops[1:]) + [np.inf]
-    return [w(b) - w(t) for t, b in zip(tops, bounds)]
+    return [w(b) - w(t) for t, b in zip(tops, bounds, strict=True)]
 
 
 def soc_stock(soc, *, depth: float = 1.0, coarse_fragments=None,
@@ -202,7 +202,7 @@ def soc_stock(soc, *, depth: float = 1.0, coarse_fragments=None,
         if soc.sizes.get(layer_dim) != layers.NLEV:
             raise ValueError(f"soc needs a '{layer_dim}' dimension of length {layers.NLEV}")
         out = 0.0
-        for w, f in zip(weights, factors):
+        for w, f in zip(weights, factors, strict=True):
             wd = xr.DataArray(w, dims=(layer_dim,))
             out = out + f * (soc * wd).sum(layer_dim, skipna=False)
         return out.assign_attrs(units="gC m-2", depth_m=depth,
@@ -210,7 +210,7 @@ def soc_stock(soc, *, depth: float = 1.0, coarse_fragments=None,
     s = np.asarray(soc, dtype=np.float64)
     if s.shape[-1] != layers.NLEV:
         raise ValueError(f"soc must have {layers.NLEV} layers on its last axis; got {s.shape}")
-    return sum(np.asarray(f) * (s @ w) for w, f in zip(weights, factors))
+    return sum(np.asarray(f) * (s @ w) for w, f in zip(weights, factors, strict=True))
 
 
 def mask_valid(stock, *, valid_range: tuple[float, float] = VALID_STOCK):
@@ -772,7 +772,8 @@ def components_compas(theta, forcing, pools, *, variant: str = "paper", xi_layer
                            jnp.full(jnp.shape(P["q10"]), _COMPAS_EFOLDING), forcing)
     xi = _per_layer(xi_layer, batch)
     cwd, l1, l2, l3, doc, mic, enz, som = (x[..., i, :] for i in range(8))
-    col = (lambda a: a[..., None])  # parameter (...,) -> (..., 1) against layers
+    def col(a):  # parameter (...,) -> (..., 1) against layers
+        return a[..., None]
 
     def column(a):  # sum_z a_z dz_z
         return jnp.sum(a * dz, axis=-1)
@@ -784,16 +785,16 @@ def components_compas(theta, forcing, pools, *, variant: str = "paper", xi_layer
     doc_rate = (1.0 / col(P["tau4s1"])) * mic / (col(P["mm_const_assim"]) * xi + doc)
     f_doc = column(doc * doc_rate * xi)
     if variant == "paper":
-        f_lit = [column(L * xi) * k for L, k in zip(lit, k_l)]
+        f_lit = [column(L * xi) * k for L, k in zip(lit, k_l, strict=True)]
     else:
-        f_lit = [column(L * xi) * k * (1.0 - p) for L, k, p in zip(lit, k_l, p_l)]
-    a_mic = [(1.0 - p) * c for p, c in zip(p_l, cue_l)]
-    num = sum(a * f for a, f in zip(a_mic, f_lit)) + P["mic_cue"] * f_doc
+        f_lit = [column(L * xi) * k * (1.0 - p) for L, k, p in zip(lit, k_l, p_l, strict=True)]
+    a_mic = [(1.0 - p) * c for p, c in zip(p_l, cue_l, strict=True)]
+    num = sum(a * f for a, f in zip(a_mic, f_lit, strict=True)) + P["mic_cue"] * f_doc
     cte = num / (sum(f_lit) + f_doc)
 
     k_death = 1.0 / P["tau4s2_death"]
-    f_e = [column(L * xi) * k for L, k in zip(lit, k_l)] + [column(mic * xi) * k_death]
-    e = sum(a * f for a, f in zip(p_l + [P["pdeath2soc"]], f_e)) / sum(f_e)
+    f_e = [column(L * xi) * k for L, k in zip(lit, k_l, strict=True)] + [column(mic * xi) * k_death]
+    e = sum(a * f for a, f in zip(p_l + [P["pdeath2soc"]], f_e, strict=True)) / sum(f_e)
 
     k_mic = 1.0 / P["tau4s2_death"] + 1.0 / P["tau4s2_enz"]
     kd_xi = col(P["mm_const_decom"]) * xi
@@ -808,7 +809,8 @@ def components_compas(theta, forcing, pools, *, variant: str = "paper", xi_layer
                  col(k_mic), col(1.0 / P["tau4s3"]), (1.0 / col(P["tau4s4"])) * enz
                  / (kd_xi + som)]
         pools_k = [cwd, l1, l2, l3, doc, mic, enz, som]
-    k_num = sum(column(jnp.broadcast_to(r, c.shape) * c) for r, c in zip(rates, pools_k))
+    k_num = sum(column(jnp.broadcast_to(r, c.shape) * c)
+                for r, c in zip(rates, pools_k, strict=True))
     k_den = sum(column(c) for c in pools_k)
     k_sys = jnp.where(k_den > 0, k_num / jnp.where(k_den > 0, k_den, 1.0), jnp.nan)
 
@@ -826,7 +828,7 @@ def components_compas(theta, forcing, pools, *, variant: str = "paper", xi_layer
     xi_n = jnp.mean(jnp.asarray(forcing.fpi_vr), axis=-2)
     xi_m = xi_compas(theta, forcing) * xi_n
     to_soil = sum(column(L * xi_m) * k * (p + (1.0 - p) * c)
-                  for L, k, p, c in zip(lit, k_l, p_l, cue_l))
+                  for L, k, p, c in zip(lit, k_l, p_l, cue_l, strict=True))
     return SystemComponents(cte=cte, k=k_sys, xi=xi_sys, v=v_sys, b=b, i=i_idx,
                             carbon_input=c_in, litter_to_soil=to_soil / c_in, e=e)
 

@@ -65,7 +65,7 @@ class MLP(nnx.Module):
         init = nnx.initializers.glorot_uniform()
         self.layers = nnx.List([
             nnx.Linear(a, b, dtype=DTYPE, param_dtype=DTYPE, kernel_init=init, rngs=rngs)
-            for a, b in zip(widths[:-1], widths[1:])
+            for a, b in zip(widths[:-1], widths[1:], strict=True)
         ])
         self.dropout = nnx.Dropout(float(dropout))
         self.n_in = int(n_in)
@@ -78,9 +78,9 @@ class MLP(nnx.Module):
         """
         h = jnp.asarray(x, DTYPE)
         deterministic = key is None or self.dropout.rate == 0.0
-        keys = (None,) * len(self.layers) if deterministic else \
-            tuple(jax.random.split(key, len(self.layers) - 1)) + (None,)
-        for layer, k in zip(self.layers[:-1], keys):
+        n_hidden = len(self.layers) - 1
+        keys = (None,) * n_hidden if deterministic else tuple(jax.random.split(key, n_hidden))
+        for layer, k in zip(self.layers[:-1], keys, strict=True):
             h = jax.nn.relu(layer(h))
             h = self.dropout(h, deterministic=deterministic, rngs=k)
         return self.layers[-1](h)

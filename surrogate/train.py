@@ -443,6 +443,11 @@ def _check_xy(x, y) -> tuple[np.ndarray, np.ndarray]:
     return xa, ya
 
 
+def _member_keys(root, ids) -> jax.Array:
+    """``fold_in(root, id)`` for every member id."""
+    return jax.vmap(lambda i: jax.random.fold_in(root, i))(jnp.asarray(ids))
+
+
 def train_ensemble(x, y, train_idx, val_idx, *, config: TrainConfig = TrainConfig(),
                    seed: int = 0, member_ids: Sequence[int] | None = None,
                    progress: bool = True, kind: str = "custom",
@@ -506,7 +511,7 @@ def train_ensemble(x, y, train_idx, val_idx, *, config: TrainConfig = TrainConfi
         for g0 in range(0, m, group):
             sel = np.arange(g0, min(g0 + group, m))
             sel_pad = np.concatenate([sel, np.full(group - sel.size, sel[-1])])  # same shape
-            keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(jnp.asarray(ids[sel_pad]))
+            keys = _member_keys(root, ids[sel_pad])
             tr_j, va_j = jnp.asarray(tr[sel_pad]), jnp.asarray(va[sel_pad])
             carry = init(keys)
             hist_t, hist_v = [], []
@@ -528,7 +533,8 @@ def train_ensemble(x, y, train_idx, val_idx, *, config: TrainConfig = TrainConfi
             bar.update((config.max_epochs - done) * sel.size)
             ht = np.concatenate(hist_t, axis=1)[: sel.size, : config.max_epochs]
             hv = np.concatenate(hist_v, axis=1)[: sel.size, : config.max_epochs]
-            results.append((jax.tree.map(lambda a: np.asarray(a)[: sel.size], carry), ht, hv))
+            n_real = sel.size
+            results.append((jax.tree.map(lambda a, n=n_real: np.asarray(a)[:n], carry), ht, hv))
     finally:
         bar.close()
 

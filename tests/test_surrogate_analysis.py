@@ -1,12 +1,12 @@
 """Map-level analyses: areas, stocks, totals, correlation, NSE, system components."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import xarray as xr
 
 import socmodels  # noqa: F401
-import jax
-import jax.numpy as jnp
 from socmodels import Forcing, layers
 from socmodels._tables import CLM5_PARAMETERS as CLM5
 from socmodels._tables import COMPAS_PARAMETERS as COMPAS
@@ -185,14 +185,14 @@ def test_clm5_cte_limits(clm5_case, variant):
     only_s1 = np.zeros((7, 20))
     only_s1[4] = 500.0
     c = A.components_clm5(theta, f, only_s1, variant=variant)
-    p = dict(zip(CLM5.names, theta))
+    p = dict(zip(CLM5.names, theta, strict=True))
     assert float(c.cte) == pytest.approx(p["fs1s2"] + p["fs1s3"])
 
 
 @pytest.mark.parametrize("variant", ["paper", "code"])
 def test_clm5_k_xi_v_b(clm5_case, variant):
     theta, f, pools = clm5_case
-    p = dict(zip(CLM5.names, theta))
+    p = dict(zip(CLM5.names, theta, strict=True))
     only_s2 = np.zeros((7, 20))
     only_s2[5, :8] = 300.0
     c = A.components_clm5(theta, f, only_s2, variant=variant, xi_layer=np.full(20, 0.3),
@@ -265,7 +265,7 @@ def test_compas_cte_e_limits(compas_case, variant):
 @pytest.mark.parametrize("variant", ["paper", "code"])
 def test_compas_k_xi_v(compas_case, variant):
     theta, f, _ = compas_case
-    p = dict(zip(COMPAS.names, theta))
+    p = dict(zip(COMPAS.names, theta, strict=True))
     only_enz = np.zeros((8, 20))
     only_enz[6] = 5.0
     only_enz[1] = 0.0
@@ -286,7 +286,7 @@ def test_compas_k_xi_v(compas_case, variant):
 
 def test_michaelis_ratios(compas_case):
     theta, f, pools = compas_case
-    p = dict(zip(COMPAS.names, theta))
+    p = dict(zip(COMPAS.names, theta, strict=True))
     bare = A.michaelis_ratios(theta, f, pools, include_xi=False)
     np.testing.assert_allclose(bare.assim, p["mm_const_assim"] / pools[4])
     np.testing.assert_allclose(bare.decom, p["mm_const_decom"] / pools[7])

@@ -6,17 +6,18 @@ compiled program) is shared by all training tests.
 
 import dataclasses
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import xarray as xr
+from flax import nnx
 
 import socmodels  # noqa: F401  (x64 on globally; the network must stay float32)
-import jax
-import jax.numpy as jnp
-from flax import nnx
+import surrogate as sg
 from socmodels._tables import CLM5_PARAMETERS
 from socmodels.parameters import ParameterTable
-import surrogate as sg
+from surrogate import train as train_module
 
 N_SITES, N_COV, N_PAR = 240, 6, 3
 CONFIG = sg.TrainConfig(hidden=(32, 32), dropout=0.05, loss="product", max_epochs=150,
@@ -57,8 +58,9 @@ def test_mlp_is_float32_and_dropout_needs_a_key():
     assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
     np.testing.assert_array_equal(model(x), y)  # deterministic without a key
     assert not np.allclose(model(x, key=jax.random.key(1)), y)
-    default = sg.MLP(60, 21, rngs=nnx.Rngs(0))
+    default = nnx.eval_shape(lambda: sg.MLP(60, 21, rngs=nnx.Rngs(0)))
     assert [layer.out_features for layer in default.layers] == [256, 512, 512, 256, 21]
+    assert default.dropout.rate == 0.2
 
 
 def test_splits_are_deterministic_and_disjoint(data):
@@ -96,6 +98,9 @@ def test_same_seed_same_predictions_and_member_independence(data, ensemble):
     again = sg.best_guess_ensemble(x, y, n_members=3, mask=mask, exclude=hold,
                                    config=CONFIG, seed=11, progress=False)
     np.testing.assert_array_equal(again.predict(x), ensemble.predict(x))
+    # the whole ensemble trains in one compiled program, reused by the second run
+    run_chunk = train_module._build(CONFIG, N_COV, N_PAR)[2]
+    assert run_chunk._cache_size() == 1
     other = sg.best_guess_ensemble(x, y, n_members=3, mask=mask, exclude=hold,
                                    config=CONFIG, seed=12, progress=False)
     assert not np.allclose(other.predict(x), ensemble.predict(x))
@@ -113,7 +118,7 @@ def test_bootstrap_ensemble_and_early_stopping(data):
     boot = sg.bootstrap_ensemble(x, y, n_members=3, mask=mask, exclude=hold, config=cfg,
                                  seed=0, progress=False)
     assert boot.kind == "bootstrap" and boot.train_idx.shape[0] == 3
-    for tr, va in zip(boot.train_idx, boot.val_idx):
+    for tr, va in zip(boot.train_idx, boot.val_idx, strict=True):
         assert np.intersect1d(tr, va).size == 0
     h = boot.history["val_loss"]
     stopped = np.isnan(h).any(axis=1)
