@@ -29,14 +29,17 @@ __all__ = ["recovery", "recovery_experiment", "truth_table"]
 def truth_table(truth, model: str, parameter_names) -> xr.DataArray:
     """True physical parameters as a DataArray (site, parameter).
 
-    Accepts a DataArray with a site-like dim (``site``, ``profile``) and a ``parameter`` dim
-    (or one named like the model's parameters), a Dataset holding one variable per model
-    (``clm5``/``compas``) or one variable per parameter, or a mapping ``{model: ...}``.
+    Accepts a DataArray with a site-like dim (``site``, ``profile``) and a parameter dim,
+    a Dataset holding ``<model>_theta`` (``socmodels.data.virtual_world().truth``), one
+    variable per model (``clm5``/``compas``) or one variable per parameter, or a mapping
+    ``{model: ...}``.
     """
     if isinstance(truth, dict):
         truth = truth[model]
     if isinstance(truth, xr.Dataset):
-        if model in truth:
+        if f"{model}_theta" in truth:  # socmodels.data.virtual_world
+            truth = truth[f"{model}_theta"]
+        elif model in truth:
             truth = truth[model]
         elif all(p in truth for p in parameter_names):
             truth = truth[list(parameter_names)].to_dataarray("parameter")

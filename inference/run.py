@@ -46,6 +46,7 @@ import xarray as xr
 from jax import lax, random
 
 from inference import am
+from inference.welford import welford_init
 from inference.diagnostics import DEFAULT_NSE_MIN, DEFAULT_RHAT_MAX, screen, summarize
 from inference.likelihoods import Likelihood, get_likelihood
 from inference.models import from_unit, log_density, resolve_model, to_unit
@@ -204,14 +205,12 @@ def _programs(config: RunConfig) -> dict[str, Callable]:
             x = draw(t)
             return t + 1, x, logdensity(site, x)[0]
 
-        x0 = draw(0)
-        t, x, lp = lax.while_loop(cond, body, (jnp.ones((), jnp.int32), x0,
-                                               logdensity(site, x0)[0]))
-        return x, jnp.isfinite(lp), t
+        carry = (jnp.zeros((), jnp.int32), jnp.zeros((d,)), jnp.asarray(-jnp.inf))
+        t, x, lp = lax.while_loop(cond, body, carry)
+        return x, lp, t
 
     programs: dict[str, Callable] = {}
     starts = jax.vmap(jax.vmap(find_start, in_axes=(None, 0)))
-    programs["start"] = jax.jit(starts)
 
     def evaluate(sites, positions):
         """Log density and predictions at stored positions (S, C, D, d) -> (S, C, D, ...).
@@ -223,10 +222,11 @@ def _programs(config: RunConfig) -> dict[str, Callable]:
             return jax.vmap(per_site)(sites, x)
 
         xs = jnp.moveaxis(positions, 2, 0)
-        out = lax.map(per_draw, xs, batch_size=min(xs.shape[0], 16))
+        n = xs.shape[0]
+        batch = max(k for k in range(1, min(n, 16) + 1) if n % k == 0)  # no remainder pass
+        out = lax.map(per_draw, xs, batch_size=batch)
         return jax.tree_util.tree_map(lambda a: jnp.moveaxis(a, 0, 2), out)
 
-    programs["evaluate"] = jax.jit(evaluate)
 
     def predictive(keys, pred, obs, mask):
         def per_site(key, p, o, m):
@@ -235,17 +235,26 @@ def _programs(config: RunConfig) -> dict[str, Callable]:
             return jax.vmap(jax.vmap(lambda k, q: lik.sample(k, q, o, m)))(ks, p)
         return jax.vmap(per_site)(keys, pred, obs, mask)
 
-    programs["predictive"] = jax.jit(predictive)
+    def finish(sites, positions, pred_keys):
+        lp, info = evaluate(sites, positions)
+        y_rep = predictive(pred_keys, info.soc, sites.obs, sites.mask)
+        return lp, info, y_rep
+
+    programs["finish"] = jax.jit(finish)
 
     if isinstance(config.sampler, AMConfig):
         s = config.sampler
         kernel = am.build_kernel(**s.kernel_options())
 
-        def init_states(sites, positions):
-            def one(site, x):
-                return am.init(x, lambda y: logdensity(site, y)[0],
-                               initial_step_size=s.initial_step_size)
-            return jax.vmap(jax.vmap(one, in_axes=(None, 0)))(sites, positions)
+        def init_states(sites, init_keys, run_keys):
+            del run_keys
+            x, lp, tries = starts(sites, init_keys)
+            dim = x.shape[-1]
+            chol = jnp.eye(dim) * (s.initial_step_size / jnp.sqrt(dim))
+            state = am.AMState(x, lp, (), jnp.broadcast_to(chol, x.shape + (dim,)),
+                               jax.vmap(jax.vmap(lambda _: welford_init(dim)))(lp),
+                               jnp.zeros(lp.shape, jnp.int32), jnp.zeros(lp.shape))
+            return state, jnp.isfinite(lp), tries
 
         programs["init"] = jax.jit(init_states)
 
@@ -277,13 +286,16 @@ def _programs(config: RunConfig) -> dict[str, Callable]:
 
         init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
 
-        def init_states(sites, positions, run_keys):
+        def init_states(sites, init_keys, run_keys):
+            x, lp, tries = starts(sites, init_keys)
+
             def one(site, x, key):
                 return init_kernel(x, s.num_warmup, dense_mass=s.dense_mass,
                                    target_accept_prob=s.target_accept_prob,
                                    max_tree_depth=s.max_tree_depth, model_args=(site,),
                                    rng_key=key)
-            return jax.vmap(jax.vmap(one, in_axes=(None, 0, 0)))(sites, positions, run_keys)
+            state = jax.vmap(jax.vmap(one, in_axes=(None, 0, 0)))(sites, x, run_keys)
+            return state, jnp.isfinite(lp), tries
 
         programs["init"] = jax.jit(init_states)
 
@@ -384,11 +396,7 @@ def run_chunk(chunk: Chunk, config: RunConfig, *, progress: Callable[[float], No
     init_keys, run_keys, pred_keys = _chain_keys(config, padded_ids)
     s = config.sampler
 
-    positions, start_ok, tries = call("start", sites, init_keys)
-    if isinstance(s, AMConfig):
-        states = call("init", sites, positions)
-    else:
-        states = call("init", sites, positions, run_keys)
+    states, start_ok, tries = call("init", sites, init_keys, run_keys)
     total = s.num_warmup + s.num_samples
     it = 0
     n_steps_warm = None
@@ -427,10 +435,10 @@ def run_chunk(chunk: Chunk, config: RunConfig, *, progress: Callable[[float], No
             progress(rest / total)
     positions = np.concatenate(kept, axis=0)  # (D, S, C, d)
     positions = np.moveaxis(positions, 0, 2)  # (S, C, D, d)
-    lp, pred_info = call("evaluate", sites, jnp.asarray(positions))
+    lp, pred_info, y_rep = call("finish", sites, jnp.asarray(positions), pred_keys)
     pred = np.asarray(pred_info.soc)
     loglik = np.asarray(pred_info.log_likelihood)
-    y_rep = np.asarray(call("predictive", pred_keys, jnp.asarray(pred), sites.obs, sites.mask))
+    y_rep = np.asarray(y_rep)
     u = np.asarray(to_unit(jnp.asarray(positions), s.space))
     theta = np.asarray(params.to_physical(u))
 

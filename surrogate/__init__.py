@@ -7,6 +7,24 @@ components CTE/K/Xi/V/B, Michaelis ratios, zonal profiles). See ``docs/surrogate
 """
 
 from surrogate import analysis, losses
+from surrogate.analysis import (
+    MichaelisRatios,
+    SystemComponents,
+    cell_area,
+    components_clm5,
+    components_compas,
+    components_to_dataset,
+    ensemble_nse,
+    first_order_fraction,
+    global_total,
+    log_correlation,
+    mask_valid,
+    michaelis_ratios,
+    nse_bootstrap,
+    pooled_nse,
+    soc_stock,
+    zonal_profile,
+)
 from surrogate.losses import LOSSES, get_loss, mare, mse, mse500, product, product_loss, scaled
 from surrogate.mlp import MLP, PRODA_HIDDEN
 from surrogate.predict import (
@@ -59,4 +77,20 @@ __all__ = [
     "predict_members",
     "summarize_ensemble",
     "predict_maps",
+    "cell_area",
+    "soc_stock",
+    "mask_valid",
+    "global_total",
+    "log_correlation",
+    "pooled_nse",
+    "nse_bootstrap",
+    "ensemble_nse",
+    "SystemComponents",
+    "components_clm5",
+    "components_compas",
+    "components_to_dataset",
+    "MichaelisRatios",
+    "michaelis_ratios",
+    "first_order_fraction",
+    "zonal_profile",
 ]

@@ -17,31 +17,42 @@ without running CLM5/COMPAS:
 
 Array conventions
 -----------------
-``pools`` have shape ``(..., n_pools, 20)``: pool-major, i.e. the model's state vector
-reshaped as ``(pools, layers)``, in the models' pool order -- CLM5 ``(CWD, L1, L2, L3, S1,
-S2, S3)``, COMPAS ``(CWD, L1, L2, L3, DOC, MIC, ENZ, SOC)`` -- concentrations in gC m-3.
-``theta`` is the *physical* parameter vector ``(..., d)`` in parameter-table order.
-``forcing`` is a :class:`socmodels.Forcing` (months first: ``tsoi`` is ``(..., 12, 20)``).
-Leading batch axes must agree between the three. Component functions are pure
-``jax.numpy`` and can be ``jit``/``vmap``-ed.
+``pools`` have shape ``(..., n_pools, 20)``, as ``SteadyState.pools`` of ``socmodels``
+(pool-major): CLM5 ``(CWD, L1, L2, L3, S1, S2, S3)``, COMPAS ``(CWD, L1, L2, L3, DOC, MIC,
+ENZ, SOC)``, concentrations in gC m-3. ``theta`` is the *physical* parameter vector
+``(..., d)`` in parameter-table order; ``forcing`` a :class:`socmodels.Forcing` (months
+first). Leading batch axes (any number, e.g. ``(lat, lon)``) are broadcast and mapped with
+``jax.vmap``; the component functions are pure JAX and can be ``jit``-ed.
+
+Model physics is not re-implemented here: modifiers, transport coefficients, the input
+profile and litter-to-soil fluxes come from ``socmodels`` (``clm5.rates``,
+``compas.rates``, ``compas.soil_fluxes``, ``processes.prepare_site``), so the diagnostics
+describe exactly the models that produced the pools.
 
 The GCB implementation of the components (``fun_bulk_process_converge.m``) is not public
 (reference §8, Q12). Each component below states which definition it follows; the
-``variant`` argument switches between ``"paper"`` (Eq. 10-14 read literally, consistent
-across the two models, quirks fixed) and ``"code"`` (the closest available code,
-``fun_bulk_process.m``, quirks included). ``docs/surrogate.md`` lists the differences.
+``variant`` argument switches between ``"paper"`` (Eq. 10-14 read literally with the
+models' own rates, consistent across the two models, quirks fixed) and ``"code"`` (the
+closest available code, ``fun_bulk_process.m``, quirks included). ``docs/surrogate.md``
+lists the differences.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import NamedTuple, Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from socmodels import layers
+from socmodels import clm5, compas, layers
 from socmodels._tables import CLM5_PARAMETERS, COMPAS_PARAMETERS
+from socmodels.forcing import FIELDS as FORCING_FIELDS
+from socmodels.forcing import Forcing
+from socmodels.processes import prepare_site
 
 __all__ = [
     "EARTH_RADIUS",
@@ -56,9 +67,6 @@ __all__ = [
     "nse_bootstrap",
     "ensemble_nse",
     "xi_bulk",
-    "xi_compas",
-    "input_profile",
-    "transport_loss_rates",
     "SystemComponents",
     "components_clm5",
     "components_compas",
@@ -79,7 +87,7 @@ VALID_STOCK = (0.0, 1.0e6)
 """Open interval of valid stocks [gC m-2]; other cells are excluded (reference §1)."""
 
 _T_REF = 298.15  # K, reference temperature of the Q10 function (reference §2.3)
-_COMPAS_EFOLDING = 0.5  # m, fixed in COMPAS (reference §3.3, Q14)
+_DZ = jnp.asarray(layers.dz)
 
 
 # ======================================================================================
@@ -228,12 +236,17 @@ def global_total(stock, area, *, valid_range: tuple[float, float] | None = VALID
 
     Cells with NaN stock or area, and (by default) stocks outside the open interval
     ``(0, 1e6)`` gC m-2 (reference §1), are skipped. ``stock`` and ``area`` must
-    broadcast (DataArrays align by coordinates).
+    broadcast; two DataArrays must have identical coordinates on shared dimensions
+    (``ValueError`` otherwise, rather than silently dropping cells).
     """
     s = mask_valid(stock, valid_range=valid_range) if valid_range is not None else stock
-    if isinstance(s, xr.DataArray) or isinstance(area, xr.DataArray):
-        prod = xr.DataArray(s) * xr.DataArray(area) if not isinstance(s, xr.DataArray) \
-            else s * area
+    if isinstance(s, xr.DataArray) and isinstance(area, xr.DataArray):
+        try:
+            s, area = xr.align(s, area, join="exact")
+        except ValueError as exc:
+            raise ValueError("stock and area have different lat/lon coordinates; build the"
+                             " area with cell_area(stock.lat, stock.lon)") from exc
+        prod = s * area
         total = float(prod.sum(skipna=True)) / 1e15
         n = int(prod.notnull().sum())
     else:
@@ -385,203 +398,99 @@ def ensemble_nse(predicted, observed, *, member_axis: int = 0,
 
 
 # ======================================================================================
-# Environmental modifiers, input profile, transport (helpers for the components)
+# Per-site helpers for the components
 # ======================================================================================
-
-def _p(theta, table, name):
-    return jnp.asarray(theta)[..., table.index(name)]
-
-
-def _lift(v, ndim: int):
-    """Reshape a constant vector to rank ``ndim`` (explicit broadcasting, so the code also
-    runs under ``jax_numpy_rank_promotion='raise'``)."""
-    v = jnp.asarray(v)
-    return v.reshape((1,) * (ndim - v.ndim) + v.shape)
-
-
-def _per_layer(v, batch_shape):
-    """Broadcast a user-supplied per-layer array to ``batch_shape + (20,)``."""
-    return jnp.broadcast_to(jnp.asarray(v), tuple(batch_shape) + (layers.NLEV,))
-
 
 def _xi_t(tsoi, q10):
     # Q10 function; identical above and below freezing because fq10 = q10 (reference §2.3).
-    return jnp.power(q10[..., None, None], (tsoi - _T_REF) / 10.0)
-
-
-def _xi_w(w_scalar, w_scaling):
-    return jnp.minimum(1.0, w_scaling[..., None, None] * w_scalar)
-
-
-def _xi_depth(efolding):
-    e = jnp.asarray(efolding)[..., None]
-    return jnp.exp(-_lift(layers.zsoi, e.ndim) / e)
+    return jnp.power(q10, (tsoi - _T_REF) / 10.0)
 
 
 def xi_bulk(q10, w_scaling, efolding, forcing):
-    r"""Per-layer environmental modifier used by the bulk diagnostics (reference §8).
+    r"""Per-layer modifier of ``fun_bulk_process`` (reference §8), used by ``variant="code"``.
 
     .. math:: \xi_j = \overline{\xi_T}_j \; \overline{\xi_W}_j \; e^{-z_j/z_e}
 
-    (12-month means of the Q10 temperature scalar and the capped, scaled water scalar;
-    oxygen and nitrogen scalars excluded, as in ``fun_bulk_process``).
+    (product of the 12-month means of the Q10 temperature scalar and the capped, scaled
+    water scalar; oxygen and nitrogen scalars excluded). The models themselves use the mean
+    of the monthly products including O (and N for litter), ``socmodels`` Q14; that
+    modifier is what ``variant="paper"`` uses.
 
     Parameters
     ----------
-    q10, w_scaling, efolding : arrays (...)
+    q10, w_scaling, efolding : scalars
         Physical parameters (COMPAS: ``efolding`` = 0.5 m).
     forcing : Forcing
-        Uses ``tsoi`` and ``w_scalar`` (..., 12, 20).
+        One site (``tsoi`` and ``w_scalar`` of shape (12, 20)).
 
     Returns
     -------
-    array (..., 20)
+    array (20,)
     """
-    q10, w_scaling, efolding = (jnp.asarray(a) for a in (q10, w_scaling, efolding))
-    xt = jnp.mean(_xi_t(jnp.asarray(forcing.tsoi), q10), axis=-2)
-    xw = jnp.mean(_xi_w(jnp.asarray(forcing.w_scalar), w_scaling), axis=-2)
-    return xt * xw * _xi_depth(efolding)
+    xt = jnp.mean(_xi_t(jnp.asarray(forcing.tsoi), q10), axis=0)
+    xw = jnp.mean(jnp.minimum(1.0, w_scaling * jnp.asarray(forcing.w_scalar)), axis=0)
+    return xt * xw * jnp.exp(-jnp.asarray(layers.zsoi) / efolding)
 
 
-def xi_compas(theta, forcing):
-    r"""COMPAS model modifier (reference §3.3): product of 12-month means, e-folding 0.5 m.
-
-    .. math:: \xi_j = \overline{\xi_T}\,\overline{\xi_W}\,\overline{\xi_O}\,e^{-z_j/0.5}
-
-    This is the modifier inside the Michaelis constants ``K xi``. Returns ``(..., 20)``.
-    """
-    t = COMPAS_PARAMETERS
-    q10, ws = _p(theta, t, "q10"), _p(theta, t, "w_scaling")
-    xt = jnp.mean(_xi_t(jnp.asarray(forcing.tsoi), q10), axis=-2)
-    xw = jnp.mean(_xi_w(jnp.asarray(forcing.w_scalar), ws), axis=-2)
-    xo = jnp.mean(jnp.asarray(forcing.o_scalar), axis=-2)
-    return xt * xw * xo * _xi_depth(jnp.full(jnp.shape(q10), _COMPAS_EFOLDING))
-
-
-def _xi_model_clm5_litter(theta, forcing):
-    # CLM5 model rate modifier of L1-L3 (reference §2.3): mean over months of the product
-    # xi_T xi_W xi_O xi_N, times the depth scalar.
-    t = CLM5_PARAMETERS
-    q10, ws, ef = (_p(theta, t, n) for n in ("q10", "w_scaling", "efolding"))
-    prod = (_xi_t(jnp.asarray(forcing.tsoi), q10) * _xi_w(jnp.asarray(forcing.w_scalar), ws)
-            * jnp.asarray(forcing.o_scalar) * jnp.asarray(forcing.fpi_vr))
-    return jnp.mean(prod, axis=-2) * _xi_depth(ef)
-
-
-def input_profile(beta, altmax_lastyear):
-    r"""Vertical allocation of plant inputs (reference §2.7; Jackson et al. 1996).
-
-    .. math:: f_j \propto \beta^{100 z^{top}_j} - \beta^{100 z^{bot}_j}
-
-    normalised over the 20 layers (depths in cm in the exponent). As in the original
-    (Q9), all input goes to layer 1 unless **all 12** ``altmax_lastyear`` values are > 0.
-
-    Returns ``(..., 20)`` fractions summing to 1.
-    """
-    beta = jnp.asarray(beta)[..., None]
-    top = jnp.power(beta, 100.0 * _lift(layers.ztop, beta.ndim))
-    bot = jnp.power(beta, 100.0 * _lift(layers.zisoi, beta.ndim))
-    f = top - bot
-    f = f / jnp.sum(f, axis=-1, keepdims=True)
-    surface = jnp.broadcast_to(_lift(jnp.zeros(layers.NLEV).at[0].set(1.0), f.ndim), f.shape)
-    thawed = jnp.all(jnp.asarray(altmax_lastyear) > 0, axis=-1)[..., None]
-    return jnp.where(jnp.broadcast_to(thawed, f.shape), f, surface)
-
-
-def transport_loss_rates(bio, cryo, altmax, altmax_lastyear, nbedrock):
-    r"""Diagonal of the vertical-mixing operator, per month and layer [yr-1].
-
-    Re-implements the diagonal of the CLM5 transport matrix T (reference §2.6): the
-    diffusivity at the 21 interfaces is bioturbation ``bio`` below a maximum active-layer
-    depth a* > 2 m, cryoturbation ``cryo`` (tapering linearly below a*) for 0 < a* <= 2 m
-    and 0 for a* <= 0, floored at 1e-30; harmonic means give the conductances ``dm``,
-    ``dp``; the diagonal is ``(dm + dp) / dz`` with the zero-flux boundaries
-    ``dp_1/dz_1`` and ``dm_20/dz_20`` and the bedrock branch ``dp = dm`` (Q8). The
-    advective flux (1e-30 in the code, adv = 0) is neglected; it changes the rates by
-    < 1e-29 yr-1. ``v_j = -V_jj`` is the rate at which layer ``j`` loses carbon to its
-    neighbours, used by V_system (Eq. 12; reference §8 uses ``365 diag(T)``).
-
-    Parameters
-    ----------
-    bio, cryo : arrays (...)
-        Bio- and cryoturbation diffusivities [m2 yr-1].
-    altmax, altmax_lastyear, nbedrock : arrays (..., 12)
-        Forcing fields (m, m, 1-based bedrock layer index).
-
-    Returns
-    -------
-    array (..., 12, 20) [yr-1]
-    """
-    a_star = jnp.maximum(jnp.asarray(altmax), jnp.asarray(altmax_lastyear))[..., None]
-    nd = a_star.ndim  # rank of (..., 12, 1)
-    zi_np = np.asarray(layers.zisoi21)
-    zs_np = np.asarray(layers.zsoi21)
-    dzn_np = np.asarray(layers.dz_node21)
-    zi = _lift(zi_np, nd)
-    nb = jnp.asarray(nbedrock).astype(jnp.int32)[..., None]  # (..., 12, 1)
-    bio = jnp.asarray(bio)[..., None, None]
-    cryo = jnp.asarray(cryo)[..., None, None]
-    j0 = _lift(jnp.arange(21, dtype=jnp.int32), nd)
-    above = j0 <= nb  # 1-based j <= n_b + 1
-    z_nb1 = jnp.take(jnp.asarray(zi_np), jnp.clip(nb, 0, 20))  # zisoi(n_b + 1)
-    depth_ref = jnp.minimum(3.0, z_nb1) - a_star
-    safe = jnp.where(depth_ref == 0, 1.0, depth_ref)
-    taper = jnp.maximum(cryo * (1.0 - (zi - a_star) / safe), 0.0)
-    d_cryo = jnp.where(above, jnp.where(zi < a_star, cryo, taper), 0.0)
-    d_bio = jnp.where(above, bio, 0.0)
-    d = jnp.where((a_star > 0) & (a_star <= 2.0), d_cryo, jnp.where(a_star > 2.0, d_bio, 0.0))
-    d = jnp.where(jnp.abs(d) < 1e-30, 1e-30, d)  # (..., 12, 21)
-
-    k_np = np.arange(layers.NLEV)  # 0-based layer index
-    km_np = np.maximum(k_np - 1, 0)
-    k = _lift(jnp.asarray(k_np, jnp.int32), nd)
-    # downward conductance dm (layers 2..20): harmonic mean of D_{j-1}, D_j
-    w_m = _lift((zi_np[km_np] - zs_np[km_np]) / dzn_np[k_np], nd)
-    d_minus = 1.0 / ((1.0 - w_m) / d[..., k_np] + w_m / d[..., km_np])
-    dm = jnp.where(k == 0, 0.0, d_minus / _lift(dzn_np[k_np], nd))
-    # upward conductance dp: harmonic mean of D_j, D_{j+1}; bedrock branch dp = dm
-    w_p = _lift((zs_np[k_np + 1] - zi_np[k_np]) / dzn_np[k_np + 1], nd)
-    d_plus = 1.0 / ((1.0 - w_p) / d[..., k_np] + w_p / d[..., k_np + 1])
-    dp_int = d_plus / _lift(dzn_np[k_np + 1], nd)
-    bedrock = (k >= nb) & (k > 0)  # 1-based j >= n_b + 1 (never the first layer)
-    dp = jnp.where(bedrock, dm, dp_int)
-    dz = np.asarray(layers.dz)
-    diag = (dm + dp) / _lift(dz, nd)
-    diag = diag.at[..., 0].set(dp[..., 0] / dz[0])
-    diag = diag.at[..., -1].set(dm[..., -1] / dz[-1])
-    return diag
-
-
-def _allocation_index(beta, altmax_lastyear, variant: str):
-    """Index I (~beta) of Eq. 14 and B = I^5 (fraction of input below 5 cm)."""
-    f = input_profile(beta, altmax_lastyear)
+def _allocation_index(f, variant: str):
+    """Index I (~beta) of Eq. 14 and B = I^5 (fraction of input below 5 cm), one site."""
     if variant == "code":
         # fun_bulk_process: 1 - cumulative fraction at the bottom interface, exponent with
         # the node depth; cumulative fractions >= 1 -> NaN; nan-mean over layers.
-        cum = jnp.cumsum(f, axis=-1)
+        cum = jnp.cumsum(f)
         tail = 1.0 - cum
-        val = jnp.power(jnp.clip(tail, 0.0, None), 1.0 / (100.0 * _lift(layers.zsoi, f.ndim)))
+        depth = jnp.asarray(layers.zsoi)
         ok = cum < 1.0
     else:
         # Eq. 14 read literally: Y_z is the cumulative fraction at depth D_z (the bottom
         # interface), so (1 - Y_z)^(1/D_z) = beta exactly for the Jackson profile. The
         # remaining fraction is summed from below (no cancellation in 1 - cumsum).
-        tail = jnp.flip(jnp.cumsum(jnp.flip(f, -1), axis=-1), -1) - f
-        val = jnp.power(jnp.clip(tail, 0.0, None),
-                        1.0 / (100.0 * _lift(layers.zisoi, f.ndim)))
+        tail = jnp.flip(jnp.cumsum(jnp.flip(f))) - f
+        depth = jnp.asarray(layers.zisoi)
         ok = tail > 0.0
-    n = jnp.sum(ok, axis=-1).astype(val.dtype)
-    index = jnp.sum(jnp.where(ok, val, 0.0), axis=-1) / jnp.maximum(n, 1.0)
+    val = jnp.power(jnp.clip(tail, 0.0, None), 1.0 / (100.0 * depth))
+    n = jnp.sum(ok).astype(val.dtype)
+    index = jnp.sum(jnp.where(ok, val, 0.0)) / jnp.maximum(n, 1.0)
     if variant == "code":
         index = jnp.where(n > 0, index, jnp.nan)
     return index, jnp.power(index, 5.0)
 
 
 def _weighted(values, weights):
-    """sum(values * weights) / sum(weights) over the last axis (NaN if weights sum to 0)."""
-    w = jnp.asarray(weights)
-    s = jnp.sum(w, axis=-1)
-    return jnp.where(s > 0, jnp.sum(values * w, axis=-1) / jnp.where(s > 0, s, 1.0), jnp.nan)
+    """sum(values * weights) / sum(weights) (NaN if the weights sum to 0)."""
+    s = jnp.sum(weights)
+    return jnp.where(s > 0, jnp.sum(values * weights) / jnp.where(s > 0, s, 1.0), jnp.nan)
+
+
+def _column(a):
+    """Column integral sum_z a_z dz_z of per-layer values (20,)."""
+    return jnp.sum(a * _DZ)
+
+
+def _map_sites(core, theta, forcing, pools, *per_layer):
+    """Apply a one-site ``core(theta, forcing, pools, *per_layer)`` over leading batch axes.
+
+    The batch shape is ``pools.shape[:-2]``; ``theta`` (..., d), the forcing fields and the
+    optional per-layer arrays (..., 20) are broadcast to it, flattened and ``vmap``-ed.
+    """
+    pools = jnp.asarray(pools)
+    batch = pools.shape[:-2]
+    if not batch:
+        return core(jnp.asarray(theta), forcing, pools, *per_layer)
+    n = math.prod(batch)
+    theta = jnp.asarray(theta)
+    th = jnp.broadcast_to(theta, batch + theta.shape[-1:]).reshape(n, -1)
+    fields = {}
+    for name, (shape, *_rest) in FORCING_FIELDS.items():
+        a = jnp.asarray(getattr(forcing, name))
+        fields[name] = jnp.broadcast_to(a, batch + shape).reshape((n,) + shape)
+    extra = [None if v is None else
+             jnp.broadcast_to(jnp.asarray(v), batch + (layers.NLEV,)).reshape(n, layers.NLEV)
+             for v in per_layer]
+    axes = (0, 0, 0) + tuple(None if v is None else 0 for v in extra)
+    out = jax.vmap(core, in_axes=axes)(th, Forcing(**fields),
+                                       pools.reshape((n,) + pools.shape[-2:]), *extra)
+    return jax.tree.map(lambda a: a.reshape(batch + a.shape[1:]), out)
 
 
 # ======================================================================================
@@ -636,124 +545,186 @@ def _check_pools(pools, n: int, model: str):
     return p
 
 
+def _clm5_site(theta, forcing, x, xi_layer, v_layer, *, variant):
+    t = CLM5_PARAMETERS
+    P = {n: theta[t.index(n)] for n in t.names}
+    r = clm5.rates(theta, prepare_site(forcing))
+    if xi_layer is not None:
+        xi_soil = xi_lit = xi_layer
+    elif variant == "code":
+        xi_soil = xi_lit = xi_bulk(P["q10"], P["w_scaling"], P["efolding"], forcing)
+    else:
+        xi_soil, xi_lit = r["xi"], r["xi_n"]
+    k = jnp.stack([1.0 / P[n] for n in _CLM5_TAU])  # baseline rates (7,) yr-1
+    mod = jnp.stack([xi_soil, xi_lit, xi_lit, xi_lit, xi_soil, xi_soil, xi_soil])
+    flow = k * jnp.sum(x * mod * _DZ, axis=-1)  # F_j, (7,)
+    num = sum(P[f] * flow[d] for f, d in _CLM5_PATHS)
+    den = sum(flow[d] for d in sorted({d for _, d in _CLM5_PATHS}))
+    stock = jnp.sum(x * _DZ, axis=-1)
+    sel = slice(4, 7) if variant == "code" else slice(0, 7)
+    soc = jnp.sum(x[4:7], axis=0) * _DZ  # gC m-2 per layer
+    v = r["l"] + r["u"] if v_layer is None else v_layer
+    i_idx, b = _allocation_index(r["fin"], variant)
+    c_in = forcing.input_cwd + forcing.input_litr1 + forcing.input_litr2 + forcing.input_litr3
+    to_soil = _column(P["fl1s1"] * r["l1"] * x[1] + P["fl2s1"] * r["l23"] * x[2]
+                      + P["fl3s2"] * r["l23"] * x[3])
+    return SystemComponents(
+        cte=num / den, k=_weighted(k[sel], stock[sel]), xi=_weighted(xi_soil, soc),
+        v=_weighted(v, soc), b=b, i=i_idx, carbon_input=jnp.asarray(c_in, k.dtype),
+        litter_to_soil=to_soil / c_in, e=jnp.asarray(jnp.nan, k.dtype))
+
+
 def components_clm5(theta, forcing, pools, *, variant: str = "paper", xi_layer=None,
                     v_layer=None) -> SystemComponents:
     r"""System-level components of CLM5 (paper Eq. 10-14; reference §8).
 
-    With :math:`F_j = \sum_z x_{j,z} k_j \xi_z \Delta z` (donor outflow at baseline
-    rate :math:`k_j = 1/\tau_j` times the bulk modifier :math:`\xi_z`, :func:`xi_bulk`):
+    With :math:`F_j = \sum_z x_{j,z} k_j \xi_{j,z} \Delta z` (donor outflow: baseline rate
+    :math:`k_j = 1/\tau_j` times the modifier, i.e. the model's own rate):
 
     * CTE (Eq. 10) :math:`= \sum_{ij} a_{ij} F_j / \sum_j F_j` over the paths L1->S1,
-      L2->S1, L3->S2, S1->S2, S1->S3, S2->S1, S2->S3, S3->S1 (each donor's outflow counted
-      once in the denominator; CWD fragmentation, a pure split with no respiration, is
-      excluded as in ``fun_bulk_process``).
+      L2->S1, L3->S2, S1->S2, S1->S3, S2->S1, S2->S3, S3->S1, each donor's outflow counted
+      once in the denominator; the CWD split (fractions summing to 1, no respiration) is
+      excluded as in ``fun_bulk_process``.
     * K (Eq. 11) :math:`= \sum_i k_i X_i / \sum_i X_i`, :math:`X_i = \sum_z x_{i,z}\Delta z`;
-      ``"code"``: S1-S3 only (``fun_bulk_process``); ``"paper"``: all seven pools of the
-      soil system (the paper's components "integrate both litter and mineral-soil
-      organic carbon").
+      ``"paper"``: all seven pools of the soil system (the paper's components "integrate
+      both litter and mineral-soil organic carbon"); ``"code"``: S1-S3 only.
     * Xi (Eq. 13) :math:`= \sum_z \xi_z s_z\Delta z / \sum_z s_z\Delta z`, s = S1+S2+S3.
-    * V (Eq. 12) :math:`= \sum_z v_z s_z\Delta z / \sum_z s_z\Delta z`, v = month-mean
-      transport loss rate (:func:`transport_loss_rates`).
-    * I, B (Eq. 14): :math:`I = \frac1n\sum_z (1 - Y_z)^{1/D_z}` (D in cm), ``B = I^5``;
-      ``"code"`` evaluates the exponent at the node depth and 1 - Y by subtraction
-      (``fun_bulk_process``), ``"paper"`` at the interface depth where Y is defined.
-    * litter_to_soil: :math:`\sum_z (a_{S1,L1}k_{L1}L1 + a_{S1,L2}k_{L2}L2 +
-      a_{S2,L3}k_{L3}L3)\xi^{model}_z\Delta z` / carbon input, with the model's own
-      litter modifier (mean of monthly :math:`\xi_T\xi_W\xi_O\xi_N`, times depth scalar).
+    * V (Eq. 12) :math:`= \sum_z v_z s_z\Delta z / \sum_z s_z\Delta z`, v = loss rate of
+      layer z by vertical mixing, ``l + u`` of ``socmodels.processes.transport_coefficients``
+      (the 12-month mean operator the model uses; equal to the code's ``365 diag(T)`` for
+      ``nbedrock = 20``, conservative otherwise, ``docs/differences.md`` Q8).
+    * I, B (Eq. 14): :math:`I = \frac1n\sum_z (1 - Y_z)^{1/D_z}` (D in cm) over layers with
+      input below them, ``B = I^5``; ``"paper"`` evaluates Y and D at the bottom interface
+      (``I = beta`` for the Jackson profile); ``"code"`` uses the node depth in the exponent
+      and ``1 - cumsum`` (``fun_bulk_process``; NaN when all input is in layer 1).
+    * litter_to_soil: :math:`\sum_z (a_{S1,L1} r_{L1} L1 + a_{S1,L2} r_{L2} L2 +
+      a_{S2,L3} r_{L3} L3)\Delta z` / carbon input, r = the model's litter rates.
+
+    Modifier :math:`\xi`: ``"paper"``: the model's own (``clm5.rates``: 12-month mean of
+    :math:`\xi_T\xi_W\xi_O` times the depth scalar; litter also :math:`\xi_N`); ``"code"``:
+    :func:`xi_bulk` (T and W only, as ``fun_bulk_process``) for every pool.
 
     Parameters
     ----------
     theta : array (..., 21)
-        Physical CLM5 parameters (``CLM5_PARAMETERS`` order).
+        Physical CLM5 parameters (``clm5.PARAMETERS`` order).
     forcing : socmodels.Forcing
-        Site forcing (batch axes matching ``theta``).
+        Forcing with the same leading batch axes (or none, to share one forcing).
     pools : array (..., 7, 20)
-        Steady-state pools (CWD, L1, L2, L3, S1, S2, S3) [gC m-3].
+        Steady-state pools (CWD, L1, L2, L3, S1, S2, S3) [gC m-3], e.g.
+        ``clm5.steady_state(theta, forcing).pools``.
     variant : {"paper", "code"}
-        See above.
+        See above and ``docs/surrogate.md``.
     xi_layer : array (..., 20), optional
-        Overrides the bulk modifier :func:`xi_bulk`.
+        Overrides the modifier (all pools) in CTE and Xi.
     v_layer : array (..., 20), optional
-        Overrides the month-mean transport loss rates [yr-1].
+        Overrides the transport loss rates [yr-1].
 
     Returns
     -------
     SystemComponents (``e`` is NaN)
     """
     _check_variant(variant)
-    t = CLM5_PARAMETERS
-    theta = jnp.asarray(theta)
-    x = _check_pools(pools, 7, "CLM5")
-    batch = x.shape[:-2]
-    dz = _lift(layers.dz, len(batch) + 1)  # against (..., 20)
-    if xi_layer is None:
-        xi_layer = xi_bulk(_p(theta, t, "q10"), _p(theta, t, "w_scaling"),
-                           _p(theta, t, "efolding"), forcing)
-    xi_layer = _per_layer(xi_layer, batch)
-    k = jnp.stack([1.0 / _p(theta, t, n) for n in _CLM5_TAU], axis=-1)  # (..., 7) yr-1
-    flow = jnp.sum(x * (xi_layer * dz)[..., None, :], axis=-1) * k  # (..., 7) F_j
-    num = sum(_p(theta, t, f) * flow[..., d] for f, d in _CLM5_PATHS)
-    donors = sorted({d for _, d in _CLM5_PATHS})
-    den = sum(flow[..., d] for d in donors)
-    cte = num / den
+    pools = _check_pools(pools, 7, "CLM5")
+    return _map_sites(functools.partial(_clm5_site, variant=variant), theta, forcing, pools,
+                      xi_layer, v_layer)
 
-    stock = jnp.sum(x * dz[..., None, :], axis=-1)  # (..., 7) gC m-2
-    sel = slice(4, 7) if variant == "code" else slice(0, 7)
-    k_sys = _weighted(k[..., sel], stock[..., sel])
 
-    soc = jnp.sum(x[..., 4:7, :], axis=-2) * dz  # (..., 20) gC m-2 per layer
-    xi_sys = _weighted(xi_layer, soc)
-    if v_layer is None:
-        v_layer = jnp.mean(transport_loss_rates(
-            _p(theta, t, "diffus"), _p(theta, t, "cryo"), forcing.altmax,
-            forcing.altmax_lastyear, forcing.nbedrock), axis=-2)
-    v_sys = _weighted(_per_layer(v_layer, batch), soc)
-    i_idx, b = _allocation_index(_p(theta, t, "beta"), forcing.altmax_lastyear, variant)
+def _compas_site(theta, forcing, x, xi_layer, v_layer, *, variant):
+    t = COMPAS_PARAMETERS
+    P = {n: theta[t.index(n)] for n in t.names}
+    r = compas.rates(theta, prepare_site(forcing))
+    if xi_layer is not None:
+        xi_soil = xi_lit = xi_layer
+    elif variant == "code":
+        xi_soil = xi_lit = xi_bulk(P["q10"], P["w_scaling"], compas.EFOLDING, forcing)
+    else:
+        xi_soil, xi_lit = r["xi"], r["xi_n"]
+    cwd, l1, l2, l3, doc, mic, enz, som = x
+    lit = (l1, l2, l3)
+    k_l = (1.0 / P["tau4l1"], 1.0 / P["tau4l2"], 1.0 / P["tau4l2"])
+    p_l = (P["pl1s1"], P["pl2s1"], P["pl3s4"])
+    cue_l = (P["l1_cue"], P["l2l3_cue"], P["l2l3_cue"])
+    ka_xi = P["mm_const_assim"] * xi_soil
+    kd_xi = P["mm_const_decom"] * xi_soil
 
-    c_in = jnp.asarray(forcing.input_cwd + forcing.input_litr1 + forcing.input_litr2
-                       + forcing.input_litr3)
-    xi_lit = _xi_model_clm5_litter(theta, forcing)
-    to_soil = sum(_p(theta, t, f) * k[..., d] * jnp.sum(x[..., d, :] * xi_lit * dz, axis=-1)
-                  for f, d in _CLM5_PATHS[:3])
-    return SystemComponents(cte=cte, k=k_sys, xi=xi_sys, v=v_sys, b=b, i=i_idx,
-                            carbon_input=c_in, litter_to_soil=to_soil / c_in,
-                            e=jnp.full(jnp.shape(cte), jnp.nan))
+    # CTE: microbial transfer paths litter -> MIC and DOC -> MIC
+    f_lit = [k * _column(L * xi_lit) for L, k in zip(lit, k_l, strict=True)]
+    if variant == "code":  # fun_bulk_process: (1 - p) again in the flow (Q12)
+        f_lit = [f * (1.0 - p) for f, p in zip(f_lit, p_l, strict=True)]
+    f_doc = _column(xi_soil / P["tau4s1"] * mic * doc / (ka_xi + doc))
+    a_mic = [(1.0 - p) * c for p, c in zip(p_l, cue_l, strict=True)]
+    cte = (sum(a * f for a, f in zip(a_mic, f_lit, strict=True)) + P["mic_cue"] * f_doc) \
+        / (sum(f_lit) + f_doc)
+
+    # E: non-microbial transfer (litter -> DOC/SOC directly, dead microbes -> SOC)
+    f_e = [k * _column(L * xi_lit) for L, k in zip(lit, k_l, strict=True)]
+    f_e.append(_column(mic * xi_soil) / P["tau4s2_death"])
+    e = sum(a * f for a, f in zip((*p_l, P["pdeath2soc"]), f_e, strict=True)) / sum(f_e)
+
+    # K: stock-weighted baseline (apparent first-order) rates
+    k_mic = 1.0 / P["tau4s2_death"] + 1.0 / P["tau4s2_enz"]
+    ones = jnp.ones(layers.NLEV)
+    if variant == "code":
+        rates = [ones / P["tau4cwd"], ones * p_l[0] * k_l[0], ones * p_l[1] * k_l[1],
+                 ones * p_l[2] * k_l[2], ones * k_mic, ones / P["tau4s3"],
+                 enz * P["mm_const_decom"] * 2.0 * som * xi_soil
+                 / (P["tau4s4"] * (kd_xi + som) ** 3)]
+        pools_k = [cwd, l1, l2, l3, mic, enz, som]
+    else:
+        rates = [ones / P["tau4cwd"], ones * k_l[0], ones * k_l[1], ones * k_l[2],
+                 mic / (P["tau4s1"] * (ka_xi + doc)), ones * k_mic, ones / P["tau4s3"],
+                 enz / (P["tau4s4"] * (kd_xi + som))]
+        pools_k = [cwd, l1, l2, l3, doc, mic, enz, som]
+    k_num = sum(_column(rt * c) for rt, c in zip(rates, pools_k, strict=True))
+    k_den = sum(_column(c) for c in pools_k)
+
+    v = r["l"] + r["u"] if v_layer is None else v_layer
+    i_idx, b = _allocation_index(r["fin"], variant)
+    c_in = forcing.input_cwd + forcing.input_litr1 + forcing.input_litr2 + forcing.input_litr3
+    i_doc, i_mic, i_soc, _ = compas.soil_fluxes(theta, r, x[:4])
+    return SystemComponents(
+        cte=cte, k=jnp.where(k_den > 0, k_num / jnp.where(k_den > 0, k_den, 1.0), jnp.nan),
+        xi=_weighted(xi_soil, (doc + mic + enz + som) * _DZ),
+        v=_weighted(v, (l1 + l2 + l3) * _DZ), b=b, i=i_idx,
+        carbon_input=jnp.asarray(c_in, cte.dtype),
+        litter_to_soil=_column(i_doc + i_mic + i_soc) / c_in, e=e)
 
 
 def components_compas(theta, forcing, pools, *, variant: str = "paper", xi_layer=None,
                       v_layer=None) -> SystemComponents:
     r"""System-level components of COMPAS (paper Eq. 10-14; reference §8, Q12).
 
-    ``xi`` below is the bulk modifier (:func:`xi_bulk` with e-folding 0.5 m); apparent
-    first-order rates of the Michaelis-Menten fluxes are per unit donor, without the outer
-    modifier: DOC :math:`k_{up} MIC / (K_a\xi + DOC)`, mSOC
-    :math:`k_{dec} ENZ / (K_d\xi + SOC)`.
+    Flows use the modifier :math:`\xi` (``"paper"``: the model's own, ``compas.rates``;
+    ``"code"``: :func:`xi_bulk` with e-folding 0.5 m). Michaelis-Menten fluxes enter through
+    their apparent first-order rates per unit donor: DOC uptake
+    :math:`\xi\,MIC/(\tau_{s1}(K_a\xi + DOC))`, SOC decomposition
+    :math:`\xi\,ENZ/(\tau_{s4}(K_d\xi + SOC))` (the baseline rate omits the outer
+    :math:`\xi`).
 
-    * CTE (Eq. 10), microbial transfer only (the paper separates microbial CUE from the
+    * CTE (Eq. 10), microbial transfer only (the paper separates the microbial CUE from the
       non-microbial transfer, reported as ``e``): paths L1->MIC, L2->MIC, L3->MIC with
-      :math:`a = (1-p_i)\,CUE_i` and DOC->MIC with ``mic_cue``.
-      ``"paper"``: donor flows are the full outflows :math:`F_j = \sum_z x k_j \xi \Delta z`;
-      ``"code"``: litter flows carry :math:`(1-p_i)` again (``fun_bulk_process``, Q12),
-      i.e. CTE is the flow-weighted mean CUE of the microbial paths.
-    * K (Eq. 11): stock-weighted baseline rates. ``"code"`` (``fun_bulk_process``): pools
-      CWD, L1, L2, L3, MIC, ENZ, SOC with rates 1/tau_cwd, pl1s1/tau_l1, pl2s1/tau_l2,
-      pl3s4/tau_l3, 1/tau_death + 1/tau_enz, 1/tau_s3 and
-      :math:`k_{dec} ENZ\,K_d\,2\,SOC\,\xi/(K_d\xi+SOC)^3` (as written, Q12).
-      ``"paper"``: all eight pools with their full baseline/apparent rates (litter
-      1/tau, DOC and SOC apparent rates above, MIC death + enzyme production, ENZ 1/tau_s3).
+      :math:`a = (1-p_i)\,CUE_i` and DOC->MIC with ``mic_cue``. ``"paper"``: donor flows are
+      the full outflows; ``"code"``: litter flows carry :math:`(1-p_i)` a second time
+      (``fun_bulk_process``, Q12), making CTE the flow-weighted mean CUE.
+    * e (non-microbial transfer): fractions pl1s1, pl2s1, pl3s4, pdeath2soc of the full
+      L1-L3 outflows and of the microbial death flux.
+    * K (Eq. 11): stock-weighted baseline rates. ``"paper"``: all eight pools (litter
+      1/tau, DOC and SOC apparent rates, MIC 1/tau_death + 1/tau_enz, ENZ 1/tau_s3).
+      ``"code"`` (``fun_bulk_process``): CWD, L1, L2, L3, MIC, ENZ, SOC with rates
+      1/tau_cwd, pl1s1/tau_l1, pl2s1/tau_l2, pl3s4/tau_l3, 1/tau_death + 1/tau_enz,
+      1/tau_s3 and :math:`ENZ\,K_d\,2\,SOC\,\xi/(\tau_{s4}(K_d\xi+SOC)^3)` as written (Q12).
     * Xi (Eq. 13): weighted by total soil C (DOC+MIC+ENZ+SOC).
-    * V (Eq. 12): transport loss rate weighted by litter stock (L1+L2+L3); mineral-soil
+    * V (Eq. 12): mixing loss rate weighted by the litter stock (L1+L2+L3); the mineral-soil
       pools are not transported in COMPAS.
     * I, B (Eq. 14), carbon input: as :func:`components_clm5`.
-    * e (non-microbial transfer): fractions pl1s1, pl2s1, pl3s4, pdeath2soc of the donors
-      L1, L2, L3 (full outflows) and MIC (death flux).
-    * litter_to_soil: :math:`(I_{DOC}+I_{MIC}+I_{SOC})` of reference §3.5 (model rates
-      with :math:`\xi^{model}` of §3.3 and :math:`\overline{\xi_N}`), over carbon input.
+    * litter_to_soil: :math:`\sum_z (I_{DOC}+I_{MIC}+I_{SOC})\Delta z` (``compas.soil_fluxes``,
+      reference §3.5) over the carbon input.
 
     Parameters
     ----------
     theta : array (..., 23)
-        Physical COMPAS parameters (``COMPAS_PARAMETERS`` order).
+        Physical COMPAS parameters (``compas.PARAMETERS`` order).
     forcing : socmodels.Forcing
     pools : array (..., 8, 20)
         Steady-state pools (CWD, L1, L2, L3, DOC, MIC, ENZ, SOC) [gC m-3].
@@ -761,76 +732,9 @@ def components_compas(theta, forcing, pools, *, variant: str = "paper", xi_layer
         As in :func:`components_clm5`.
     """
     _check_variant(variant)
-    t = COMPAS_PARAMETERS
-    theta = jnp.asarray(theta)
-    x = _check_pools(pools, 8, "COMPAS")
-    batch = x.shape[:-2]
-    dz = _lift(layers.dz, len(batch) + 1)  # against (..., 20)
-    P = {n: _p(theta, t, n) for n in t.names}
-    if xi_layer is None:
-        xi_layer = xi_bulk(P["q10"], P["w_scaling"],
-                           jnp.full(jnp.shape(P["q10"]), _COMPAS_EFOLDING), forcing)
-    xi = _per_layer(xi_layer, batch)
-    cwd, l1, l2, l3, doc, mic, enz, som = (x[..., i, :] for i in range(8))
-    def col(a):  # parameter (...,) -> (..., 1) against layers
-        return a[..., None]
-
-    def column(a):  # sum_z a_z dz_z
-        return jnp.sum(a * dz, axis=-1)
-
-    k_l = [1.0 / P["tau4l1"], 1.0 / P["tau4l2"], 1.0 / P["tau4l2"]]
-    p_l = [P["pl1s1"], P["pl2s1"], P["pl3s4"]]
-    cue_l = [P["l1_cue"], P["l2l3_cue"], P["l2l3_cue"]]
-    lit = [l1, l2, l3]
-    doc_rate = (1.0 / col(P["tau4s1"])) * mic / (col(P["mm_const_assim"]) * xi + doc)
-    f_doc = column(doc * doc_rate * xi)
-    if variant == "paper":
-        f_lit = [column(L * xi) * k for L, k in zip(lit, k_l, strict=True)]
-    else:
-        f_lit = [column(L * xi) * k * (1.0 - p) for L, k, p in zip(lit, k_l, p_l, strict=True)]
-    a_mic = [(1.0 - p) * c for p, c in zip(p_l, cue_l, strict=True)]
-    num = sum(a * f for a, f in zip(a_mic, f_lit, strict=True)) + P["mic_cue"] * f_doc
-    cte = num / (sum(f_lit) + f_doc)
-
-    k_death = 1.0 / P["tau4s2_death"]
-    f_e = [column(L * xi) * k for L, k in zip(lit, k_l, strict=True)] + [column(mic * xi) * k_death]
-    e = sum(a * f for a, f in zip(p_l + [P["pdeath2soc"]], f_e, strict=True)) / sum(f_e)
-
-    k_mic = 1.0 / P["tau4s2_death"] + 1.0 / P["tau4s2_enz"]
-    kd_xi = col(P["mm_const_decom"]) * xi
-    if variant == "code":
-        rates = [col(1.0 / P["tau4cwd"]), col(p_l[0] * k_l[0]), col(p_l[1] * k_l[1]),
-                 col(p_l[2] * k_l[2]), col(k_mic), col(1.0 / P["tau4s3"]),
-                 (1.0 / col(P["tau4s4"])) * enz * col(P["mm_const_decom"]) * 2.0 * som * xi
-                 / (kd_xi + som) ** 3]
-        pools_k = [cwd, l1, l2, l3, mic, enz, som]
-    else:
-        rates = [col(1.0 / P["tau4cwd"]), col(k_l[0]), col(k_l[1]), col(k_l[2]), doc_rate,
-                 col(k_mic), col(1.0 / P["tau4s3"]), (1.0 / col(P["tau4s4"])) * enz
-                 / (kd_xi + som)]
-        pools_k = [cwd, l1, l2, l3, doc, mic, enz, som]
-    k_num = sum(column(jnp.broadcast_to(r, c.shape) * c)
-                for r, c in zip(rates, pools_k, strict=True))
-    k_den = sum(column(c) for c in pools_k)
-    k_sys = jnp.where(k_den > 0, k_num / jnp.where(k_den > 0, k_den, 1.0), jnp.nan)
-
-    soil = (doc + mic + enz + som) * dz
-    xi_sys = _weighted(xi, soil)
-    if v_layer is None:
-        v_layer = jnp.mean(transport_loss_rates(P["bio"], P["cryo"], forcing.altmax,
-                                                forcing.altmax_lastyear, forcing.nbedrock),
-                           axis=-2)
-    v_sys = _weighted(_per_layer(v_layer, batch), (l1 + l2 + l3) * dz)
-    i_idx, b = _allocation_index(P["beta"], forcing.altmax_lastyear, variant)
-
-    c_in = jnp.asarray(forcing.input_cwd + forcing.input_litr1 + forcing.input_litr2
-                       + forcing.input_litr3)
-    xi_n = jnp.mean(jnp.asarray(forcing.fpi_vr), axis=-2)
-    xi_m = xi_compas(theta, forcing) * xi_n
-    to_soil = sum(column(L * xi_m) * k * (p + (1.0 - p) * c)
-                  for L, k, p, c in zip(lit, k_l, p_l, cue_l, strict=True))
-    return SystemComponents(cte=cte, k=k_sys, xi=xi_sys, v=v_sys, b=b, i=i_idx,
-                            carbon_input=c_in, litter_to_soil=to_soil / c_in, e=e)
+    pools = _check_pools(pools, 8, "COMPAS")
+    return _map_sites(functools.partial(_compas_site, variant=variant), theta, forcing, pools,
+                      xi_layer, v_layer)
 
 
 def components_to_dataset(components: SystemComponents, *, dims: Sequence[str] = (),
@@ -861,13 +765,22 @@ class MichaelisRatios(NamedTuple):
     """K_d xi / SOC, enzymatic decomposition of mineral SOC, (..., 20) [1]."""
 
 
+def _michaelis_site(theta, forcing, x, xi_layer, *, include_xi):
+    t = COMPAS_PARAMETERS
+    ka, kd = theta[t.index("mm_const_assim")], theta[t.index("mm_const_decom")]
+    if include_xi:
+        xi = compas.rates(theta, prepare_site(forcing))["xi"] if xi_layer is None else xi_layer
+        ka, kd = ka * xi, kd * xi
+    return MichaelisRatios(assim=ka / x[4], decom=kd / x[7])
+
+
 def michaelis_ratios(theta, forcing, pools, *, include_xi: bool = True,
                      xi_layer=None) -> MichaelisRatios:
     r"""Michaelis constants over their substrates for COMPAS (paper §3, Fig. 5).
 
-    In COMPAS the Michaelis constants enter as :math:`K\xi` (reference §3.3, §3.6); when
-    :math:`K\xi \gg` substrate (the paper uses 100x), the Michaelis-Menten flux is
-    first order in the substrate. Layers with zero substrate give ``inf``.
+    In COMPAS the Michaelis constants act as :math:`K\xi` (``compas.rates``: ``Ka``,
+    ``Kd``); when :math:`K\xi \gg` substrate (the paper uses 100x), the Michaelis-Menten flux
+    is first order in the substrate. Layers with zero substrate give ``inf``.
 
     Parameters
     ----------
@@ -877,20 +790,14 @@ def michaelis_ratios(theta, forcing, pools, *, include_xi: bool = True,
     pools : array (..., 8, 20)
         COMPAS pools (CWD, L1, L2, L3, DOC, MIC, ENZ, SOC) [gC m-3].
     include_xi : bool
-        Multiply the constants by the model modifier :func:`xi_compas` (default), as
-        they act in the model; ``False`` compares the bare constants.
+        Multiply the constants by the model's modifier (default), as they act in the model;
+        ``False`` compares the bare constants.
     xi_layer : array (..., 20), optional
         Overrides the modifier.
     """
-    t = COMPAS_PARAMETERS
-    x = _check_pools(pools, 8, "COMPAS")
-    if include_xi:
-        xi = jnp.asarray(xi_layer) if xi_layer is not None else xi_compas(theta, forcing)
-    else:
-        xi = 1.0
-    ka = _p(theta, t, "mm_const_assim")[..., None] * xi
-    kd = _p(theta, t, "mm_const_decom")[..., None] * xi
-    return MichaelisRatios(assim=ka / x[..., 4, :], decom=kd / x[..., 7, :])
+    pools = _check_pools(pools, 8, "COMPAS")
+    core = functools.partial(_michaelis_site, include_xi=include_xi)
+    return _map_sites(core, theta, forcing, pools, xi_layer)
 
 
 def first_order_fraction(ratio, *, threshold: float = 100.0, weights=None,

@@ -19,7 +19,7 @@ import jax
 import numpy as np
 import xarray as xr
 
-from surrogate.scaling import MinMaxScaler
+from surrogate.scaling import MinMaxScaler, as_array_scaler
 from surrogate.train import Ensemble
 
 __all__ = [
@@ -47,7 +47,7 @@ def clip_unit(u, *, floor: float = UNIT_FLOOR) -> np.ndarray:
 def _scale(ensemble: Ensemble, x, scaler: MinMaxScaler | None, scaled: bool) -> np.ndarray:
     if scaled:
         return np.asarray(x, dtype=np.float64)
-    s = scaler if scaler is not None else ensemble.scaler
+    s = as_array_scaler(scaler if scaler is not None else ensemble.scaler)
     if s is None:
         raise ValueError("no scaler: pass scaler=..., train with scaler=..., or pass"
                          " already scaled covariates with scaled=True")
@@ -115,7 +115,8 @@ def predict_members(ensemble: Ensemble, covariates, *, table=None,
     covariates : xr.Dataset or xr.DataArray
         Grid covariates: a Dataset with one variable per covariate on spatial dims (e.g.
         ``lat, lon``), or a DataArray with an extra ``covariate_dim``. Variables are taken
-        in the order ``names`` -> ``scaler.names`` -> Dataset order. Cells with any NaN
+        in the order ``names`` -> ``scaler.names`` (fitted columns) -> Dataset order.
+        Cells with any NaN
         covariate are NaN in the output (they are not predicted).
     table : ParameterTable, optional
         Parameter table (``socmodels`` CLM5/COMPAS); gives variable names, units and the
@@ -134,8 +135,8 @@ def predict_members(ensemble: Ensemble, covariates, *, table=None,
     """
     if space not in ("physical", "unit"):
         raise ValueError("space must be 'physical' or 'unit'")
-    s = scaler if scaler is not None else ensemble.scaler
-    if names is None and s is not None and s.names is not None:
+    s = as_array_scaler(scaler if scaler is not None else ensemble.scaler)
+    if names is None and s is not None:
         names = s.names
     x, space_dims, coords, shape = _stack_covariates(covariates, names, covariate_dim)
     u = predict_unit(ensemble, x, scaler=s, scaled=scaled)

@@ -1,123 +1,95 @@
 """Min-max scaling of covariates to [0, 1] (``proda_reference.md`` §6.2).
 
-PRODA scales every covariate with the **global-grid** column minimum and maximum (not the
-training sites'), clipping site values that fall outside the grid range to [0, 1]. The
-scaler therefore remembers its ranges so that the sites used for training and the grid
-used for prediction are scaled identically; fit it once on the grid covariates and store
-it with the trained ensemble.
+The scaling itself is :class:`socmodels.data.covariates.MinMaxScaler` (fitted once, on the
+global grid as PRODA does; remembered ranges; clip to [0, 1]; constant columns -> 0). This
+module only adds an array interface to it, because the network works on
+``(n_sites, n_covariates)`` matrices: :meth:`MinMaxScaler.fit` and
+:meth:`MinMaxScaler.transform` also accept NumPy arrays, with the column order given by
+``names`` (the fitted ``columns``). DataFrames and Datasets go through unchanged, so one
+scaler object serves the site table, the covariate grid and the network.
 
 Categorical covariates (land cover, texture class, Köppen zone, ...) are scaled as
-numeric codes, as in the original (Q17); one-hot encoding would change the input width.
+numeric codes, as in the original (Q17).
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
+import pandas as pd
+import xarray as xr
 
-__all__ = ["MinMaxScaler"]
+from socmodels.data.covariates import MinMaxScaler as _CovariateScaler
+
+__all__ = ["MinMaxScaler", "as_array_scaler"]
 
 
-@dataclasses.dataclass(frozen=True)
-class MinMaxScaler:
-    """Column-wise min-max scaler with remembered ranges.
-
-    Attributes
-    ----------
-    minimum, maximum : ndarray (p,)
-        Column ranges the scaler was fitted on (NaNs ignored while fitting).
-    names : tuple of str or None
-        Optional covariate names, in column order.
-
-    Notes
-    -----
-    A constant column (``maximum == minimum``) maps to 0 instead of NaN (the original
-    would divide by zero).
+class MinMaxScaler(_CovariateScaler):
+    """:class:`socmodels.data.covariates.MinMaxScaler` that also scales NumPy arrays.
 
     Examples
     --------
-    >>> s = MinMaxScaler.fit(np.array([[0.0, 10.0], [2.0, 30.0]]))
+    >>> s = MinMaxScaler.fit(np.array([[0.0, 10.0], [2.0, 30.0]]), names=["a", "b"])
     >>> s.transform(np.array([[1.0, 40.0]]))
     array([[0.5, 1. ]])
+    >>> s.names
+    ('a', 'b')
     """
 
-    minimum: np.ndarray
-    maximum: np.ndarray
-    names: tuple[str, ...] | None = None
-
-    def __post_init__(self) -> None:
-        lo = np.asarray(self.minimum, dtype=np.float64).reshape(-1)
-        hi = np.asarray(self.maximum, dtype=np.float64).reshape(-1)
-        if lo.shape != hi.shape:
-            raise ValueError(f"minimum {lo.shape} and maximum {hi.shape} differ in shape")
-        if np.any(hi < lo):
-            j = int(np.argmax(hi < lo))
-            raise ValueError(f"column {j}: maximum {hi[j]} < minimum {lo[j]}")
-        if self.names is not None and len(self.names) != lo.size:
-            raise ValueError(f"{len(self.names)} names for {lo.size} columns")
-        object.__setattr__(self, "minimum", lo)
-        object.__setattr__(self, "maximum", hi)
-        if self.names is not None:
-            object.__setattr__(self, "names", tuple(self.names))
-
     @classmethod
-    def fit(cls, x, *, names: Sequence[str] | None = None) -> "MinMaxScaler":
-        """Fit on ``x`` of shape ``(n, p)`` (rows = grid cells or sites), ignoring NaNs.
+    def fit(cls, data: Any, columns: Any = None, *, clip: bool = True,
+            names: Sequence[str] | None = None) -> "MinMaxScaler":
+        """Fit on a DataFrame/Dataset (as the parent) or an array ``(n, p)``.
 
-        Raises
-        ------
-        ValueError
-            If a column has no finite value.
+        For arrays, ``names`` (or ``columns``) name the ``p`` columns (default
+        ``x0 .. x{p-1}``); NaNs are ignored.
         """
-        a = np.asarray(x, dtype=np.float64)
+        if isinstance(data, (pd.DataFrame, xr.Dataset)):
+            return super().fit(data, columns if columns is not None else names, clip=clip)
+        a = np.asarray(data, dtype=np.float64)
         if a.ndim != 2:
             raise ValueError(f"x must have shape (n, p); got {a.shape}")
-        finite = np.isfinite(a)
-        empty = ~finite.any(axis=0)
-        if empty.any():
-            j = int(np.argmax(empty))
-            label = names[j] if names is not None else j
-            raise ValueError(f"covariate column {label!r} has no finite value")
-        masked = np.where(finite, a, np.nan)
-        return cls(np.nanmin(masked, axis=0), np.nanmax(masked, axis=0), names)
+        labels = list(names if names is not None else columns if columns is not None
+                      else [f"x{j}" for j in range(a.shape[1])])
+        if len(labels) != a.shape[1]:
+            raise ValueError(f"{len(labels)} names for {a.shape[1]} columns")
+        return super().fit(pd.DataFrame(a, columns=labels), labels, clip=clip)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Fitted column names, in order (the column order of array inputs)."""
+        return tuple(self.columns)
 
     @property
     def n_features(self) -> int:
-        """Number of columns ``p``."""
-        return int(self.minimum.size)
+        """Number of fitted columns."""
+        return len(self.minimum)
 
-    @property
-    def span(self) -> np.ndarray:
-        """``maximum - minimum`` with constant columns set to 1."""
-        s = self.maximum - self.minimum
-        return np.where(s > 0, s, 1.0)
-
-    def transform(self, x, *, clip: bool = True) -> np.ndarray:
-        """Scale ``x`` (..., p) to ``(x - min) / (max - min)``, clipped to [0, 1] by default.
-
-        NaNs stay NaN (drop or fill such rows before training/prediction).
-        """
+    def _table(self, x) -> tuple[pd.DataFrame, tuple[int, ...]]:
         a = np.asarray(x, dtype=np.float64)
-        if a.shape[-1] != self.n_features:
-            raise ValueError(f"x has {a.shape[-1]} columns; the scaler was fitted on"
-                             f" {self.n_features}")
-        u = (a - self.minimum) / self.span
-        return np.clip(u, 0.0, 1.0) if clip else u
+        if a.ndim == 0 or a.shape[-1] != self.n_features:
+            raise ValueError(f"x has {a.shape[-1] if a.ndim else 0} columns; the scaler was"
+                             f" fitted on {self.n_features}: {self.names}")
+        return pd.DataFrame(a.reshape(-1, a.shape[-1]), columns=list(self.names)), a.shape
 
-    def inverse_transform(self, u) -> np.ndarray:
-        """Map scaled values back to covariate units."""
-        return self.minimum + np.asarray(u, dtype=np.float64) * self.span
+    def transform(self, data: Any) -> Any:
+        """Scale to [0, 1]; arrays ``(..., p)`` come back as arrays (NaN stays NaN)."""
+        if isinstance(data, (pd.DataFrame, xr.Dataset)):
+            return super().transform(data)
+        table, shape = self._table(data)
+        return super().transform(table).to_numpy(np.float64).reshape(shape)
 
-    def to_dict(self) -> dict:
-        """Plain-Python representation (for JSON/npz storage)."""
-        return {"minimum": self.minimum.tolist(), "maximum": self.maximum.tolist(),
-                "names": list(self.names) if self.names is not None else None}
+    def inverse_transform(self, data: Any) -> Any:
+        """Map scaled values back to covariate units (arrays stay arrays)."""
+        if isinstance(data, (pd.DataFrame, xr.Dataset)):
+            return super().inverse_transform(data)
+        table, shape = self._table(data)
+        return super().inverse_transform(table).to_numpy(np.float64).reshape(shape)
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "MinMaxScaler":
-        """Inverse of :meth:`to_dict`."""
-        names = d.get("names")
-        return cls(np.asarray(d["minimum"]), np.asarray(d["maximum"]),
-                   tuple(names) if names is not None else None)
+
+def as_array_scaler(scaler: Any) -> MinMaxScaler | None:
+    """Return ``scaler`` as a :class:`MinMaxScaler` (a plain ``socmodels`` scaler is wrapped)."""
+    if scaler is None or isinstance(scaler, MinMaxScaler):
+        return scaler
+    return MinMaxScaler.from_dict(scaler.to_dict())

@@ -55,7 +55,7 @@ from tqdm.auto import tqdm
 
 from surrogate.losses import get_loss
 from surrogate.mlp import DTYPE, MLP, PRODA_HIDDEN
-from surrogate.scaling import MinMaxScaler
+from surrogate.scaling import MinMaxScaler, as_array_scaler
 
 __all__ = [
     "TrainConfig",
@@ -250,7 +250,7 @@ def _init_params(key, n_in: int, n_out: int, config: TrainConfig):
 
 @functools.lru_cache(maxsize=32)
 def _build(config: TrainConfig, n_in: int, n_out: int):
-    """Build the jitted (init, run_chunk, predict) functions for one configuration."""
+    """Build ``(graphdef, init, run_chunk, predict)`` for one configuration (jitted once)."""
     graphdef = _graphdef(n_in, n_out, config.hidden, config.dropout)
     loss_fn = get_loss(config.loss)
     opt = config.optimizer()
@@ -368,7 +368,8 @@ class Ensemble:
     kind : str
         ``"bootstrap"``, ``"best_guess"`` or ``"custom"``.
     scaler : MinMaxScaler or None
-        Covariate scaler used to build the inputs (stored for prediction).
+        Covariate scaler used to build the inputs (stored for prediction; a plain
+        ``socmodels.data.covariates.MinMaxScaler`` is accepted and wrapped).
     param_names : tuple of str or None
         Output names (parameter-table order).
     """
@@ -559,7 +560,7 @@ def train_ensemble(x, y, train_idx, val_idx, *, config: TrainConfig = TrainConfi
         history={"train_loss": np.concatenate([pad_hist(r[1]) for r in results]),
                  "val_loss": np.concatenate([pad_hist(r[2]) for r in results])},
         kind=kind,
-        scaler=scaler,
+        scaler=as_array_scaler(scaler),
         param_names=tuple(param_names) if param_names is not None else None,
     )
 

@@ -1,13 +1,12 @@
 """Map-level analyses: areas, stocks, totals, correlation, NSE, system components."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 import xarray as xr
 
 import socmodels  # noqa: F401
-from socmodels import Forcing, layers
+from socmodels import Forcing, compas, layers
 from socmodels._tables import CLM5_PARAMETERS as CLM5
 from socmodels._tables import COMPAS_PARAMETERS as COMPAS
 from surrogate import analysis as A
@@ -89,6 +88,9 @@ def test_global_total_and_valid_cells():
     expected = float((stock * area)[20:].sum()) / 1e15
     assert float(A.global_total(bad, area)) == pytest.approx(expected)
     assert A.global_total(bad, area).attrs["units"] == "Pg C"
+    shifted = stock.assign_coords(lat=stock.lat + 0.01)
+    with pytest.raises(ValueError, match="different lat/lon"):
+        A.global_total(shifted, area)
 
 
 # ---------------------------------------------------------------------------- skill
@@ -129,38 +131,42 @@ def test_pooled_nse():
 
 # ---------------------------------------------------------------------------- helpers
 
-def test_input_profile_and_allocation_index():
-    f = np.asarray(A.input_profile(0.9, np.full(12, 1.0)))
-    assert f.sum() == pytest.approx(1.0)
-    assert f[1] / f[0] == pytest.approx((0.9 ** 2 - 0.9 ** 6) / (1 - 0.9 ** 2))
-    frozen = np.asarray(A.input_profile(0.9, np.r_[np.zeros(1), np.ones(11)]))
-    np.testing.assert_array_equal(frozen, np.eye(20)[0])  # Q9: one month <= 0
-
-
-def test_transport_rates_by_hand():
-    d = 2e-4  # m2 yr-1, bioturbation everywhere (a* > 2 m, no bedrock)
-    v = np.asarray(A.transport_loss_rates(d, 1e-3, np.full(12, 3.0), np.full(12, 2.5),
-                                          np.full(12, 20)))
-    assert v.shape == (12, 20)
+def test_transport_rate_by_hand():
+    # V with all SOC in one layer is that layer's mixing loss rate (reference §2.6):
+    # uniform diffusivity D (a* > 2 m, no bedrock): v_j = D (1/dz_node_j + 1/dz_node_j+1) / dz_j
+    theta = with_values(CLM5, CLM5.defaults_clipped(), diffus=2e-4, cryo=1e-3)
     dzn, dz = layers.dz_node21, layers.dz
-    assert v[0, 0] == pytest.approx(d / dzn[1] / dz[0])
-    assert v[0, 5] == pytest.approx(d * (1 / dzn[5] + 1 / dzn[6]) / dz[5])
-    assert v[0, 19] == pytest.approx(d / dzn[19] / dz[19])
-    cryo = np.asarray(A.transport_loss_rates(d, 1e-3, np.full(12, 1.0), np.full(12, 1.0),
-                                             np.full(12, 20)))
-    assert cryo[0, 2] == pytest.approx(1e-3 * (1 / dzn[2] + 1 / dzn[3]) / dz[2])
-    frozen = np.asarray(A.transport_loss_rates(d, 1e-3, np.zeros(12), np.zeros(12),
-                                               np.full(12, 20)))
-    assert frozen.max() < 1e-25
+    for j, expect in ((0, 2e-4 / dzn[1] / dz[0]), (5, 2e-4 * (1 / dzn[5] + 1 / dzn[6]) / dz[5]),
+                      (19, 2e-4 / dzn[19] / dz[19])):
+        pools = np.zeros((7, 20))
+        pools[5, j] = 100.0
+        v = A.components_clm5(theta, make_forcing(altmax=3.0), pools).v
+        assert float(v) == pytest.approx(expect, rel=1e-10)
+    # cryoturbation (a* = 1 m): interfaces above 1 m mix at the cryoturbation rate
+    pools = np.zeros((7, 20))
+    pools[5, 2] = 100.0
+    v = A.components_clm5(theta, make_forcing(altmax=1.0), pools).v
+    assert float(v) == pytest.approx(1e-3 * (1 / dzn[2] + 1 / dzn[3]) / dz[2], rel=1e-10)
+    frozen = make_forcing(altmax=0.0, altmax_lastyear=np.zeros(12))
+    assert float(A.components_clm5(theta, frozen, pools).v) == 0.0
 
 
-def test_xi_bulk():
+def test_xi_bulk_and_model_modifier(clm5_case):
     f = make_forcing(tsoi=298.15, w=0.5)
-    xi = np.asarray(A.xi_bulk(jnp.asarray(2.0), jnp.asarray(1.0), jnp.asarray(0.4), f))
+    xi = np.asarray(A.xi_bulk(2.0, 1.0, 0.4, f))
     np.testing.assert_allclose(xi, 0.5 * np.exp(-layers.zsoi / 0.4))
     f2 = make_forcing(tsoi=288.15, w=0.5)
-    xi2 = np.asarray(A.xi_bulk(jnp.asarray(2.0), jnp.asarray(4.0), jnp.asarray(0.4), f2))
+    xi2 = np.asarray(A.xi_bulk(2.0, 4.0, 0.4, f2))
     np.testing.assert_allclose(xi2, 0.5 * 1.0 * np.exp(-layers.zsoi / 0.4))  # Q10^-1, W cap 1
+    # Xi_system: "code" uses xi_bulk (T, W), "paper" the model modifier (also O = 0.9)
+    theta, _, pools = clm5_case
+    theta = with_values(CLM5, theta, q10=2.0, w_scaling=1.0, efolding=0.4)
+    soc_only_top = np.zeros((7, 20))
+    soc_only_top[4, 0] = 10.0
+    code = A.components_clm5(theta, f, soc_only_top, variant="code")
+    paper = A.components_clm5(theta, f, soc_only_top, variant="paper")
+    assert float(code.xi) == pytest.approx(0.5 * np.exp(-0.01 / 0.4))
+    assert float(paper.xi) == pytest.approx(0.9 * 0.5 * np.exp(-0.01 / 0.4))
 
 
 # ---------------------------------------------------------------------------- CLM5
@@ -290,7 +296,7 @@ def test_michaelis_ratios(compas_case):
     bare = A.michaelis_ratios(theta, f, pools, include_xi=False)
     np.testing.assert_allclose(bare.assim, p["mm_const_assim"] / pools[4])
     np.testing.assert_allclose(bare.decom, p["mm_const_decom"] / pools[7])
-    xi = np.asarray(A.xi_compas(theta, f))
+    xi = np.asarray(compas.rates(theta, compas.prepare(f))["xi"])
     with_xi = A.michaelis_ratios(theta, f, pools)
     np.testing.assert_allclose(with_xi.decom, p["mm_const_decom"] * xi / pools[7])
     assert A.first_order_fraction(np.array([50.0, 150.0, np.nan, 1e4])) == pytest.approx(2 / 3)
@@ -313,3 +319,33 @@ def test_zonal_profile():
     np.testing.assert_allclose(mean.lat, np.arange(-85.0, 90, 10.0))
     np.testing.assert_allclose(mean, np.arange(18.0))
     np.testing.assert_allclose(A.zonal_profile(band, bin_width=10.0), np.arange(18.0))
+
+
+# ---------------------------------------------------------------------------- with models
+
+@pytest.mark.parametrize("model", ["clm5", "compas"])
+def test_components_of_model_steady_states(model):
+    """Pools from socmodels steady states: litter mass balance and sane ranges."""
+    mod = socmodels.get_model(model)
+    f = make_forcing()
+    theta = np.asarray(mod.PARAMETERS.to_physical(np.full(len(mod.PARAMETERS), 0.4)))
+    ss = mod.steady_state(theta, f)
+    assert bool(ss.feasible)
+    comp = A.components_clm5 if model == "clm5" else A.components_compas
+    for variant in ("paper", "code"):
+        c = comp(theta, f, ss.pools, variant=variant)
+        for name in ("cte", "xi", "b", "litter_to_soil"):
+            assert 0.0 < float(getattr(c, name)) < 1.0, (variant, name)
+        assert float(c.k) > 0 and float(c.v) > 0
+    # at steady state all litter input is decomposed: what is not passed to the mineral
+    # soil is respired by the litter pools
+    r = mod.rates(theta, mod.prepare(f))
+    x = np.asarray(ss.pools)
+    p = dict(zip(mod.PARAMETERS.names, theta, strict=True))
+    if model == "clm5":
+        resp = ((1 - p["fl1s1"]) * r["l1"] * x[1] + (1 - p["fl2s1"]) * r["l23"] * x[2]
+                + (1 - p["fl3s2"]) * r["l23"] * x[3])
+    else:
+        resp = mod.soil_fluxes(theta, r, x[:4])[3]
+    litter_resp = float(np.sum(np.asarray(resp) * layers.dz))
+    assert float(c.litter_to_soil) * 550.0 + litter_resp == pytest.approx(550.0, rel=1e-8)

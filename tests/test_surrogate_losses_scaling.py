@@ -1,11 +1,13 @@
 """Losses and covariate scaling of the PRODA network (hand-computed values)."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import socmodels  # noqa: F401  (turns x64 on, as in production)
+from socmodels.data.covariates import MinMaxScaler as CovariateScaler
 from surrogate import losses
-from surrogate.scaling import MinMaxScaler
+from surrogate.scaling import MinMaxScaler, as_array_scaler
 
 Y = np.array([[0.5, 0.2], [0.1, 0.8]])
 P = np.array([[0.4, 0.2], [0.3, 0.6]])
@@ -51,22 +53,28 @@ def test_composition_helpers():
 def test_minmax_scaler_by_hand():
     grid = np.array([[0.0, 10.0, 5.0], [4.0, 30.0, 5.0], [np.nan, 20.0, 5.0]])
     s = MinMaxScaler.fit(grid, names=["a", "b", "c"])
-    np.testing.assert_array_equal(s.minimum, [0.0, 10.0, 5.0])
-    np.testing.assert_array_equal(s.maximum, [4.0, 30.0, 5.0])
+    assert isinstance(s, CovariateScaler)  # the socmodels scaler, not a copy
+    assert s.names == ("a", "b", "c")
+    assert s.minimum == {"a": 0.0, "b": 10.0, "c": 5.0}
+    assert s.maximum == {"a": 4.0, "b": 30.0, "c": 5.0}
     sites = np.array([[1.0, 15.0, 5.0], [-2.0, 50.0, 7.0]])
-    np.testing.assert_allclose(s.transform(sites), [[0.25, 0.25, 0.0], [0.0, 1.0, 1.0]])
-    np.testing.assert_allclose(s.transform(sites, clip=False),
-                               [[0.25, 0.25, 0.0], [-0.5, 2.0, 2.0]])
+    np.testing.assert_allclose(s.transform(sites), [[0.25, 0.25, 0.0], [0.0, 1.0, 0.0]])
     np.testing.assert_allclose(s.inverse_transform(s.transform(sites[:1])), sites[:1])
     assert np.isnan(s.transform(np.array([[np.nan, 10.0, 5.0]]))[0, 0])
-    s2 = MinMaxScaler.from_dict(s.to_dict())
-    np.testing.assert_array_equal(s2.minimum, s.minimum)
-    assert s2.names == ("a", "b", "c")
+    # arrays and tables give the same numbers
+    table = pd.DataFrame(sites, columns=["a", "b", "c"])
+    np.testing.assert_allclose(s.transform(table).to_numpy(), s.transform(sites))
+    back = MinMaxScaler.from_dict(s.to_dict())
+    assert back.names == s.names and back.minimum == s.minimum
+    plain = CovariateScaler.fit(pd.DataFrame(grid, columns=["a", "b", "c"]))
+    wrapped = as_array_scaler(plain)
+    np.testing.assert_allclose(wrapped.transform(sites), s.transform(sites))
 
 
 def test_minmax_scaler_errors():
     with pytest.raises(ValueError, match="no finite value"):
         MinMaxScaler.fit(np.array([[np.nan, 1.0], [np.nan, 2.0]]))
     s = MinMaxScaler.fit(np.array([[0.0, 1.0], [1.0, 2.0]]))
+    assert s.names == ("x0", "x1")
     with pytest.raises(ValueError, match="columns"):
         s.transform(np.zeros((2, 3)))

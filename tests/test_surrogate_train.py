@@ -140,8 +140,8 @@ def test_save_load_round_trip(tmp_path, ensemble, data):
 def test_parameter_maps(ensemble, data):
     x, y, _, _ = data
     # a 4 x 5 grid whose covariates are sites 0..19 (raw units = scaled * 10 + 1)
-    scaler = sg.MinMaxScaler(np.ones(N_COV), np.full(N_COV, 11.0),
-                             tuple(f"c{i}" for i in range(N_COV)))
+    scaler = sg.MinMaxScaler.fit(np.stack([np.ones(N_COV), np.full(N_COV, 11.0)]),
+                                 names=[f"c{i}" for i in range(N_COV)])
     raw = scaler.inverse_transform(x[:20]).reshape(4, 5, N_COV)
     raw[0, 0, 2] = np.nan
     grid = xr.Dataset({f"c{i}": (("lat", "lon"), raw[..., i]) for i in range(N_COV)},

@@ -88,6 +88,7 @@ _LEVEL_DIMS = ("levgrnd", "levsoi", "levdcmp", "levdcmp_full")
 _PROFILE_FIELDS = ("tsoi", "w_scalar", "o_scalar", "fpi_vr")
 _MONTH_FIELDS = ("altmax", "altmax_lastyear", "nbedrock")
 _SECONDS_PER_YEAR = 365.0 * 86400.0
+_LOAD_BYTES = 2e9
 
 
 def _as_paths(paths: str | Path | Iterable[str | Path]) -> list[Path]:
@@ -217,6 +218,14 @@ def read_clm5_history(paths: str | Path | Iterable[str | Path], *,
     files = _as_paths(paths)
     where = str(files[0]) if len(files) == 1 else f"{files[0]} (+{len(files) - 1} more)"
     ds = _open(files)
+    try:
+        return _climatology(ds, files, where, years, input_units)
+    finally:
+        ds.close()
+
+
+def _climatology(ds: xr.Dataset, files: list[Path], where: str,
+                 years: tuple[int, int] | None, input_units: str) -> xr.Dataset:
     for name in ("TSOI", "W_SCALAR", "O_SCALAR", "FPI_vr", "ALTMAX",
                  *INPUT_VARIABLES.values()):
         if name not in ds:
@@ -234,6 +243,8 @@ def read_clm5_history(paths: str | Path | Iterable[str | Path], *,
                         f" {missing}; a climatology needs all 12 months", file=where,
                         column="time", reason="missing_months")
     ds = ds.isel(time=np.flatnonzero(sel))
+    if ds.nbytes < _LOAD_BYTES:   # small enough: compute in memory (much faster than dask)
+        ds = ds.load()
     mcoord = xr.DataArray(month[sel], dims="time")
     spatial = _spatial(ds, "TSOI", where)
     notes: dict[str, Any] = {}
@@ -271,7 +282,7 @@ def read_clm5_history(paths: str | Path | Iterable[str | Path], *,
         nb = clim("nbedrock")
         notes["nbedrock"] = "history variable nbedrock"
     elif "ZBEDROCK" in ds or "zbedrock" in ds:
-        zb = clim("ZBEDROCK" if "ZBEDROCK" in ds else "zbedrock")
+        zb = clim("ZBEDROCK" if "ZBEDROCK" in ds else "zbedrock").load()
         nb = xr.apply_ufunc(nbedrock_from_depth, zb)
         notes["nbedrock"] = "from ZBEDROCK (depth to bedrock, m)"
     else:

@@ -413,7 +413,8 @@ def read_covariates(path: str | Path) -> xr.Dataset:
     """
     path = Path(path)
     try:
-        ds = xr.open_dataset(path).load()
+        with xr.open_dataset(path) as src:
+            ds = src.load()
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot open as NetCDF: {exc}", file=path, reason="unreadable") from exc
     for c in ("lat", "lon"):

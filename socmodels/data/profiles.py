@@ -468,7 +468,7 @@ def _read_table(fmt: TextFormat, layout: str, codes: Sequence[str], problems: _P
         fr["value"] = value * (10.0 if soc and opts.soc_unit == "%" else 1.0)
         fr["licence"] = (df[lic].fillna("").astype(str).str.strip().to_numpy() if lic
                          else np.full(n, "", object))
-        fr["_bad"] = ~k if soc else ~k
+        fr["_bad"] = ~k
         fr["_col"] = vcol
         out[code] = fr.reset_index(drop=True)
     return out
@@ -642,6 +642,7 @@ def _screen(soc: pd.DataFrame, props: dict[str, pd.DataFrame], coords: pd.DataFr
                                               "lon": np.nan, "_f": -1, "_rec": -1})])
         coords = cd
     else:
+        coords = _check_profiles_table(coords, set(d["pid"]), problems, report)
         own = d[d["lat"].notna() & d["lon"].notna()].drop_duplicates("pid")
         if len(own):
             m = own.merge(coords[["pid", "lat", "lon"]], on="pid", suffixes=("", "_p"))
@@ -691,10 +692,7 @@ def _screen(soc: pd.DataFrame, props: dict[str, pd.DataFrame], coords: pd.DataFr
             bd = np.where(np.isnan(bd), d[code].to_numpy(), bd)
     est = np.isnan(bd)
     bd = np.where(est, pedotransfer_bd(d["value"].to_numpy(), soc_unit=opts.ptf_soc_unit), bd)
-    report.note("bd_measured", int((~est).sum()))
-    report.note("bd_estimated", int(est.sum()))
     cf = d[CF_CODE].to_numpy() if CF_CODE in d else np.full(len(d), np.nan)
-    report.note("cf_missing_assumed_zero", int(np.isnan(cf).sum()))
     d = d.assign(bd=bd, bd_est=est, cf=cf)
     L.df = d
 
@@ -707,6 +705,10 @@ def _screen(soc: pd.DataFrame, props: dict[str, pd.DataFrame], coords: pd.DataFr
     L.drop(shallow, "too_shallow", detail=False)
 
     _account_profiles(report, pids_read, L)
+    # what was estimated or assumed for the layers kept
+    report.note("bd_measured", int((~L.df["bd_est"]).sum()))
+    report.note("bd_estimated", int(L.df["bd_est"].sum()))
+    report.note("cf_missing_assumed_zero", int(L.df["cf"].isna().sum()))
     _unit_warnings(soc, report, opts)
     problems.finalize()
     out = profiles_dataset(L.df, lic, report, opts, profile_extra=profile_extra)
@@ -967,7 +969,7 @@ def read_wosis(path: str | Path, *, soc_unit: str = "g/kg", ptf_soc_unit: str = 
     for code in codes:
         if code in tables:
             by_file.setdefault(tables[code].fmt.path, []).append(code)
-    for fpath, fcodes in by_file.items():
+    for fcodes in by_file.values():
         tab = tables[fcodes[0]]
         frames.update(_read_table(tab.fmt, tab.layout, fcodes, problems, opts, report))
     soc = frames.pop(SOC_CODE)
@@ -984,6 +986,7 @@ def read_wosis(path: str | Path, *, soc_unit: str = "g/kg", ptf_soc_unit: str = 
 
 def _read_profiles_table(fmt: TextFormat, problems: _Problems, report: ScreeningReport
                          ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The profiles table, parsed but not yet validated (only used profiles are checked)."""
     extra_cols = [c for c in ("dataset_id", "country_id", "geom_accuracy") if c in fmt.header]
     df = read_columns(fmt, ["profile_id", "latitude", "longitude", *extra_cols],
                       numeric=["latitude", "longitude", "geom_accuracy"])
@@ -991,12 +994,32 @@ def _read_profiles_table(fmt: TextFormat, problems: _Problems, report: Screening
         if e["path"] == str(fmt.path):
             e["records"] = int(len(df))
     fidx = problems.add_file(fmt)
-    keep = np.ones(len(df), bool)
     c = pd.DataFrame({"pid": df["profile_id"].fillna("").astype(str).str.strip().to_numpy()})
-    c["lat"] = _numeric(df, "latitude", fidx, problems, "value", keep)
-    c["lon"] = _numeric(df, "longitude", fidx, problems, "value", keep)
+    for col, short in (("latitude", "lat"), ("longitude", "lon")):
+        vals, bad = to_numeric(df, col)
+        c[short] = vals
+        c[f"_bad_{short}"] = bad
+        c[f"_raw_{short}"] = df[col].to_numpy()
     c["_f"] = fidx
     c["_rec"] = df.index.to_numpy()
+    extra = pd.DataFrame({"pid": c["pid"]})
+    for col in extra_cols:
+        extra[col] = df[col].to_numpy()
+    extra = extra.drop_duplicates("pid")
+    return c.reset_index(drop=True), extra
+
+
+def _check_profiles_table(c: pd.DataFrame, used: set[str], problems: _Problems,
+                          report: ScreeningReport) -> pd.DataFrame:
+    """Text, duplicates and conflicts in the profiles table, for the profiles used."""
+    c = c[c["pid"].isin(used)].copy()
+    for short, col in (("lat", "latitude"), ("lon", "longitude")):
+        bad = c[f"_bad_{short}"].to_numpy()
+        if bad.any():
+            sub = c[bad]
+            problems(sub["_f"].to_numpy(), sub["_rec"].to_numpy(), col, "invalid_coordinates",
+                     sub[f"_raw_{short}"].to_numpy(), "dropped profile",
+                     f"'{col}' holds text that is not a number")
     exact = c.duplicated(subset=["pid", "lat", "lon"], keep="first")
     report.note("exact_duplicate_rows_profiles", int(exact.sum()))
     c = c[~exact.to_numpy()]
@@ -1008,14 +1031,10 @@ def _read_profiles_table(fmt: TextFormat, problems: _Problems, report: Screening
                                          + sub["lon"].astype(str)).to_numpy(),
                  "dropped profile", "the profiles table lists this profile_id more than once"
                                     " with different coordinates")
-        bad = sub["pid"].unique()
+        bad_p = sub["pid"].unique()
         c = c.drop_duplicates("pid")
-        c.loc[c["pid"].isin(bad), ["lat", "lon"]] = np.nan
-    extra = pd.DataFrame({"pid": df["profile_id"].fillna("").astype(str).str.strip()})
-    for col in extra_cols:
-        extra[col] = df[col].to_numpy()
-    extra = extra.drop_duplicates("pid")
-    return c.reset_index(drop=True), extra
+        c.loc[c["pid"].isin(bad_p), ["lat", "lon"]] = np.nan
+    return c[["pid", "lat", "lon", "_f", "_rec"]].reset_index(drop=True)
 
 
 _CSV_ALIASES: dict[str, tuple[str, ...]] = {

@@ -57,18 +57,32 @@ import xarray as xr
 
 from socmodels import layers
 from socmodels.data._wosis_writer import LAYOUTS, write_wosis
-from socmodels.data.cesm import (climatology_forcing, forcing_at_sites, read_clm5_history,
-                                 write_clm5_history)
+from socmodels.data.cesm import (
+    climatology_forcing,
+    forcing_at_sites,
+    read_clm5_history,
+    write_clm5_history,
+)
 from socmodels.data.climate import climate_forcing, nbedrock_from_depth
-from socmodels.data.covariates import (COVARIATES, bioclim, covariates_at_sites,
-                                       read_covariates, usda_texture_class, write_covariates)
+from socmodels.data.covariates import (
+    COVARIATES,
+    bioclim,
+    covariates_at_sites,
+    read_covariates,
+    usda_texture_class,
+    write_covariates,
+)
 from socmodels.data.profiles import pedotransfer_bd, read_wosis
 from socmodels.forcing import Forcing
 
-__all__ = ["virtual_world", "VirtualWorld", "SIZES", "true_parameters", "world_covariates"]
+__all__ = ["virtual_world", "VirtualWorld", "SIZES", "MAX_OBS_DENSITY", "true_parameters",
+           "world_covariates"]
 
 SIZES = {"default": 240, "paper": 70_000}
 """Number of generated profiles per ``size`` (before screening)."""
+
+MAX_OBS_DENSITY = 150_000.0
+"""Observed SOC densities are capped here [gC m-3] (denser than any real soil)."""
 
 _VERSION = 1
 
@@ -204,7 +218,7 @@ def world_covariates(lat: np.ndarray, lon: np.ndarray, seed: int = 0
     cosl = np.cos(np.radians(lat))
     mat = (-16.0 + 44.0 * cosl ** 1.4 - 0.0065 * elev - 5.0 * K * alat / 90.0
            + 1.8 * f["temp"])
-    amp = 1.0 + 16.0 * np.sin(np.radians(alat)) ** 1.3 * (0.35 + 0.65 * K) \
+    amp = 1.0 + 22.0 * np.sin(np.radians(alat)) ** 1.3 * (0.45 + 0.55 * K) \
         + 0.8 * np.abs(f["amp"])
     prec = ((250 + 2300 * np.exp(-(lat / 12.0) ** 2)
              + 900 * np.exp(-((alat - 48.0) / 14.0) ** 2)) * (1.0 - 0.55 * K)
@@ -257,8 +271,7 @@ def world_covariates(lat: np.ndarray, lon: np.ndarray, seed: int = 0
     bd0 = np.clip(1.05 + 0.004 * (sand0 - 40) + 0.08 * f["bd"] + 0.1 * (1 - moist)
                   - 0.15 * (mat < -3), 0.7, 1.7)
     cf0 = np.clip(6 + 25 * ridges + 4 * f["cf"], 0.0, 70.0)
-    for k, dbd, fcf, dph in zip(depth_tags, (0.0, 0.12, 0.2), (1.0, 1.3, 1.7),
-                                (0.0, 0.2, 0.4), strict=True):
+    for k, dbd, fcf in zip(depth_tags, (0.0, 0.12, 0.2), (1.0, 1.3, 1.7), strict=True):
         cov[f"Bulk_Density_{k}"] = np.clip(bd0 + dbd, 0.7, 1.85)
         cov[f"CEC_{k}"] = np.clip(3 + 0.5 * clay_d[k] * (1 - 0.5 * trop) + 2 * f["cec"],
                                   1.0, 60.0)
@@ -331,7 +344,8 @@ def _drivers(cov: dict[str, np.ndarray], desc: dict[str, np.ndarray]) -> dict[st
         "bed": (np.log(cov["Abs_Depth_to_Bedrock"]) - np.log(500.0)) / 1.0,
         "cf": (cov["Coarse_Fragments_v_0cm"] - 12.0) / 8.0,
         "noise": desc["param_noise"],
-        # smooth step from cold (<= -8 degC) to warm (>= +8 degC): the COMPAS feasibility path
+        "t": t,
+        # smooth step from cold (<= -8 degC) to warm (>= +8 degC)
         "warm": _smoothstep((t + 8.0) / 16.0),
     }
 
@@ -341,63 +355,79 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
-def _clm5_u(z: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _bump(x: np.ndarray) -> np.ndarray:
+    return np.exp(-x * x)
+
+
+def _clm5_u(z: dict[str, np.ndarray], *, anchor: bool = False) -> dict[str, np.ndarray]:
+    """CLM5 truth in the unit cube: temperature anchor + (unless ``anchor``) covariates."""
     th = np.tanh
-    n = z["noise"]
+    T = z["t"]
+    k = 0.0 if anchor else 1.0
+    n = z["noise"] * k
+    hot = _smoothstep((T - 15.0) / 12.0)
     return {
-        "diffus": 0.5 + 0.25 * th(0.8 * z["npp"] + 0.3 * z["T"]),
+        "diffus": 0.5 + k * 0.25 * th(0.8 * z["npp"] + 0.3 * z["T"]),
         "cryo": 0.5 + 0.02 * n,
-        "q10": 0.55 - 0.25 * th(z["T"]),
-        "efolding": 0.5 + 0.22 * th(z["bed"]) + 0.08 * th(z["P"]),
+        "q10": 0.12 + 0.1 * (1.0 - z["warm"]) + k * 0.05 * th(z["P"]),
+        "efolding": 0.57 + k * (0.2 * th(z["bed"]) + 0.06 * th(z["P"])),
         "taucwd": 0.5 + 0.02 * n,
         "taul1": 0.45 + 0.02 * n,
-        "taul2": 0.5 + 0.03 * th(z["T"]),
-        "tau4s1": 0.45 + 0.15 * th(z["clay"]),
-        "tau4s2": 0.5 + 0.3 * th(0.9 * z["clay"] - 0.6 * z["T"]),
-        "tau4s3": 0.5 + 0.3 * th(z["clay"] + 0.5 * z["ph"] ** 2 - 0.5),
+        "taul2": 0.5 + k * 0.03 * th(z["T"]),
+        "tau4s1": 0.5 + k * 0.15 * th(z["clay"]),
+        "tau4s2": 0.47 + k * 0.15 * th(0.9 * z["clay"] - 0.4 * z["T"]),
+        "tau4s3": 0.38 - 0.28 * hot + k * 0.15 * th(z["clay"] + 0.5 * z["ph"] ** 2 - 0.5),
         "fl1s1": 0.5 + 0.02 * n,
         "fl2s1": 0.5 + 0.02 * n,
-        "fl3s2": 0.5 + 0.1 * th(z["sand"]),
-        "fs1s2": 0.5 - 0.3 * th(1.2 * z["sand"]),
+        "fl3s2": 0.5 + k * 0.1 * th(z["sand"]),
+        "fs1s2": 0.5 - k * 0.3 * th(1.2 * z["sand"]),
         "fs1s3": 0.3 + 0.02 * n,
         "fs2s1": 0.5 + 0.02 * n,
-        "fs2s3": 0.4 + 0.2 * th(z["clay"]),
+        "fs2s3": 0.42 + k * 0.15 * th(z["clay"]),
         "fs3s1": 0.5 + 0.02 * n,
         "fcwdl2": 0.5 + 0.02 * n,
-        "w_scaling": 0.35 - 0.15 * th(z["P"]),
-        "beta": 0.6 + 0.25 * th(0.8 * z["T"] - 0.6 * z["P"]),
+        "w_scaling": 0.52 - 0.15 * hot - k * 0.12 * th(z["P"]),
+        "beta": 0.5 + k * 0.25 * th(0.8 * z["T"] - 0.6 * z["P"]),
     }
 
 
 def _compas_u(z: dict[str, np.ndarray], *, anchor: bool = False) -> dict[str, np.ndarray]:
-    """COMPAS truth in the unit cube; ``anchor`` drops all but the temperature path."""
+    """COMPAS truth in the unit cube: temperature anchor + (unless ``anchor``) covariates.
+
+    The anchor (all covariate terms off, the other parameters at 0.5) was found by a
+    search of the prior box per temperature band (-18 ... 32 degC) over the land cells of
+    three worlds, maximising the feasible fraction (1.0 in every band) and keeping the
+    0-1 m stock near 15 kgC m-2; the piecewise results are smoothed here.
+    """
     th = np.tanh
-    w = z["warm"]
+    T = z["t"]
+    ss = _smoothstep
     k = 0.0 if anchor else 1.0
     n = z["noise"] * k
     return {
         "bio": 0.5 + k * 0.2 * th(0.8 * z["npp"]),
         "cryo": 0.5 + 0.02 * n,
-        "q10": 0.04 + 0.4 * w + k * 0.05 * w * th(z["P"]),
-        "w_scaling": 0.93 - 0.4 * w + k * 0.04 * th(-z["P"]),
+        "q10": 0.05 + 0.06 * _bump((T - 6.0) / 8.0) + k * 0.03 * th(z["P"]),
+        "w_scaling": 0.77 + 0.2 * ss((T + 3.0) / 12.0) - k * 0.05 * th(z["P"]),
         "tau4cwd": 0.5 + 0.02 * n,
         "tau4l1": 0.5 + 0.02 * n,
         "tau4l2": 0.5 + k * 0.05 * th(z["T"]),
         "tau4s1": 0.5 + k * 0.1 * th(z["clay"]),
-        "tau4s2_death": 0.04 + 0.42 * w,
-        "tau4s2_enz": 0.5 + k * 0.1 * th(z["ph"]),
-        "tau4s3": 0.68 - 0.42 * w,
-        "tau4s4": 0.5 + k * 0.08 * th(z["ph"]),
+        "tau4s2_death": 0.5 + 0.15 * ss((T + 12.0) / 18.0) - 0.05 * ss((T - 10.0) / 20.0),
+        "tau4s2_enz": 0.5 + 0.14 * ss((T + 6.0) / 10.0) + k * 0.08 * th(z["ph"]),
+        "tau4s3": 0.47 + k * 0.05 * th(z["clay"]),
+        "tau4s4": 0.53 - 0.14 * ss(T / 12.0) + k * 0.06 * th(z["ph"]),
         "mm_const_assim": 0.5 + k * 0.15 * th(z["sand"]),
-        "mm_const_decom": 0.93 - 0.42 * w + k * 0.04 * th(z["clay"]),
+        "mm_const_decom": 0.5 - 0.22 * ss((T - 9.0) / 14.0) + k * 0.06 * th(z["clay"]),
         "fcwdl2": 0.5 + 0.02 * n,
         "pl1s1": 0.5 + k * 0.1 * th(z["P"]),
         "pl2s1": 0.5 + 0.02 * n,
         "pl3s4": 0.5 + k * 0.1 * th(z["clay"]),
         "l1_cue": 0.5 + k * 0.15 * th(z["T"]),
         "l2l3_cue": 0.5 + k * 0.1 * th(z["npp"]),
-        "mic_cue": 0.42 + k * 0.08 * th(z["clay"]),
-        "pdeath2soc": 0.5 + k * 0.15 * th(z["clay"] - 0.5 * z["sand"]),
+        "mic_cue": 0.45 + 0.1 * ss((T - 10.0) / 20.0) + k * 0.06 * th(z["clay"]),
+        "pdeath2soc": 0.71 - 0.11 * ss((T - 15.0) / 15.0)
+        + k * 0.08 * th(z["clay"] - 0.5 * z["sand"]),
         "beta": 0.5 + k * 0.08 * th(z["T"]),
     }
 
@@ -436,7 +466,8 @@ def _evaluate(model: Any, theta: np.ndarray, forcing: Forcing, chunk: int = 512
         idx = np.arange(s, min(s + chunk, n))
         pad = np.concatenate([idx, np.full(chunk - idx.size, idx[0])])
         th = jnp.asarray(theta[pad])
-        fc = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a)[pad]), forcing)
+        fc = jax.tree_util.tree_map(lambda a, sel=pad: jnp.asarray(np.asarray(a)[sel]),
+                                    forcing)
         ss = fn(th, fc)
         for k in outs:
             outs[k].append(np.asarray(getattr(ss, k))[: idx.size])
@@ -467,8 +498,12 @@ def _observe_batch(soc: np.ndarray, depths: np.ndarray) -> np.ndarray:
 # Profiles
 # ---------------------------------------------------------------------------------------
 
-def _design_layers(rng: np.random.Generator, n: int) -> list[np.ndarray]:
-    """WoSIS-like irregular layer boundaries (cm) per profile, (k, 2) arrays."""
+def _design_layers(rng: np.random.Generator, n: int, bedrock_cm: np.ndarray
+                   ) -> list[np.ndarray]:
+    """WoSIS-like irregular layer boundaries (cm) per profile, (k, 2) arrays.
+
+    Profiles stop at bedrock (the models hold no carbon below it).
+    """
     out = []
     kind = rng.uniform(size=n)
     for p in range(n):
@@ -495,6 +530,12 @@ def _design_layers(rng: np.random.Generator, n: int) -> list[np.ndarray]:
                 [[0, 10], [10, 25], [25, 40]], float)
         if two and a[-1, 1] <= 50:
             a[-1, 1] = 80.0
+        rock = float(bedrock_cm[p])
+        if np.isfinite(rock) and a[-1, 1] > rock:
+            a = a[a[:, 0] < rock - 2.0]
+            if len(a) == 0:
+                a = np.array([[0.0, max(2.0, np.floor(rock))]])
+            a[-1, 1] = min(a[-1, 1], max(a[-1, 0] + 2.0, np.floor(rock)))
         out.append(a)
     return out
 
@@ -660,7 +701,8 @@ def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None
     else:
         gen_compas = np.full(n_profiles, observation_model == "compas")
     profile_ids = 100_000 + rng.permutation(n_profiles) + 1
-    designs = _design_layers(rng, n_profiles)
+    rock_cm = np.round(cell_desc["bedrock_depth"][site_cell] * 100.0)
+    designs = _design_layers(rng, n_profiles, rock_cm)
     nl = np.array([len(d) for d in designs])
     maxl = int(nl.max())
     tops = np.full((n_profiles, maxl), np.nan)
@@ -692,10 +734,22 @@ def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None
     bd_code_33 = rng.uniform(size=shape) < 0.2
     bd = np.clip(bd_cov * np.exp(0.06 * rng.standard_normal(shape)), 0.3, 1.9)
     cf_reported = rng.uniform(size=shape) < 0.7
-    cf = np.clip(cf_cov * np.exp(0.3 * rng.standard_normal(shape)), 0.0, 85.0)
-    cf_used = np.where(cf_reported, cf, 0.0)
-    content = np.where(bd_measured, dens_obs / (bd * 1000.0 * (1.0 - cf_used / 100.0)),
-                       _content_from_density(np.nan_to_num(dens_obs, nan=1.0), cf_used))
+    cf = np.clip(cf_cov * np.exp(0.3 * rng.standard_normal(shape)), 0.0, 50.0)
+    # No real soil holds more than ~150 kgC m-3; above ~580 g/kg (pure organic matter) a
+    # layer is reported as organic: pedotransfer bulk density, no coarse fragments.
+    capped = dens_obs > MAX_OBS_DENSITY
+    dens_obs = np.where(capped, MAX_OBS_DENSITY, dens_obs)
+    def contents() -> np.ndarray:
+        cf_used = np.where(cf_reported, cf, 0.0)
+        return np.where(bd_measured, dens_obs / (bd * 1000.0 * (1.0 - cf_used / 100.0)),
+                        _content_from_density(np.nan_to_num(dens_obs, nan=1.0), cf_used))
+
+    content = contents()
+    organic = content > 580.0
+    if organic.any():
+        bd_measured &= ~organic
+        cf_reported &= ~organic
+        content = contents()
     bd_used = np.where(bd_measured, bd, pedotransfer_bd(content))
     tex_reported = rng.uniform(size=shape) < 0.7
     clay = np.clip(clay + rng.normal(0, 2.0, shape), 1.0, 80.0)
@@ -765,7 +819,9 @@ def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None
                    ss_clm5, ss_comp, dens_true, dens_obs, bd_used, ~bd_measured, tops, bots,
                    land, lat, lon, j, i, cell_desc, repaired)
     files["truth"] = out / "truth.nc"
-    truth.to_netcdf(files["truth"])
+    truth.to_netcdf(files["truth"], encoding={v: {"zlib": True, "complevel": 1}
+                                              for v in truth.data_vars
+                                              if truth[v].dtype != object})
     timings["total"] = time.perf_counter() - t0
     info = {
         "seed": seed, "resolution": resolution, "size": size, "layout": layout,
@@ -776,6 +832,7 @@ def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None
         "repaired_cells": int(repaired.sum()),
         "compas_infeasible_before_repair": infeasible_initially,
         "generated_by_compas": int(gen_compas[kp].sum()),
+        "observations_capped": int(np.nansum(capped)),
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "version": _VERSION,
     }
@@ -859,3 +916,80 @@ def _truth(profiles: xr.Dataset, kp: np.ndarray, site_cell: np.ndarray, gen_comp
     ds.attrs.update(title="virtual world truth (socmodels.data)",
                     repaired_cells=int(repaired.sum()))
     return ds
+
+
+# ---------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------
+
+_COV_PANELS = (("BIO1", "annual mean temperature [degC]", "RdYlBu_r"),
+               ("BIO12", "annual precipitation [mm]", "YlGnBu"),
+               ("cesm2_npp", "NPP [gC m-2 yr-1]", "YlGn"),
+               ("Clay_Content_0cm", "clay 0 cm [%]", "copper_r"),
+               ("Abs_Depth_to_Bedrock", "depth to bedrock [cm]", "viridis"),
+               ("ESA_Land_Cover", "land cover class", "tab20"))
+_PAR_PANELS = (("clm5", "q10", "Q10 [-]"), ("clm5", "tau4s3", "passive SOC turnover [yr]"),
+               ("clm5", "fs1s2", "S1->S2 fraction [-]"), ("clm5", "beta", "input beta [-]"),
+               ("compas", "mm_const_decom", "Kd [gC m-3]"),
+               ("compas", "tau4s2_death", "microbial death time [yr]"))
+
+
+def plot_virtual_world(world: VirtualWorld, kind: str = "covariates", path: Any = None):
+    """Maps of the virtual world: ``kind="covariates"`` or ``"parameters"`` (true fields).
+
+    Parameters
+    ----------
+    world : VirtualWorld
+    kind : {"covariates", "parameters"}
+        Covariate maps with the profile sites, or true CLM5/COMPAS parameter and
+        0-1 m stock maps.
+    path : str or Path, optional
+        Save the figure there (PNG).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    g, t = world.grid, world.truth
+    lon, lat = g["lon"].values, g["lat"].values
+    if kind == "covariates":
+        fig, axes = plt.subplots(3, 2, figsize=(11, 9.5), constrained_layout=True)
+        for ax, (name, label, cmap) in zip(axes.ravel(), _COV_PANELS, strict=True):
+            im = ax.pcolormesh(lon, lat, g[name].values, cmap=cmap, shading="auto")
+            fig.colorbar(im, ax=ax, shrink=0.8)
+            ax.set_title(f"{name}: {label}", fontsize=9)
+        axes[0, 0].scatter(world.profiles["lon"], world.profiles["lat"], s=4, c="k",
+                           label="profiles")
+        axes[0, 0].legend(loc="lower left", fontsize=7)
+    elif kind == "parameters":
+        panels = _PAR_PANELS
+        fig, axes = plt.subplots(4, 2, figsize=(11, 12), constrained_layout=True)
+        for ax, (model, name, label) in zip(axes.ravel(), panels, strict=False):
+            da = t[f"{model}_theta_map"].sel({f"{model}_parameter": name})
+            im = ax.pcolormesh(lon, lat, da.values, cmap="viridis", shading="auto")
+            fig.colorbar(im, ax=ax, shrink=0.8)
+            ax.set_title(f"true {model.upper()} {name}: {label}", fontsize=9)
+        for ax, model in zip(axes.ravel()[len(panels):], ("clm5", "compas"), strict=True):
+            im = ax.pcolormesh(lon, lat, t[f"{model}_stock_1m_map"].values / 1000.0,
+                               cmap="YlOrBr", shading="auto", vmin=0)
+            fig.colorbar(im, ax=ax, shrink=0.8)
+            ax.set_title(f"true {model.upper()} SOC stock 0-1 m [kgC m-2]", fontsize=9)
+    else:
+        raise ValueError("kind must be 'covariates' or 'parameters'")
+    for ax in fig.axes:
+        if ax.get_label() != "<colorbar>":
+            ax.set_xlim(-180, 180)
+            ax.set_ylim(-60, 85)
+            ax.set_aspect("equal")
+            ax.tick_params(labelsize=7)
+    fig.suptitle(f"virtual world (seed {world.info['seed']}, {world.info['resolution']} deg,"
+                 f" {world.info['n_profiles_kept']} profiles)", fontsize=10)
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig

@@ -1,0 +1,375 @@
+"""Maps, analyses and the report of the PRODA pipeline (used by :mod:`surrogate.pipeline`).
+
+Each function reads what earlier stages wrote and writes NetCDF files under ``out/``:
+``maps/<model>.nc`` (parameter maps, SOC maps with customary and PRODA parameters),
+``analyses.nc`` and ``analyses.json`` (headline numbers), ``figures/*.png`` and
+``report.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from socmodels import get_model
+from surrogate import analysis as A
+from surrogate.predict import predict_unit
+
+CHUNK = 512
+
+
+def _steady_states(mod, theta: np.ndarray, forcing, *, check_bounds: bool = True):
+    """Steady states of many (theta, forcing) pairs in fixed-size jitted chunks.
+
+    Returns ``(soc (n, 20), pools (n, P, 20), stock_1m (n,), feasible (n,))`` as NumPy.
+    """
+    fn = jax.jit(jax.vmap(lambda t, f: mod.steady_state(t, f, check_bounds=False)))
+    n = theta.shape[0]
+    soc, pools, s1m, feas = [], [], [], []
+    for s in range(0, n, CHUNK):
+        idx = np.arange(s, min(s + CHUNK, n))
+        pad = np.concatenate([idx, np.full(CHUNK - idx.size, idx[-1])])
+        f = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a)[pad]), forcing)
+        ss = fn(jnp.asarray(theta[pad]), f)
+        k = idx.size
+        soc.append(np.asarray(ss.soc)[:k])
+        pools.append(np.asarray(ss.pools)[:k])
+        s1m.append(np.asarray(ss.stock_1m)[:k])
+        feas.append(np.asarray(ss.feasible)[:k])
+    return (np.concatenate(soc), np.concatenate(pools), np.concatenate(s1m),
+            np.concatenate(feas))
+
+
+def _grid_covariates(world, names) -> np.ndarray:
+    cells = world.grid_cells
+    j, i = np.asarray(cells["j"]), np.asarray(cells["i"])
+    return np.stack([np.asarray(world.grid[v].values)[j, i] for v in names], axis=1)
+
+
+def _to_map(world, values: np.ndarray) -> np.ndarray:
+    """Land-cell values (n_cells, ...) -> (..., lat, lon) array with NaN at sea."""
+    cells = world.grid_cells
+    j, i = np.asarray(cells["j"]), np.asarray(cells["i"])
+    shape = (world.grid.sizes["lat"], world.grid.sizes["lon"])
+    v = np.asarray(values, float)
+    out = np.full(v.shape[1:] + shape, np.nan)
+    out[..., j, i] = np.moveaxis(v, 0, -1)
+    return out
+
+
+def customary_theta(model: str, table, cells_forcing) -> np.ndarray:
+    """The paper's 'customary' parameters: CLM5 defaults; COMPAS the mean site posterior mean.
+
+    CLM5: :func:`socmodels.clm5.customary_theta` (tech-note defaults, texture rule per cell).
+    COMPAS: mean over the kept sites of the site posterior means in the unit cube (paper,
+    ``proda_reference.md`` §3.2), mapped to physical units.
+    """
+    mod = get_model(model)
+    if model == "clm5":
+        return np.asarray(mod.customary_theta(cells_forcing))
+    from surrogate.pipeline import _unit_means
+
+    u = _unit_means(table, mod)
+    kept = np.asarray(table["kept"].values, bool)
+    u_bar = np.nanmean(u[kept] if kept.any() else u, axis=0)
+    n = len(np.asarray(cells_forcing.cellsand))
+    return np.broadcast_to(np.asarray(mod.PARAMETERS.to_physical(u_bar)), (n, len(u_bar))).copy()
+
+
+def make_maps(cfg: dict, out: Path, world, tables: dict, ensembles: dict) -> None:
+    """Parameter maps (ensemble median and spread) and SOC maps per model."""
+    lat, lon = world.grid["lat"].values, world.grid["lon"].values
+    for model in cfg["models"]:
+        mod = get_model(model)
+        ens = ensembles[model]
+        x = _grid_covariates(world, ens.scaler.names if ens.scaler.names else None)
+        members = predict_unit(ens, x)                         # (m, n_cells, d), clipped
+        u_med = np.median(members, axis=0)
+        theta = np.asarray(mod.PARAMETERS.to_physical(u_med))
+        soc, pools, s1m, feas = _steady_states(mod, theta, world.grid_forcing)
+        th_c = customary_theta(model, tables[model], world.grid_forcing)
+        soc_c, pools_c, s1m_c, feas_c = _steady_states(mod, th_c, world.grid_forcing)
+        names = list(mod.PARAMETERS.names)
+        ds = xr.Dataset(
+            {
+                "theta": (("parameter", "lat", "lon"), _to_map(world, theta)),
+                "theta_unit_std": (("parameter", "lat", "lon"),
+                                   _to_map(world, members.std(axis=0))),
+                "stock_1m": (("lat", "lon"), _to_map(world, s1m)),
+                "stock_1m_customary": (("lat", "lon"), _to_map(world, s1m_c)),
+                "feasible": (("lat", "lon"), _to_map(world, feas.astype(float))),
+                "feasible_customary": (("lat", "lon"), _to_map(world, feas_c.astype(float))),
+            },
+            coords={"parameter": names, "lat": lat, "lon": lon},
+            attrs={"model": mod.NAME, "stock_units": "gC m-2 (0-1 m)",
+                   "theta": "PRODA parameters (ensemble median), physical units"},
+        )
+        ds.to_netcdf(out / "maps" / f"{model}.nc")
+        np.savez_compressed(out / "maps" / f"{model}_cells.npz", theta=theta, pools=pools,
+                            theta_customary=th_c, pools_customary=pools_c, feasible=feas)
+
+
+def _heldout_skill(cfg, out, world, model: str, ens, table) -> dict:
+    """Pooled NSE of PRODA-predicted SOC at held-out profiles (never used in training)."""
+    from inference.sites import read_profiles
+    from inference.likelihoods import lognormal
+    from surrogate.pipeline import _site_covariates
+
+    mod = get_model(model)
+    split = xr.open_dataset(out / "network" / f"{model}_sites.nc")
+    held_ids = [str(s) for s in split["site"].values[split["heldout"].values.astype(bool)]]
+    split.close()
+    prof, _ = read_profiles(world.profiles, lognormal(), invalid="skip")
+    ids = [str(s) for s in prof.site_id]
+    rows = [ids.index(s) for s in held_ids if s in ids]
+    cov = _site_covariates(world, table.sel(site=table["site"].values[
+        np.isin([str(s) for s in table["site"].values], held_ids)]))
+    u = np.median(predict_unit(ens, cov.to_numpy(float)), axis=0)
+    theta = np.asarray(mod.PARAMETERS.to_physical(u))
+    pid = [str(p) for p in world.profiles["profile_id"].values]
+    site_rows = np.array([pid.index(s) for s in cov.index])
+    forcing = jax.tree_util.tree_map(lambda a: np.asarray(a)[site_rows], world.forcing)
+    soc, _, _, feas = _steady_states(mod, theta, forcing)
+    from socmodels import observe
+    pred = np.asarray(jax.vmap(observe)(jnp.asarray(soc), jnp.asarray(prof.depth[rows])))
+    obs, mask = prof.obs[rows], prof.mask[rows]
+    groups = np.repeat(np.arange(len(rows)), obs.shape[1]).reshape(obs.shape)
+    boot = A.nse_bootstrap(pred[mask], obs[mask], groups=groups[mask], n_boot=500,
+                           seed=cfg["seed"])
+    return {"nse": float(boot["nse"]), "nse_lo": float(boot["nse_lower"]),
+            "nse_hi": float(boot["nse_upper"]), "n_profiles": len(rows),
+            "n_layers": int(mask.sum()), "feasible_fraction": float(np.mean(feas))}
+
+
+def _recovery(world, model: str, table, maps: xr.Dataset) -> dict:
+    """How well the truth was recovered: site posterior means and parameter maps."""
+    mod = get_model(model)
+    truth = world.truth
+    out: dict = {}
+    key = f"{model}_theta"
+    if key in truth:
+        ids = [str(s) for s in np.asarray(table["site"].values)]
+        pid = [str(p) for p in truth["profile_id"].values] if "profile_id" in truth.coords \
+            else [str(p) for p in world.profiles["profile_id"].values]
+        rows = [pid.index(s) for s in ids]
+        t_u = np.asarray(mod.PARAMETERS.to_unit(np.asarray(truth[key].values)[rows]))
+        m_u = np.asarray(mod.PARAMETERS.to_unit(np.asarray(table["mean"].values)))
+        r2 = [float(np.corrcoef(t_u[:, k], m_u[:, k])[0, 1] ** 2) for k in range(t_u.shape[1])]
+        out["site_r2"] = dict(zip(mod.PARAMETERS.names, r2, strict=True))
+    mkey = f"{model}_theta_map"
+    if mkey in truth:
+        tm = np.asarray(mod.PARAMETERS.to_unit(np.moveaxis(np.asarray(truth[mkey].values), 0, -1)))
+        pm = np.asarray(mod.PARAMETERS.to_unit(np.moveaxis(maps["theta"].values, 0, -1)))
+        ok = np.all(np.isfinite(tm), axis=-1) & np.all(np.isfinite(pm), axis=-1)
+        r2 = []
+        for k in range(tm.shape[-1]):
+            a, b = tm[..., k][ok], pm[..., k][ok]
+            r2.append(float(np.corrcoef(a, b)[0, 1] ** 2) if a.std() > 0 and b.std() > 0
+                      else float("nan"))
+        out["map_r2"] = dict(zip(mod.PARAMETERS.names, r2, strict=True))
+    return out
+
+
+def make_analyses(cfg: dict, out: Path, world, tables: dict, ensembles: dict) -> None:
+    maps = {m: xr.load_dataset(out / "maps" / f"{m}.nc") for m in cfg["models"]}
+    area = A.cell_area(world.grid["lat"].values, world.grid["lon"].values)
+    res: dict = {"models": {}}
+    comps = {}
+    for model in cfg["models"]:
+        mod = get_model(model)
+        ds = maps[model]
+        cells = np.load(out / "maps" / f"{model}_cells.npz")
+        r: dict = {}
+        r["total_PgC_proda"] = float(A.global_total(ds["stock_1m"], area))
+        r["total_PgC_customary"] = float(A.global_total(ds["stock_1m_customary"], area))
+        r["feasible_cells_fraction"] = float(np.nanmean(ds["feasible"].values))
+        r["heldout"] = _heldout_skill(cfg, out, world, model, ensembles[model], tables[model])
+        t = tables[model]
+        r["sites"] = {"n": int(t.sizes["site"]), "kept": int(np.sum(t["kept"].values)),
+                      "median_nse": float(np.nanmedian(t["nse"].values)),
+                      "median_max_rhat": float(np.nanmedian(t["max_r_hat"].values))}
+        r["recovery"] = _recovery(world, model, t, ds)
+        comp_fn = A.components_clm5 if model == "clm5" else A.components_compas
+        c = comp_fn(jnp.asarray(cells["theta"]), world.grid_forcing, jnp.asarray(cells["pools"]))
+        comps[model] = {k: _to_map(world, np.asarray(v)) for k, v in c._asdict().items()}
+        if model == "compas":
+            ratio = A.michaelis_ratios(jnp.asarray(cells["theta"]), world.grid_forcing,
+                                       jnp.asarray(cells["pools"]))
+            r["michaelis_gt100_fraction"] = {
+                k: float(A.first_order_fraction(np.asarray(v))) for k, v in
+                (ratio._asdict().items() if hasattr(ratio, "_asdict") else ratio.items())}
+        res["models"][model] = r
+    if {"clm5", "compas"} <= set(cfg["models"]):
+        before = A.log_correlation(maps["clm5"]["stock_1m_customary"],
+                                   maps["compas"]["stock_1m_customary"])
+        after = A.log_correlation(maps["clm5"]["stock_1m"], maps["compas"]["stock_1m"])
+        res["log_soc_correlation"] = {"customary": float(before["r"]),
+                                      "proda": float(after["r"])}
+        cc = {}
+        for k in ("cte", "k", "xi", "v", "b", "carbon_input"):
+            a, b = comps["clm5"][k], comps["compas"][k]
+            ok = np.isfinite(a) & np.isfinite(b)
+            cc[k] = float(np.corrcoef(a[ok], b[ok])[0, 1]) if ok.sum() > 2 and a[ok].std() > 0 \
+                and b[ok].std() > 0 else float("nan")
+        res["component_correlation"] = cc
+    comp_ds = xr.Dataset({f"{m}_{k}": (("lat", "lon"), v) for m, c in comps.items()
+                          for k, v in c.items()},
+                         coords={"lat": world.grid["lat"].values, "lon": world.grid["lon"].values})
+    comp_ds.to_netcdf(out / "analyses_components.nc")
+    (out / "analyses.json").write_text(json.dumps(res, indent=1, default=float))
+
+
+def _figures(cfg: dict, out: Path, world, tables: dict) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figs = []
+    maps = {m: xr.load_dataset(out / "maps" / f"{m}.nc") for m in cfg["models"]}
+    fig, axes = plt.subplots(len(maps), 2, figsize=(11, 3.2 * len(maps)), squeeze=False)
+    for r, (m, ds) in enumerate(maps.items()):
+        for c, (var, title) in enumerate((("stock_1m_customary", "customary"),
+                                          ("stock_1m", "PRODA"))):
+            ax = axes[r, c]
+            im = ax.pcolormesh(ds["lon"], ds["lat"], np.log10(ds[var] / 1e3), vmin=0, vmax=2.5,
+                               cmap="viridis", shading="auto")
+            ax.set_title(f"{ds.attrs['model']} {title}: log10 SOC 0-1 m (kgC m-2)")
+            fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    fig.savefig(out / "figures" / "soc_maps.png", dpi=90)
+    plt.close(fig)
+    figs.append("figures/soc_maps.png")
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for m, ds in maps.items():
+        for var, ls in (("stock_1m_customary", "--"), ("stock_1m", "-")):
+            z = A.zonal_profile(ds[var] / 1e3, stat="median")
+            ax.plot(z.values, z[z.dims[0]].values, ls, label=f"{ds.attrs['model']} {var[9:] or 'PRODA'}")
+    ax.set_xlabel("zonal median SOC 0-1 m (kgC m-2)")
+    ax.set_ylabel("latitude")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "figures" / "latitudinal.png", dpi=90)
+    plt.close(fig)
+    figs.append("figures/latitudinal.png")
+
+    comp = xr.load_dataset(out / "analyses_components.nc")
+    if {"clm5", "compas"} <= set(cfg["models"]):
+        keys = ("cte", "k", "xi", "v", "b", "carbon_input")
+        fig, axes = plt.subplots(2, 3, figsize=(10, 6))
+        for ax, k in zip(axes.ravel(), keys, strict=True):
+            a, b = comp[f"clm5_{k}"].values.ravel(), comp[f"compas_{k}"].values.ravel()
+            ax.scatter(a, b, s=4, alpha=0.5)
+            ax.set_xlabel(f"CLM5 {k}")
+            ax.set_ylabel(f"COMPAS {k}")
+        fig.tight_layout()
+        fig.savefig(out / "figures" / "components.png", dpi=90)
+        plt.close(fig)
+        figs.append("figures/components.png")
+
+    for m in cfg["models"]:
+        mk = f"{m}_theta_map"
+        if mk in world.truth:
+            mod = get_model(m)
+            ds = maps[m]
+            names = list(mod.PARAMETERS.names)
+            ncol = 6
+            nrow = int(np.ceil(len(names) / ncol))
+            fig, axes = plt.subplots(nrow, ncol, figsize=(2.2 * ncol, 2.2 * nrow))
+            tu = np.asarray(mod.PARAMETERS.to_unit(np.moveaxis(world.truth[mk].values, 0, -1)))
+            pu = np.asarray(mod.PARAMETERS.to_unit(np.moveaxis(ds["theta"].values, 0, -1)))
+            for k, ax in enumerate(axes.ravel()):
+                if k >= len(names):
+                    ax.axis("off")
+                    continue
+                ax.scatter(tu[..., k].ravel(), pu[..., k].ravel(), s=2, alpha=0.4)
+                ax.plot([0, 1], [0, 1], "k-", lw=0.5)
+                ax.set_title(names[k], fontsize=8)
+                ax.tick_params(labelsize=6)
+            fig.suptitle(f"{mod.NAME}: true (x) vs PRODA-predicted (y) parameter maps, unit cube")
+            fig.tight_layout()
+            fig.savefig(out / "figures" / f"recovery_{m}.png", dpi=90)
+            plt.close(fig)
+            figs.append(f"figures/recovery_{m}.png")
+    try:
+        from inference import dashboard
+
+        for m in cfg["models"]:
+            f = dashboard(tables[m])
+            f.savefig(out / "figures" / f"diagnostics_{m}.png", dpi=80)
+            plt.close(f)
+            figs.append(f"figures/diagnostics_{m}.png")
+    except Exception as exc:  # the report must not fail on a plotting problem
+        print(f"[socmc] diagnostics dashboard skipped: {exc}")
+    return figs
+
+
+def make_report(cfg: dict, out: Path, world, tables: dict, stages) -> dict:
+    res = json.loads((out / "analyses.json").read_text())
+    figs = _figures(cfg, out, world, tables)
+    lines = ["# socmc PRODA report", "",
+             f"Preset `{cfg['preset']}`, seed {cfg['seed']}, data: {cfg['data']['source']}"
+             f" ({int(world.profiles.sizes['profile'])} profiles, {len(world.grid_cells)} land"
+             f" cells). Sampler: {cfg['calibration']['sampler']}"
+             f" ({cfg['calibration']['num_warmup']} warm-up + {cfg['calibration']['num_samples']}"
+             f" iterations x {cfg['calibration']['num_chains']} chains), likelihood"
+             f" {cfg['calibration']['likelihood']}.", "", "## Headline numbers", ""]
+    if "log_soc_correlation" in res:
+        c = res["log_soc_correlation"]
+        lines += [f"- Correlation of log SOC (0-1 m) between CLM5 and COMPAS maps: customary"
+                  f" parameters r = {c['customary']:.3f}; PRODA parameters r = {c['proda']:.3f}"
+                  f" ({'higher' if c['proda'] > c['customary'] else 'NOT higher'} after PRODA).",
+                  ""]
+    lines += ["| | " + " | ".join(m.upper() for m in res["models"]) + " |",
+              "|---|" + "---|" * len(res["models"])]
+
+    def row(label, fn):
+        lines.append(f"| {label} | " + " | ".join(fn(r) for r in res["models"].values()) + " |")
+
+    row("sites calibrated / kept (R-hat, NSE screening)",
+        lambda r: f"{r['sites']['n']} / {r['sites']['kept']}")
+    row("median site NSE (posterior mean)", lambda r: f"{r['sites']['median_nse']:.2f}")
+    row("median site max R-hat", lambda r: f"{r['sites']['median_max_rhat']:.3f}")
+    row("held-out profiles: pooled NSE of PRODA-predicted SOC [68 % CI]",
+        lambda r: f"{r['heldout']['nse']:.2f} [{r['heldout']['nse_lo']:.2f},"
+                  f" {r['heldout']['nse_hi']:.2f}] (n = {r['heldout']['n_profiles']})")
+    row("global SOC 0-1 m, customary (Pg C)", lambda r: f"{r['total_PgC_customary']:.0f}")
+    row("global SOC 0-1 m, PRODA (Pg C)", lambda r: f"{r['total_PgC_proda']:.0f}")
+    row("feasible land cells (PRODA)", lambda r: f"{100 * r['feasible_cells_fraction']:.0f} %")
+    lines.append("")
+    if "component_correlation" in res:
+        lines += ["Between-model correlation of system-level components (PRODA maps): " +
+                  ", ".join(f"{k} {v:.2f}" for k, v in res["component_correlation"].items()), ""]
+    if "compas" in res["models"] and "michaelis_gt100_fraction" in res["models"]["compas"]:
+        mm = res["models"]["compas"]["michaelis_gt100_fraction"]
+        lines += ["COMPAS: share of cell-layers whose Michaelis constant exceeds 100x the"
+                  " substrate: " + ", ".join(f"{k} {100 * v:.0f} %" for k, v in mm.items()), ""]
+    lines += ["## Truth recovery (virtual world)", "",
+              "R² between true and recovered parameters, unit cube: site posterior means"
+              " (calibration) and PRODA parameter maps (network).", ""]
+    for m, r in res["models"].items():
+        rec = r.get("recovery", {})
+        if not rec:
+            continue
+        names = list(rec.get("site_r2", rec.get("map_r2", {})).keys())
+        lines += [f"### {m.upper()}", "", "| parameter | site R² | map R² |", "|---|---|---|"]
+        for n in names:
+            s = rec.get("site_r2", {}).get(n, float("nan"))
+            p = rec.get("map_r2", {}).get(n, float("nan"))
+            lines.append(f"| {n} | {s:.2f} | {p:.2f} |")
+        lines.append("")
+    lines += ["## Stage timings (s)", ""]
+    for name in sorted(p.stem for p in (out / "stages").glob("*.json")):
+        lines.append(f"- {name}: {stages.seconds(name):.1f}")
+    lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figs]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    summary = {"log_soc_correlation": res.get("log_soc_correlation"),
+               "heldout_nse": {m: r["heldout"]["nse"] for m, r in res["models"].items()},
+               "kept_sites": {m: r["sites"]["kept"] for m, r in res["models"].items()}}
+    return summary

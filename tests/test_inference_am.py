@@ -1,0 +1,237 @@
+"""The adaptive-Metropolis core and its NumPyro wrapper: known targets, SBC, stubbed steps."""
+
+from __future__ import annotations
+
+import arviz_stats as azs
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+from numpyro.infer import MCMC, NUTS
+
+from inference import AdaptiveMetropolis, am
+from inference.welford import welford_algorithm, welford_covariance, welford_init, welford_update
+
+KEY = jax.random.PRNGKey(20240601)
+
+
+def run_chains(logdensity, x0, keys, num_warmup, num_samples, thin=1, **options):
+    """vmap over chains, scan over iterations; returns kept positions (chain, draw, d)."""
+    algo = am.as_top_level_api(logdensity, adapt_until=num_warmup, **options)
+
+    def chain(key, x):
+        state = algo.init(x)
+
+        def body(s, i):
+            s, info = algo.step(jax.random.fold_in(key, i), s, i)
+            return s, (s.position, info.is_accepted)
+
+        state, (xs, acc) = jax.lax.scan(body, state, jnp.arange(num_warmup + num_samples))
+        return xs[num_warmup::thin], acc[num_warmup:].mean(), state
+
+    return jax.jit(jax.vmap(chain))(keys, x0)
+
+
+def test_welford_matches_numpy():
+    x = np.random.default_rng(0).normal(size=(50, 4)) @ np.diag([1.0, 2.0, 0.5, 3.0])
+    init, update, final = welford_algorithm(4)
+    s = init()
+    for row in x:
+        s = update(s, jnp.asarray(row))
+    np.testing.assert_allclose(s.mean, x.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(final(s), np.cov(x.T), rtol=1e-10)
+    assert np.allclose(welford_covariance(welford_init(3)), 0.0)
+
+
+def test_scaling_factors_and_validation():
+    assert am.scaling_factor("haario", 21) == pytest.approx(2.38**2 / 21)
+    assert am.scaling_factor("proda", 21) == pytest.approx(2.4 / 21)
+    assert am.scaling_factor(0.3, 5) == 0.3
+    with pytest.raises(ValueError, match="scaling"):
+        am.scaling_factor("gelman", 3)
+    with pytest.raises(ValueError, match="acceptance"):
+        am.build_kernel(acceptance="greedy")
+    with pytest.raises(ValueError, match="regularization"):
+        am.build_kernel(regularization=-1.0)
+
+
+def test_correlated_gaussian_20d():
+    """Means within 4 MCSE, covariances within 5 sd of their sampling error, R-hat < 1.01."""
+    d = 20
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(d, d))
+    cov = a @ a.T / d + 0.1 * np.eye(d)
+    mu = np.linspace(-1.0, 1.0, d)
+    prec = jnp.asarray(np.linalg.inv(cov))
+
+    def logdensity(x):
+        r = x - mu
+        return -0.5 * r @ prec @ r
+
+    keys = jax.random.split(KEY, 4)
+    x0 = jnp.asarray(mu) + 2.0 * jax.random.normal(jax.random.PRNGKey(1), (4, d))
+    xs, acc, _ = run_chains(logdensity, x0, keys, 20_000, 40_000, initial_step_size=1.0,
+                            adapt_start=1_000, adapt_every=50)
+    xs = np.asarray(xs)
+    assert np.all((np.asarray(acc) > 0.15) & (np.asarray(acc) < 0.35))  # ~0.23 for AM
+    assert azs.rhat(xs, chain_axis=0, draw_axis=1).max() < 1.01
+    ess = azs.ess(xs, chain_axis=0, draw_axis=1)
+    mcse = azs.mcse(xs, chain_axis=0, draw_axis=1)
+    z = (xs.reshape(-1, d).mean(0) - mu) / mcse
+    assert np.abs(z).max() < 4.0, z
+    # Var of a sample covariance entry ~ (S_ii S_jj + S_ij^2) / n_eff.
+    est = np.cov(xs.reshape(-1, d).T)
+    n_eff = np.minimum.outer(ess, ess)
+    se = np.sqrt((np.outer(np.diag(cov), np.diag(cov)) + cov**2) / n_eff)
+    assert np.abs((est - cov) / se).max() < 5.0
+
+
+def _sbc_ranks(acceptance: str, n_rep: int = 400, n_draws: int = 99, thin: int = 25):
+    """Ranks of the true theta among posterior draws for a conjugate 2-D Gaussian model."""
+    n_obs, sigma = 3, 1.0
+    key_theta, key_y, key_chain = jax.random.split(jax.random.PRNGKey(7), 3)
+    theta = jax.random.normal(key_theta, (n_rep, 2))
+    y = theta[:, None, :] + sigma * jax.random.normal(key_y, (n_rep, n_obs, 2))
+
+    def posterior(yr):
+        return lambda x: -0.5 * jnp.sum(x**2) - 0.5 * jnp.sum((yr - x) ** 2) / sigma**2
+
+    warm = 1_000
+    kernel = am.build_kernel(adapt_until=warm, adapt_start=200, acceptance=acceptance)
+
+    def chain(key, yr, x0):
+        ld = posterior(yr)
+        state = am.init(x0, ld, initial_step_size=0.5)
+
+        def body(s, i):
+            s, _ = kernel(jax.random.fold_in(key, i), s, ld, i)
+            return s, s.position
+
+        _, xs = jax.lax.scan(body, state, jnp.arange(warm + n_draws * thin))
+        return xs[warm + thin - 1::thin]
+
+    keys = jax.random.split(key_chain, n_rep)
+    draws = jax.jit(jax.vmap(chain))(keys, y, theta)  # start at truth: a posterior draw
+    ranks = np.asarray((draws < theta[:, None, :]).sum(axis=1))  # (n_rep, 2), 0..n_draws
+    return ranks, n_draws
+
+
+def _chi2_uniform(ranks, n_draws, bins=10):
+    counts = np.histogram(ranks, bins=bins, range=(0, n_draws + 1))[0]
+    expected = len(ranks) / bins
+    return float(((counts - expected) ** 2 / expected).sum())
+
+
+def test_simulation_based_calibration():
+    """Ranks are uniform for AM (chi2, 9 df, 0.1 % critical value 27.9, per dimension);
+    the same check rejects PRODA's annealed acceptance, which samples a sharper target."""
+    ranks, n = _sbc_ranks("metropolis")
+    for k in range(2):
+        assert _chi2_uniform(ranks[:, k], n) < 27.9
+    bad, n = _sbc_ranks("annealed")
+    assert _chi2_uniform(bad[:, 0], n) > 100.0
+
+
+def _state(x, lp):
+    x = jnp.asarray(x, float)
+    return am.init(x, lambda _: lp)
+
+
+def test_stub_steps_minus_inf_nan_and_flat():
+    kernel = am.build_kernel()
+    for bad in (-jnp.inf, jnp.nan, jnp.inf):
+        s = _state([0.3, 0.4], 0.0)
+        for i in range(50):
+            s, info = kernel(jax.random.fold_in(KEY, i), s, lambda _, b=bad: b, i)
+            assert not bool(info.is_accepted)
+        assert int(s.num_accepted) == 0
+        np.testing.assert_array_equal(s.position, [0.3, 0.4])
+    s = _state([0.3, 0.4], 0.0)
+    for i in range(50):  # a flat target: every proposal is at least as good
+        s, info = kernel(jax.random.fold_in(KEY, i), s, lambda _: 0.0, i)
+        assert bool(info.is_accepted)
+
+
+def test_annealed_acceptance_rule():
+    """PRODA: alpha = min(1, exp(dlogp * ln(n + 2))), n = 1-based iteration in the phase."""
+    kernel = am.build_kernel(acceptance="annealed", num_test_steps=10)
+    plain = am.build_kernel()
+    s = _state([0.5, 0.5], 0.0)
+    ld = lambda _: -1.0  # noqa: E731  every proposal is worse by 1
+    _, info = plain(KEY, s, ld, 0)
+    assert float(info.acceptance_probability) == pytest.approx(np.exp(-1.0))
+    for it, n in [(0, 1), (7, 8), (10, 1), (109, 100)]:  # phase restarts at the formal run
+        _, info = kernel(KEY, s, ld, it)
+        assert float(info.acceptance_probability) == pytest.approx(1.0 / (n + 2))
+    hits = [bool(kernel(jax.random.fold_in(KEY, i), s, ld, 0)[1].is_accepted)
+            for i in range(600)]
+    assert abs(np.mean(hits) - 1 / 3) < 4 * np.sqrt(2 / 9 / 600)
+
+
+def test_test_phase_steps_and_adaptation_freeze():
+    h = 0.1
+    kernel = am.build_kernel(num_test_steps=100, test_step_size=h, adapt_start=50,
+                             adapt_every=10, adapt_until=400)
+    s = _state(jnp.full(3, 0.5), 0.0)
+    ld = lambda x: -0.5 * jnp.sum((x - 0.5) ** 2 / 0.01)  # noqa: E731
+    s = am.init(s.position, ld)
+    chols = {}
+    for i in range(600):
+        new, _ = kernel(jax.random.fold_in(KEY, i), s, ld, i)
+        if i < 100:
+            assert np.all(np.abs(new.position - s.position) <= h + 1e-15)
+        s = new
+        chols[i] = np.asarray(s.proposal_cholesky)
+    assert not np.allclose(chols[100], chols[0])  # the formal run starts from the test cov
+    assert not np.allclose(chols[399], chols[149])  # adapting during warm-up
+    for i in range(400, 600):  # frozen afterwards
+        np.testing.assert_array_equal(chols[i], chols[399])
+    cov = welford_covariance(s.statistics)
+    expected = np.linalg.cholesky(am.scaling_factor("haario", 3) * (cov + 1e-8 * np.eye(3)))
+    np.testing.assert_allclose(chols[399], expected, rtol=1e-10)
+
+
+def _model(y=None):
+    mu = numpyro.sample("mu", dist.Normal(0.0, 10.0))
+    sigma = numpyro.sample("sigma", dist.HalfNormal(2.0))
+    numpyro.sample("y", dist.Normal(mu, sigma), obs=y)
+
+
+def test_numpyro_kernel_vectorized_sequential_and_nuts():
+    y = np.random.default_rng(0).normal(3.0, 1.5, size=50)
+    out = {}
+    for method in ("vectorized", "sequential"):
+        mcmc = MCMC(AdaptiveMetropolis(_model, adapt_every=10), num_warmup=2_000,
+                    num_samples=4_000, num_chains=3, chain_method=method, progress_bar=False)
+        mcmc.run(jax.random.PRNGKey(0), y=y)
+        out[method] = mcmc.get_samples(group_by_chain=True)
+    for k in ("mu", "sigma"):
+        np.testing.assert_allclose(out["vectorized"][k], out["sequential"][k], rtol=1e-10)
+    nuts = MCMC(NUTS(_model), num_warmup=500, num_samples=1_000, num_chains=2,
+                chain_method="vectorized", progress_bar=False)
+    nuts.run(jax.random.PRNGKey(1), y=y)
+    ref = nuts.get_samples(group_by_chain=True)
+    for k in ("mu", "sigma"):
+        a, b = np.asarray(out["vectorized"][k]), np.asarray(ref[k])
+        se = np.hypot(azs.mcse(a, chain_axis=0, draw_axis=1), azs.mcse(b, chain_axis=0,
+                                                                      draw_axis=1))
+        assert abs(a.mean() - b.mean()) < 4 * se
+        assert azs.rhat(a, chain_axis=0, draw_axis=1) < 1.02
+
+
+def test_numpyro_kernel_errors_and_potential_fn():
+    with pytest.raises(ValueError, match="Only one of"):
+        AdaptiveMetropolis(_model, potential_fn=lambda z: 0.0)
+    with pytest.raises(ValueError, match="Only one of"):
+        AdaptiveMetropolis()
+    kernel = AdaptiveMetropolis(potential_fn=lambda z: 0.5 * jnp.sum(z["x"] ** 2))
+    mcmc = MCMC(kernel, num_warmup=1_000, num_samples=3_000, progress_bar=False)
+    with pytest.raises(ValueError, match="init_params"):
+        mcmc.run(KEY)
+    mcmc.run(KEY, init_params={"x": jnp.zeros(2)})
+    x = np.asarray(mcmc.get_samples()["x"])
+    assert x.shape == (3_000, 2)
+    assert np.all(np.abs(x.mean(0)) < 0.3) and np.all(np.abs(x.std(0) - 1) < 0.2)
+    assert "acc. prob" in kernel.get_diagnostics_str(mcmc.last_state)
