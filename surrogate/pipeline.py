@@ -40,9 +40,12 @@ _BASE: dict[str, Any] = {
     "models": ["clm5", "compas"],
     "data": {"source": "virtual_world", "resolution": 4.0, "n_profiles": 240,
              "size": "default", "noise_sd": 0.25},
-    "calibration": {"sampler": "am", "num_warmup": 6000, "num_samples": 6000,
+    # The default budget (20,000 iterations per chain) is what fits the ~10 minute demo on
+    # 2 cores; chains of 21-23 parameters are not converged to R-hat 1.05 by then, so the
+    # demo screens at 1.5 and says so in the report. The paper preset uses 1.05.
+    "calibration": {"sampler": "am", "num_warmup": 10000, "num_samples": 10000,
                     "num_chains": 3, "num_draws": 200, "chunk_size": 256,
-                    "likelihood": "lognormal", "rhat_max": 1.05, "nse_min": 0.0},
+                    "likelihood": "lognormal", "rhat_max": 1.5, "nse_min": 0.0},
     "network": {"n_members": 4, "max_epochs": 400, "patience": 80, "dropout": 0.2,
                 "loss": "product", "heldout_fraction": 0.15, "hidden": [256, 512, 512, 256],
                 "epochs_per_call": 20},
@@ -59,7 +62,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                          "hidden": [32, 32], "epochs_per_call": 10}},
     "paper": {"data": {"resolution": 0.5, "n_profiles": None, "size": "paper"},
               "calibration": {"num_warmup": 35000, "num_samples": 35000, "num_draws": 1000,
-                              "chunk_size": 1024},
+                              "chunk_size": 1024, "rhat_max": 1.05},
               "network": {"n_members": 10, "max_epochs": 6000, "patience": 1200,
                           "epochs_per_call": 50}},
 }

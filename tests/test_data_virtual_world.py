@@ -21,7 +21,7 @@ from socmodels.data import (
     screening_report,
     virtual_world,
 )
-from socmodels.data.virtual_world import world_covariates
+from socmodels.data.world import world_covariates
 
 KW = dict(seed=3, resolution=10.0, n_profiles=40)
 
@@ -148,3 +148,25 @@ def test_paper_size(tmp_path):
     assert w.info["n_profiles_generated"] == 70_000
     assert w.profiles.sizes["profile"] > 55_000
     screening_report(w.profiles).check()
+
+
+def test_infeasible_truths_are_repaired(monkeypatch, tmp_path):
+    """A design that breaks COMPAS is pulled toward the temperature anchor until feasible."""
+    import socmodels.data.world as vw
+
+    original = vw.true_parameters
+
+    def broken(cov, desc):
+        u_clm5, u_comp, u_anchor = original(cov, desc)
+        u_comp = u_comp.copy()
+        names = compas.PARAMETERS.names
+        u_comp[:, names.index("q10")] = 0.98     # cold cells break the MIC <= 10 % rule
+        return u_clm5, u_comp, u_anchor
+
+    monkeypatch.setattr(vw, "true_parameters", broken)
+    w = vw.virtual_world(**KW, out_dir=tmp_path)
+    assert w.info["compas_infeasible_before_repair"] > 0
+    assert w.info["repaired_cells"] >= w.info["compas_infeasible_before_repair"]
+    assert int(np.nansum(w.truth["repaired"].values)) == w.info["repaired_cells"]
+    fn = jax.jit(jax.vmap(compas.steady_state))
+    assert bool(np.all(fn(jnp.asarray(w.truth["compas_theta"].values), w.forcing).feasible))

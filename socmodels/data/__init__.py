@@ -62,7 +62,7 @@ from socmodels.data.profiles import (
     read_wosis,
     soc_density,
 )
-from socmodels.data.virtual_world import SIZES, VirtualWorld, plot_virtual_world, virtual_world
+from socmodels.data.world import SIZES, VirtualWorld, plot_virtual_world, virtual_world
 
 __all__ = [
     # profiles

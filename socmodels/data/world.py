@@ -455,10 +455,15 @@ def true_parameters(cov: dict[str, np.ndarray], desc: dict[str, np.ndarray]
 # Model evaluation in fixed-size chunks (one compilation per model)
 # ---------------------------------------------------------------------------------------
 
-def _evaluate(model: Any, theta: np.ndarray, forcing: Forcing, chunk: int = 512
+def _chunk(n: int, largest: int = 512) -> int:
+    """Fixed batch size for ``n`` cells: the next power of two, at most ``largest``."""
+    return int(min(largest, 1 << max(0, int(np.ceil(np.log2(max(n, 1)))))))
+
+
+def _evaluate(model: Any, theta: np.ndarray, forcing: Forcing, chunk: int
               ) -> dict[str, np.ndarray]:
+    """Steady states of ``model`` for (n, d) ``theta``, in padded batches of ``chunk``."""
     n = theta.shape[0]
-    chunk = int(min(chunk, 1 << max(0, int(np.ceil(np.log2(max(n, 1)))))))
     fn = _compiled(model.__name__, chunk)
     outs: dict[str, list[np.ndarray]] = {"soc": [], "stock": [], "stock_1m": [],
                                          "feasible": []}
@@ -659,13 +664,14 @@ def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None
     t2 = time.perf_counter()
     u_clm5, u_comp, u_anchor = true_parameters(cell_cov, cell_desc)
     th_clm5 = np.array(clm5.PARAMETERS.to_physical(u_clm5))
-    ss_clm5 = _evaluate(clm5, th_clm5, grid_forcing)
+    chunk = _chunk(ncell)
+    ss_clm5 = _evaluate(clm5, th_clm5, grid_forcing, chunk)
     if not ss_clm5["feasible"].all():
         bad = np.flatnonzero(~ss_clm5["feasible"])
         raise RuntimeError(f"CLM5 truth infeasible at {bad.size} cells (first at lat"
                            f" {LA[j[bad[0]], i[bad[0]]]}, lon {LO[j[bad[0]], i[bad[0]]]})")
     th_comp = np.array(compas.PARAMETERS.to_physical(u_comp))
-    ss_comp = _evaluate(compas, th_comp, grid_forcing)
+    ss_comp = _evaluate(compas, th_comp, grid_forcing, chunk)
     repaired = np.zeros(ncell, bool)
     infeasible_initially = int((~ss_comp["feasible"]).sum())
     for _ in range(12):
@@ -675,7 +681,7 @@ def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None
         repaired[bad] = True
         u_comp[bad] = u_anchor[bad] + 0.5 * (u_comp[bad] - u_anchor[bad])
         th_comp[bad] = np.asarray(compas.PARAMETERS.to_physical(u_comp[bad]))
-        sub = _evaluate(compas, th_comp[bad], grid_forcing[bad])
+        sub = _evaluate(compas, th_comp[bad], grid_forcing[bad], chunk)
         for k in ss_comp:
             ss_comp[k][bad] = sub[k]
     if not ss_comp["feasible"].all():
