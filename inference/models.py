@@ -225,5 +225,5 @@ def site_model(site: SiteData, *, model: str | ModuleType = "clm5",
     pred, ok = predict(theta, site, module, likelihood)
     numpyro.deterministic("soc_pred", pred)
     obs_dist = ProfileObservation(pred, ok, site.obs, site.mask, site.weight, likelihood)
-    numpyro.sample("soc", obs_dist.mask(jnp.asarray(site.mask, bool)),
+    numpyro.sample("soc", dist.MaskedDistribution(obs_dist, jnp.asarray(site.mask, bool)),
                    obs=site.obs if observed else None)

@@ -100,8 +100,10 @@ def make_maps(cfg: dict, out: Path, world, tables: dict, ensembles: dict) -> Non
                 "theta": (("parameter", "lat", "lon"), _to_map(world, theta)),
                 "theta_unit_std": (("parameter", "lat", "lon"),
                                    _to_map(world, members.std(axis=0))),
-                "stock_1m": (("lat", "lon"), _to_map(world, s1m)),
-                "stock_1m_customary": (("lat", "lon"), _to_map(world, s1m_c)),
+                # infeasible steady states are not shown (NaN), never clipped
+                "stock_1m": (("lat", "lon"), _to_map(world, np.where(feas, s1m, np.nan))),
+                "stock_1m_customary": (("lat", "lon"),
+                                       _to_map(world, np.where(feas_c, s1m_c, np.nan))),
                 "feasible": (("lat", "lon"), _to_map(world, feas.astype(float))),
                 "feasible_customary": (("lat", "lon"), _to_map(world, feas_c.astype(float))),
             },

@@ -123,9 +123,12 @@ class _Stages:
         return (not self.force) and (self.dir / f"{name}.json").exists()
 
     def mark(self, name: str, seconds: float, **info: Any) -> None:
+        import resource
+
         self.timings[name] = seconds
-        (self.dir / f"{name}.json").write_text(json.dumps({"seconds": seconds, **info},
-                                                          default=str, indent=1))
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB -> MiB
+        (self.dir / f"{name}.json").write_text(json.dumps(
+            {"seconds": seconds, "peak_rss_mib_so_far": peak, **info}, default=str, indent=1))
 
     def seconds(self, name: str) -> float | None:
         p = self.dir / f"{name}.json"
