@@ -368,7 +368,8 @@ def nse_bootstrap(predicted, observed, *, groups=None, n_boot: int = 1000, seed:
     samples = np.empty(n_boot)
     for b in range(n_boot):
         pick = rng.integers(0, n_groups, n_groups)
-        idx = pick if members is None else np.concatenate([members[k] for k in pick])
+        idx = pick if members is None else np.concatenate(
+            [members[k] for k in pick] + [np.zeros(0, int)])  # no groups: empty -> NaN
         samples[b] = _nse(m[idx], o[idx])
     lo, hi = np.nanquantile(samples, interval) if n_boot else (np.nan, np.nan)
     return xr.Dataset(

@@ -781,7 +781,7 @@ def profiles_dataset(layer_frame: pd.DataFrame, licences: pd.Series | None = Non
     opts = opts or _Options()
     d = layer_frame.copy()
     pids = pd.unique(d["pid"])
-    as_int = all(re.fullmatch(r"-?\d+", p or "") for p in pids) and len(pids) > 0
+    as_int = len(pids) > 0 and all(re.fullmatch(r"-?[1-9]\d{0,17}|0", p or "") for p in pids)
     order_key = (pd.Series(pids).astype(np.int64) if as_int else pd.Series(pids))
     pids = pids[np.argsort(order_key.to_numpy(), kind="stable")]
     pos = {p: i for i, p in enumerate(pids)}

@@ -21,9 +21,12 @@ r"""The virtual world: the package's embedded default dataset, generated determi
    are strongly tied to covariates, some nearly constant, as in the paper's recovery
    experiment. COMPAS is feasible (all pools >= 0, microbial biomass <= 10 % of soil C) only
    in parts of its prior box, and which part depends on temperature (its soil pools scale
-   as xi and its microbes as 1/xi): the truths of ``q10``, ``w_scaling``, ``tau4s2_death``,
-   ``tau4s3`` and ``mm_const_decom`` follow temperature along a path found by searching
-   the prior box for feasible points per temperature band. Every cell is then checked with
+   as xi and its microbes as 1/xi, and a layer may not exceed 1e6 gC m-3): the truths of
+   ``q10``, ``w_scaling``, ``tau4s2_death``, ``tau4s2_enz``, ``tau4s4``, ``mm_const_decom``,
+   ``mic_cue`` and ``pdeath2soc`` follow temperature (BIO1) along a path found by searching
+   the prior box per temperature band for points feasible in every land cell with 0-1 m
+   stocks near 15 kgC m-2 (CLM5's temperature path was set the same way, for realistic
+   stocks). Land excludes ice (warmest month below 4 degC). Every cell is then checked with
    the real models; a cell whose truth is infeasible is pulled toward its temperature
    anchor until feasible (counted in ``info['repaired_cells']``); generation fails loudly
    if one remains infeasible.
@@ -594,8 +597,8 @@ def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None
         Standard deviation of the multiplicative lognormal observation noise (log space).
     observation_model : {"mixed", "clm5", "compas"}
         Which model generates each profile's observations. ``"mixed"``: CLM5 or COMPAS per
-        profile, following a smooth spatial field (about half each), recorded in
-        ``truth.generating_model``.
+        profile by the sign of a smooth spatial field (the share varies with the seed),
+        recorded in ``truth.generating_model``.
 
     Returns
     -------
