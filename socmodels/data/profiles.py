@@ -390,6 +390,15 @@ def _file_index(problems: _Problems, fmt: TextFormat) -> int:
     return problems.add_file(fmt)
 
 
+def _litter(df: pd.DataFrame, col: str) -> np.ndarray:
+    """The litter flag as 0/1: numbers, or true/false/yes/no/t/f text; missing = 0."""
+    lit, _ = to_numeric(df, col)
+    txt = df[col].astype("string").str.strip().str.lower()
+    lit = np.where(txt.isin(["true", "t", "yes", "y"]).fillna(False).to_numpy(bool), 1.0, lit)
+    lit = np.where(txt.isin(["false", "f", "no", "n"]).fillna(False).to_numpy(bool), 0.0, lit)
+    return np.nan_to_num(lit, nan=0.0)
+
+
 def _read_table(fmt: TextFormat, layout: str, codes: Sequence[str], problems: _Problems,
                 opts: _Options, report: ScreeningReport) -> dict[str, pd.DataFrame]:
     """Read the needed columns of one property table (once) -> a standard frame per code.
@@ -441,11 +450,7 @@ def _read_table(fmt: TextFormat, layout: str, codes: Sequence[str], problems: _P
         base["upper"] = np.nan
         base["lower"] = np.nan
     if has_soc and "litter" in df.columns:
-        lit, _ = to_numeric(df, "litter")
-        txt = df["litter"].astype("string").str.strip().str.lower()
-        lit = np.where(txt.isin(["true", "t", "yes"]).fillna(False).to_numpy(bool), 1.0, lit)
-        lit = np.where(txt.isin(["false", "f", "no"]).fillna(False).to_numpy(bool), 0.0, lit)
-        base["litter"] = np.nan_to_num(lit, nan=0.0)
+        base["litter"] = _litter(df, "litter")
     else:
         base["litter"] = 0.0
     ok = np.ones(n, bool)
@@ -1179,8 +1184,7 @@ def read_profiles_csv(path: str | Path, *, soc_unit: str | None = None,
     f = 100.0 if opts.depth_unit == "m" else 1.0
     soc["upper"] = _numeric(df, cols["upper_depth"], fidx, problems, "layer", keep) * f
     soc["lower"] = _numeric(df, cols["lower_depth"], fidx, problems, "layer", keep) * f
-    soc["litter"] = (np.nan_to_num(to_numeric(df, cols["litter"])[0], nan=0.0)
-                     if "litter" in cols else 0.0)
+    soc["litter"] = _litter(df, cols["litter"]) if "litter" in cols else 0.0
     soc["licence"] = (df[cols["licence"]].fillna("").astype(str).str.strip().to_numpy()
                       if "licence" in cols else "")
     soc["lat"] = _numeric(df, cols["latitude"], fidx, problems, "layer", keep)
