@@ -21,7 +21,11 @@ __all__ = ["compare_methods", "compare_tables"]
 
 
 def compare_tables(tables: dict[str, xr.Dataset], *, reference: str | None = None) -> xr.Dataset:
-    """The comparison table from finished site tables ``{method: table}`` (same sites)."""
+    """The comparison table from finished site tables ``{sampler name: table}`` (same sites).
+
+    The dimension is called ``sampler`` (not ``method``, which ``xarray.DataArray.sel``
+    reserves for its own keyword).
+    """
     methods = list(tables)
     reference = reference or methods[0]
     if reference not in tables:
@@ -32,15 +36,15 @@ def compare_tables(tables: dict[str, xr.Dataset], *, reference: str | None = Non
     for name in ("wall_time", "n_evals", "min_ess_bulk", "min_ess_tail", "max_r_hat",
                  "acceptance_rate", "n_divergent", "nse", "kept"):
         per_site[name] = xr.concat([tables[m][name].sel(site=sites) for m in methods],
-                                   dim="method")
-    ds = xr.Dataset(per_site).assign_coords(method=methods)
+                                   dim="sampler")
+    ds = xr.Dataset(per_site).assign_coords(sampler=methods)
     ess = ds["min_ess_bulk"].where(ds["min_ess_bulk"] > 0)
     ds["evals_per_ess"] = ds["n_evals"] / ess
     ds["seconds_per_ess"] = ds["wall_time"] / ess
-    mean = xr.concat([tables[m]["mean"].sel(site=sites) for m in methods], dim="method")
-    sd = xr.concat([tables[m]["sd"].sel(site=sites) for m in methods], dim="method")
-    ds["mean"] = mean.assign_coords(method=methods)
-    ds["sd"] = sd.assign_coords(method=methods)
+    mean = xr.concat([tables[m]["mean"].sel(site=sites) for m in methods], dim="sampler")
+    sd = xr.concat([tables[m]["sd"].sel(site=sites) for m in methods], dim="sampler")
+    ds["mean"] = mean.assign_coords(sampler=methods)
+    ds["sd"] = sd.assign_coords(sampler=methods)
     z = (ds["mean"] - ref["mean"].sel(site=sites)) / ref["sd"].sel(site=sites)
     ds["z_vs_reference"] = z
     ds["max_abs_z"] = np.abs(z).max("parameter")
@@ -74,11 +78,11 @@ def compare_methods(profiles: xr.Dataset, forcing, model: str = "clm5",
     Returns
     -------
     xarray.Dataset
-        dims (method, site): ``wall_time, n_evals, min_ess_bulk, evals_per_ess,
+        dims (sampler, site): ``wall_time, n_evals, min_ess_bulk, evals_per_ess,
         seconds_per_ess, max_r_hat, acceptance_rate, n_divergent, nse, kept,
-        max_abs_z``; (method, site, parameter): ``mean, sd, z_vs_reference``; (method):
-        ``median_*`` and ``fraction_kept``. ``.to_dataframe()`` on the (method) variables
-        gives a one-row-per-method table.
+        max_abs_z``; (sampler, site, parameter): ``mean, sd, z_vs_reference``; (sampler):
+        ``median_*`` and ``fraction_kept``. ``.to_dataframe()`` on the (sampler) variables
+        gives a one-row-per-sampler table.
     """
     from inference.run import run_sites
     from inference.samplers import get_sampler

@@ -8,7 +8,7 @@ Use it exactly like ``NUTS``::
     kernel = AdaptiveMetropolis(site_model)
     mcmc = MCMC(kernel, num_warmup=20_000, num_samples=20_000, num_chains=3,
                 chain_method="vectorized", progress_bar=False)
-    mcmc.run(jax.random.key(0), site, model="clm5")
+    mcmc.run(jax.random.key(0), site, soil_model="clm5")
 
 The kernel works on NumPyro's unconstrained space (a ``Uniform(0, 1)`` prior is sampled as
 its logit), so it sees the same potential as NUTS. Adaptation stops after ``num_warmup``

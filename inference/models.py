@@ -199,7 +199,7 @@ class ProfileObservation(dist.Distribution):
         return draws.reshape(tuple(sample_shape) + self.batch_shape)
 
 
-def site_model(site: SiteData, *, model: str | ModuleType = "clm5",
+def site_model(site: SiteData, *, soil_model: str | ModuleType = "clm5",
                likelihood: Likelihood | None = None, observed: bool = True) -> None:
     """NumPyro model of one site (use with ``NUTS`` or :class:`AdaptiveMetropolis`).
 
@@ -212,12 +212,14 @@ def site_model(site: SiteData, *, model: str | ModuleType = "clm5",
     ----------
     site : SiteData
         From :func:`inference.make_site` (or one row of a batched run).
-    model : str or module
+    soil_model : str or module
+        ``"clm5"``, ``"compas"`` or a module with the model contract. (Not ``model``: that
+        name is taken by NumPyro utilities such as ``numpyro.infer.log_likelihood``.)
     likelihood : Likelihood, default ``lognormal()``
     observed : bool
         False leaves ``soc`` unobserved (prior/posterior predictive with ``Predictive``).
     """
-    module = resolve_model(model)
+    module = resolve_model(soil_model)
     likelihood = lognormal() if likelihood is None else likelihood
     params = module.PARAMETERS
     u = numpyro.sample("u", dist.Uniform(0.0, 1.0).expand([len(params)]).to_event(1))

@@ -17,15 +17,15 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).resolve().parent
 
-PARAMS_HEAD = '''\
-import os
-import tempfile
-from pathlib import Path
+PARAMS_HEAD = """\
+{imports}
+
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
 
 # SOCMC_NOTEBOOK_SMALL=1 (set by the test suite) picks tiny settings that run in about a
 # minute on 2 CPU cores; the default settings are realistic (minutes to hours).
 SMALL = os.environ.get("SOCMC_NOTEBOOK_SMALL", "0") == "1"
-'''
+"""
 
 
 def md(text: str):
@@ -39,8 +39,12 @@ def code(text: str, *, tags: tuple[str, ...] = ()):
     return cell
 
 
-def params(text: str):
-    return code(PARAMS_HEAD + "\n" + textwrap.dedent(text).strip("\n"), tags=("parameters",))
+def params(text: str, *, paths: bool = True):
+    """The parameters cell: the small/realistic switch, then the notebook's settings."""
+    imports = ["import os"] + (["import tempfile"] if paths else []) + ["import warnings"]
+    imports += ["from pathlib import Path"] if paths else []
+    head = PARAMS_HEAD.format(imports="\n".join(imports))
+    return code(head + "\n" + textwrap.dedent(text).strip("\n"), tags=("parameters",))
 
 
 NOTEBOOKS: dict[str, list] = {}
@@ -78,14 +82,10 @@ NOTEBOOKS["01_one_site.ipynb"] = [
         NUTS_WARMUP, NUTS_SAMPLES, NUTS_TREE_DEPTH = 1_000, 1_000, 8
         N_CHAINS = 4
     SEED = 0
-    """),
+    """, paths=False),
     code("""
     %matplotlib inline
-    import functools
     import time
-    import warnings
-
-    warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
 
     import arviz as az
     import jax
@@ -93,10 +93,9 @@ NOTEBOOKS["01_one_site.ipynb"] = [
     import numpy as np
     from numpyro.infer import MCMC, NUTS, Predictive
 
-    import socmodels                     # importing socmodels switches JAX to float64
-    from socmodels import clm5, compas, layers, observe
-    from socmodels.data import climate_forcing
     from inference import AdaptiveMetropolis, make_site, site_model
+    from socmodels import clm5, compas, layers, observe  # socmodels switches JAX to float64
+    from socmodels.data import climate_forcing
 
     Z = layers.zsoi                      # the 20 model layer nodes [m], 0.01 ... 8.03 m
     """),
@@ -157,8 +156,8 @@ NOTEBOOKS["01_one_site.ipynb"] = [
     axes[0].set_xlabel("SOC [kgC m$^{-3}$]")
     axes[0].set_title("soil organic carbon")
     axes[0].legend()
-    for ax, (name, ss) in zip(axes[1:], states.items()):
-        for pool, values in zip(ss.pool_names, np.asarray(ss.pools)):
+    for ax, (name, ss) in zip(axes[1:], states.items(), strict=True):
+        for pool, values in zip(ss.pool_names, np.asarray(ss.pools), strict=True):
             ax.plot(np.where(values > 0, values, np.nan), Z, label=pool)  # log axis: no zeros
         ax.set_xscale("log")
         ax.set_xlabel("carbon [gC m$^{-3}$]")
@@ -194,28 +193,24 @@ NOTEBOOKS["01_one_site.ipynb"] = [
     md("""
     ## 4. Calibration with `numpyro.infer.MCMC`
 
-    `inference.site_model(site, model=...)` is an ordinary NumPyro model: `u ~ Uniform(0, 1)^d`,
-    deterministic `theta` (physical units) and `soc_pred` (model at the observed depths), and
-    the observed `soc` with the lognormal likelihood. Infeasible steady states get zero
-    density. We fix `model="clm5"` with `functools.partial` so that the model's only argument is
-    the site (this keeps `model=` from clashing with NumPyro's and ArviZ's own `model`
-    arguments when the log-likelihood is computed later).
+    `inference.site_model(site, soil_model=...)` is an ordinary NumPyro model:
+    `u ~ Uniform(0, 1)^d`, deterministic `theta` (physical units) and `soc_pred` (model at the
+    observed depths), and the observed `soc` with the lognormal likelihood. Infeasible steady
+    states get zero density. Its arguments are passed to `MCMC.run`.
 
     **Adaptive Metropolis** (Haario et al. 2001) is the sampler of PRODA, here a proper NumPyro
     kernel whose adaptation stops after warm-up. It needs one model evaluation per iteration,
     so long chains are cheap.
     """),
     code("""
-    clm5_model = functools.partial(site_model, model="clm5")
-
-    am_kernel = AdaptiveMetropolis(clm5_model, adapt_start=min(1_000, AM_WARMUP // 4),
+    am_kernel = AdaptiveMetropolis(site_model, adapt_start=min(1_000, AM_WARMUP // 4),
                                    adapt_every=10)
     am = MCMC(am_kernel, num_warmup=AM_WARMUP, num_samples=AM_SAMPLES, num_chains=N_CHAINS,
               chain_method="vectorized", progress_bar=False)
     t0 = time.perf_counter()
-    am.run(jax.random.key(SEED), site)
-    print(f"AM: {N_CHAINS} x {AM_WARMUP + AM_SAMPLES} iterations in {time.perf_counter() - t0:.1f} s"
-          " (including compilation)")
+    am.run(jax.random.key(SEED), site, soil_model="clm5")
+    print(f"AM: {N_CHAINS} x {AM_WARMUP + AM_SAMPLES} iterations in"
+          f" {time.perf_counter() - t0:.1f} s (including compilation)")
     """),
     md("""
     **NUTS** uses gradients of the log density: they flow through the steady-state solve (an
@@ -223,11 +218,11 @@ NOTEBOOKS["01_one_site.ipynb"] = [
     evaluations, but draws are far less correlated.
     """),
     code("""
-    nuts = MCMC(NUTS(clm5_model, max_tree_depth=NUTS_TREE_DEPTH), num_warmup=NUTS_WARMUP,
+    nuts = MCMC(NUTS(site_model, max_tree_depth=NUTS_TREE_DEPTH), num_warmup=NUTS_WARMUP,
                 num_samples=NUTS_SAMPLES, num_chains=N_CHAINS, chain_method="vectorized",
                 progress_bar=False)
     t0 = time.perf_counter()
-    nuts.run(jax.random.key(SEED + 1), site)
+    nuts.run(jax.random.key(SEED + 1), site, soil_model="clm5")
     print(f"NUTS: {N_CHAINS} x {NUTS_WARMUP + NUTS_SAMPLES} iterations in"
           f" {time.perf_counter() - t0:.1f} s (including compilation)")
     """),
@@ -248,7 +243,8 @@ NOTEBOOKS["01_one_site.ipynb"] = [
 
     def to_datatree(mcmc, seed):
         draws = mcmc.get_samples()
-        ppc = Predictive(clm5_model, draws)(jax.random.key(seed), site, observed=False)
+        ppc = Predictive(site_model, draws)(jax.random.key(seed), site, soil_model="clm5",
+                                            observed=False)
         ppc = {"soc": np.asarray(ppc["soc"]).reshape(N_CHAINS, -1, depth.size)}
         return az.from_numpyro(mcmc, posterior_predictive=ppc, log_likelihood=True,
                                dims=dims, pred_dims={}, coords=coords)
@@ -322,7 +318,7 @@ NOTEBOOKS["01_one_site.ipynb"] = [
     ax.hlines(depth, p_lo, p_hi, color="tab:orange", lw=4, alpha=0.6,
               label="posterior predictive 90 %")
     ax.plot(obs / 1e3, depth, "ko", label="observations")
-    for t, b, o in zip(top, bottom, obs):
+    for t, b, o in zip(top, bottom, obs, strict=True):
         ax.vlines(o / 1e3, t, b, color="k", lw=0.8)
     ax.set_ylim(1.6, 0)
     ax.set_xlabel("SOC [kgC m$^{-3}$]")
@@ -355,7 +351,8 @@ NOTEBOOKS["02_many_sites.ipynb"] = [
 
     This notebook
 
-    1. generates profiles with known truth in the **virtual world** (`socmodels.data.virtual_world`);
+    1. generates profiles with known truth in the **virtual world**
+       (`socmodels.data.virtual_world`);
     2. calibrates **CLM5 and COMPAS** at every site with adaptive Metropolis;
     3. reads the **site table** (posterior summaries, R-hat, ESS, NSE per site) and one site's
        full posterior;
@@ -364,9 +361,9 @@ NOTEBOOKS["02_many_sites.ipynb"] = [
     5. runs `run_sites` again to show that **nothing is redone**.
     """),
     params("""
-    if SMALL:   # 8 profiles, very short chains (nothing converges: a smoke run)
-        RESOLUTION, N_PROFILES = 20.0, 8
-        WARMUP, SAMPLES, N_CHAINS, N_DRAWS = 300, 300, 2, 100
+    if SMALL:   # a 20-degree world with 24 profiles, very short chains (a smoke run)
+        RESOLUTION, N_PROFILES = 20.0, 24
+        WARMUP, SAMPLES, N_CHAINS, N_DRAWS = 300, 300, 2, 50
         OUT = Path(tempfile.mkdtemp(prefix="socmc_02_"))
     else:       # the pipeline's default world and budget (~10 minutes per model on 2 cores)
         RESOLUTION, N_PROFILES = 4.0, 240
@@ -378,17 +375,21 @@ NOTEBOOKS["02_many_sites.ipynb"] = [
     code("""
     %matplotlib inline
     import time
-    import warnings
-
-    warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
 
     import matplotlib.pyplot as plt
     import numpy as np
 
     import socmodels
+    from inference import (
+        AMConfig,
+        completed_sites,
+        dashboard,
+        load_site,
+        load_site_table,
+        run_sites,
+        screen,
+    )
     from socmodels.data import virtual_world
-    from inference import (AMConfig, completed_sites, dashboard, load_site, load_site_table,
-                           run_sites, screen)
     """),
     md("""
     ## 1. Profiles and forcing from the virtual world
@@ -507,7 +508,7 @@ NOTEBOOKS["02_many_sites.ipynb"] = [
 
     show = ["q10", "efolding", "tau4s3", "fs1s2", "beta"]
     fig, axes = plt.subplots(1, len(show), figsize=(13, 2.8), sharey=True)
-    for ax, name in zip(axes, show):
+    for ax, name in zip(axes, show, strict=True):
         k = P.index(name)
         ax.scatter(true_u[:, k], post_u[:, k], s=12)
         ax.plot([0, 1], [0, 1], "k-", lw=0.5)
@@ -579,9 +580,6 @@ NOTEBOOKS["03_proda.ipynb"] = [
     """),
     code("""
     import json
-    import warnings
-
-    warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
 
     import numpy as np
     import pandas as pd
@@ -629,7 +627,7 @@ NOTEBOOKS["03_proda.ipynb"] = [
 
     ensembles = {m: load_ensemble(OUT / "network" / f"{m}_ensemble.npz") for m in cfg["models"]}
     fig, axes = plt.subplots(1, len(ensembles), figsize=(11, 3.2), constrained_layout=True)
-    for ax, (m, ens) in zip(axes, ensembles.items()):
+    for ax, (m, ens) in zip(axes, ensembles.items(), strict=True):
         split = xr.load_dataset(OUT / "network" / f"{m}_sites.nc")
         for k in range(len(ens.member_ids)):
             ax.plot(ens.history["train_loss"][k], color=f"C{k}", lw=0.8, label=f"member {k} train")
@@ -654,9 +652,9 @@ NOTEBOOKS["03_proda.ipynb"] = [
     """),
     code("""
     fig, axes = plt.subplots(2, 3, figsize=(13, 5.5), constrained_layout=True)
-    for ax, (m, p) in zip(axes.ravel(), [("clm5", "q10"), ("clm5", "tau4s3"), ("clm5", "beta"),
-                                         ("compas", "q10"), ("compas", "mic_cue"),
-                                         ("compas", "mm_const_decom")]):
+    shown = [("clm5", "q10"), ("clm5", "tau4s3"), ("clm5", "beta"),
+             ("compas", "q10"), ("compas", "mic_cue"), ("compas", "mm_const_decom")]
+    for ax, (m, p) in zip(axes.ravel(), shown, strict=True):
         maps[m]["theta"].sel(parameter=p).plot(ax=ax, cbar_kwargs={"label": ""})
         ax.set_title(f"{m.upper()} {p}")
     """),
@@ -693,7 +691,7 @@ NOTEBOOKS["03_proda.ipynb"] = [
     analyses = json.loads((OUT / "analyses.json").read_text())
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharex=True, sharey=True)
     for ax, (var, label) in zip(axes, (("stock_1m_customary", "customary"),
-                                       ("stock_1m", "PRODA"))):
+                                       ("stock_1m", "PRODA")), strict=True):
         a, b = maps["clm5"][var], maps["compas"][var]
         r = float(surrogate.log_correlation(a, b)["r"])
         ax.scatter(np.log10(a.values / 1e3), np.log10(b.values / 1e3), s=6, alpha=0.6)
@@ -733,7 +731,7 @@ NOTEBOOKS["03_proda.ipynb"] = [
     print("between-model correlation:", {k: round(v, 2)
                                          for k, v in analyses["component_correlation"].items()})
     fig, axes = plt.subplots(2, 3, figsize=(11, 6.5), constrained_layout=True)
-    for ax, k in zip(axes.ravel(), keys):
+    for ax, k in zip(axes.ravel(), keys, strict=True):
         ax.scatter(comp[f"clm5_{k}"].values.ravel(), comp[f"compas_{k}"].values.ravel(), s=5)
         ax.set(xlabel=f"CLM5 {k}", ylabel=f"COMPAS {k}",
                title=f"r = {analyses['component_correlation'][k]:.2f}")
@@ -741,7 +739,7 @@ NOTEBOOKS["03_proda.ipynb"] = [
     code("""
     # e.g. the environmental modifier of both models on the map
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.2), constrained_layout=True)
-    for ax, m in zip(axes, cfg["models"]):
+    for ax, m in zip(axes, cfg["models"], strict=True):
         comp[f"{m}_xi"].plot(ax=ax, cbar_kwargs={"label": "Xi [-]"})
         ax.set_title(f"{m.upper()} environmental modifier")
     """),
@@ -778,22 +776,22 @@ NOTEBOOKS["04_method_comparison.ipynb"] = [
 
     The samplers:
 
-    | name | what |
-    |---|---|
-    | `am` | adaptive Metropolis (Haario et al. 2001), adaptation frozen after warm-up: a valid MCMC |
-    | `nuts` | NumPyro's No-U-Turn sampler, gradients through the steady-state solve |
-    | `proda_compat` | PRODA's original sampler, for replication only: annealed acceptance `exp(−ΔJ ln(n+2))` and never-ending adaptation — **not a valid MCMC** |
+    * `am`: adaptive Metropolis (Haario et al. 2001), adaptation frozen after warm-up: a
+      valid MCMC;
+    * `nuts`: NumPyro's No-U-Turn sampler, gradients through the steady-state solve;
+    * `proda_compat`: PRODA's original sampler, for replication only: annealed acceptance
+      `exp(−ΔJ ln(n+2))` and never-ending adaptation, **not a valid MCMC**.
     """),
     params("""
-    if SMALL:   # 3 sites, very short chains: shows the workflow, not the verdict
-        RESOLUTION, N_PROFILES, N_SITES = 20.0, 8, 3
-        N_CHAINS, N_DRAWS = 2, 60
+    if SMALL:   # a 20-degree world, very short chains: shows the workflow, not the verdict
+        RESOLUTION, N_PROFILES, N_SITES = 20.0, 24, 24
+        N_CHAINS, N_DRAWS = 2, 50
         AM = dict(num_warmup=300, num_samples=300, adapt_start=75)
         NUTS = dict(num_warmup=60, num_samples=60, max_tree_depth=5)
-        PRODA = dict(num_test=100, num_formal=500, adapt_start=100)
+        PRODA = dict(num_test=200, num_formal=400, burn_in=0.25, adapt_start=100)
         OUT = Path(tempfile.mkdtemp(prefix="socmc_04_"))
-    else:       # 12 sites, the paper's budgets for AM-type samplers (about an hour on 2 cores)
-        RESOLUTION, N_PROFILES, N_SITES = 4.0, 240, 12
+    else:       # 20 sites, the paper's budgets for AM-type samplers (hours on 2 cores)
+        RESOLUTION, N_PROFILES, N_SITES = 4.0, 240, 20
         N_CHAINS, N_DRAWS = 3, 1_000
         AM = dict(num_warmup=35_000, num_samples=35_000)
         NUTS = dict(num_warmup=1_000, num_samples=1_000, max_tree_depth=8)
@@ -803,30 +801,24 @@ NOTEBOOKS["04_method_comparison.ipynb"] = [
     """),
     code("""
     %matplotlib inline
-    import warnings
-
-    warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
-
     import matplotlib.pyplot as plt
     import numpy as np
 
     import socmodels
-    from socmodels.data import virtual_world
     from inference import AMConfig, NUTSConfig, compare_methods, proda_compat
+    from socmodels.data import virtual_world
     """),
     md("""
     ## Sites
 
-    Virtual-world profiles generated by the model we calibrate (so a true parameter vector
-    exists), each with its forcing.
+    Virtual-world profiles, each with its forcing (see `02_many_sites.ipynb`).
     """),
     code("""
     world = virtual_world(seed=SEED, resolution=RESOLUTION, n_profiles=N_PROFILES,
                           out_dir=OUT / "world")
-    own = np.flatnonzero(world.truth["generating_model"].values == MODEL)[:N_SITES]
-    profiles = world.profiles.isel(profile=own)
-    forcing = world.forcing[own]
-    print(f"{len(own)} {MODEL.upper()} sites:", profiles["profile_id"].values)
+    profiles = world.profiles.isel(profile=slice(0, N_SITES))
+    forcing = world.forcing[:N_SITES]
+    print(f"{profiles.sizes['profile']} sites:", profiles["profile_id"].values)
     """),
     md("""
     ## Run the three samplers
@@ -837,7 +829,8 @@ NOTEBOOKS["04_method_comparison.ipynb"] = [
     code("""
     samplers = [AMConfig(**AM), NUTSConfig(**NUTS), proda_compat(**PRODA)]
     for s in samplers:
-        print(f"{s.name:13s} warm-up {s.num_warmup:6d}, kept {s.num_samples:6d} iterations per chain")
+        print(f"{s.name:13s} warm-up {s.num_warmup:6d}, kept {s.num_samples:6d} iterations"
+              " per chain")
 
     cmp = compare_methods(profiles, forcing, MODEL, samplers, output_dir=OUT,
                           reference="nuts", num_chains=N_CHAINS, num_draws=N_DRAWS, seed=SEED,
@@ -853,19 +846,20 @@ NOTEBOOKS["04_method_comparison.ipynb"] = [
     real cost is higher by the gradient/forward ratio).
     """),
     code("""
-    per_method = [v for v in cmp.data_vars if v.startswith("median_")] + ["fraction_kept"]
-    cmp[per_method].to_dataframe().T.round(3)
+    per_sampler = [v for v in cmp.data_vars if v.startswith("median_")] + ["fraction_kept"]
+    cmp[per_sampler].to_dataframe().T.round(3)
     """),
     code("""
-    methods = list(cmp["method"].values)
+    names = [str(m) for m in cmp["sampler"].values]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
-    for ax, (var, label, log) in zip(axes, (("seconds_per_ess", "seconds per effective sample", True),
-                                            ("evals_per_ess", "model evaluations per ESS", True),
-                                            ("max_r_hat", "max R-hat over parameters", False))):
-        for k, m in enumerate(methods):
-            v = cmp[var].sel(method=m).values
+    panels = (("seconds_per_ess", "seconds per effective sample", True),
+              ("evals_per_ess", "model evaluations per ESS", True),
+              ("max_r_hat", "max R-hat over parameters", False))
+    for ax, (var, label, log) in zip(axes, panels, strict=True):
+        for k, m in enumerate(names):
+            v = cmp[var].sel(sampler=m).values
             ax.scatter(np.full(v.size, k) + np.linspace(-0.1, 0.1, v.size), v, s=18)
-        ax.set_xticks(range(len(methods)), methods)
+        ax.set_xticks(range(len(names)), names)
         ax.set_ylabel(label)
         if log:
             ax.set_yscale("log")
@@ -883,27 +877,26 @@ NOTEBOOKS["04_method_comparison.ipynb"] = [
     """),
     code("""
     P = socmodels.get_model(MODEL).PARAMETERS
-    unit = {m: np.asarray(P.to_unit(cmp["mean"].sel(method=m).values)) for m in methods}
+    unit = {m: np.asarray(P.to_unit(cmp["mean"].sel(sampler=m).values)) for m in names}
 
-    others = [m for m in methods if m != "nuts"]
+    others = [m for m in names if m != "nuts"]
     fig, axes = plt.subplots(1, len(others) + 1, figsize=(13, 3.8), constrained_layout=True)
-    for ax, m in zip(axes, others):
+    for ax, m in zip(axes, others, strict=False):  # the last panel is the histogram
         ax.scatter(unit["nuts"].ravel(), unit[m].ravel(), s=8, alpha=0.6)
         ax.plot([0, 1], [0, 1], "k-", lw=0.5)
         ax.set(xlabel="NUTS posterior mean (unit cube)", ylabel=f"{m} posterior mean",
                title=f"{m} vs NUTS", xlim=(0, 1), ylim=(0, 1))
     bins = np.linspace(-6, 6, 25)
     for m in others:
-        z = cmp["z_vs_reference"].sel(method=m).values.ravel()
+        z = cmp["z_vs_reference"].sel(sampler=m).values.ravel()
         axes[-1].hist(np.clip(z, -6, 6), bins=bins, histtype="step", lw=1.5, label=m)
     axes[-1].set(xlabel="z = (mean - mean_NUTS) / sd_NUTS", ylabel="site x parameter")
     axes[-1].legend(fontsize=8);
     """),
     code("""
     # posterior sd relative to NUTS: < 1 means the sampler is over-confident (or stuck)
-    sd_ratio = {m: float(np.nanmedian(cmp["sd"].sel(method=m) / cmp["sd"].sel(method="nuts")))
-                for m in methods}
-    {m: round(v, 2) for m, v in sd_ratio.items()}
+    sd = {m: cmp["sd"].sel(sampler=m).values for m in names}
+    {str(m): round(float(np.nanmedian(sd[m] / sd["nuts"])), 2) for m in names}
     """),
     md("""
     ## Reading the result
@@ -913,6 +906,229 @@ NOTEBOOKS["04_method_comparison.ipynb"] = [
     sites and chains (`run_sites`), often win on wall time per effective sample. PRODA's
     original sampler is not a valid MCMC: its apparent convergence (R-hat) does not mean it
     samples the posterior. See `docs/differences.md` for the details.
+    """),
+]
+
+# ----------------------------------------------------------------------------------------
+# 05: bring your own data
+# ----------------------------------------------------------------------------------------
+NOTEBOOKS["05_bring_your_own_data.ipynb"] = [
+    md("""
+    # 05 · Bring your own data: WoSIS profiles, CESM2/CLM5 history files, covariates
+
+    Real applications start from files: a **WoSIS** download (soil profiles), monthly
+    **CLM5 history files** of a CESM2 run (the forcing), and a grid of **covariates**.
+    `socmodels.data` has one validated reader per kind; every row dropped is counted in a
+    screening report, and problems in files raise a `DataError` naming the file, line and
+    column.
+
+    To run anywhere, this notebook lets the **virtual world** play the role of your download:
+    `virtual_world(out_dir=...)` writes WoSIS-layout tables, a CLM5-history-like NetCDF and a
+    covariate NetCDF. We then read them back with the public readers exactly as you would read
+    your own files, build forcings at the profile locations, run CLM5 there, and finally show
+    the simple **one-table CSV** format for profiles that are not in WoSIS.
+    """),
+    params("""
+    if SMALL:
+        RESOLUTION, N_PROFILES = 20.0, 24
+        DATA = Path(tempfile.mkdtemp(prefix="socmc_05_"))
+    else:       # the default world: 2-degree grid, 240 profiles
+        RESOLUTION, N_PROFILES = 2.0, 240
+        DATA = Path("_out") / "05_data"
+    SEED = 0
+    """),
+    code("""
+    %matplotlib inline
+    import jax
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+
+    import socmodels
+    from socmodels import clm5, observe
+    from socmodels.data import (
+        DataError,
+        covariates_at_sites,
+        forcing_at_sites,
+        read_clm5_history,
+        read_covariates,
+        read_profiles_csv,
+        read_wosis,
+        screening_report,
+        virtual_world,
+    )
+    """),
+    md("""
+    ## 0. "Download" the data
+
+    In real life: unzip `WoSIS_2019_September.zip` from ISRIC into a folder and point at your
+    CESM2 run's `lnd/hist/` folder. Here the virtual world writes the same kinds of files.
+    """),
+    code("""
+    world = virtual_world(seed=SEED, resolution=RESOLUTION, n_profiles=N_PROFILES, out_dir=DATA)
+    for path in sorted(DATA.rglob("*")):
+        if path.is_file():
+            print(f"{str(path.relative_to(DATA)):45s} {path.stat().st_size / 1e3:9.1f} kB")
+    """),
+    code("""
+    # what the WoSIS 2019 snapshot tables look like (only the needed columns are read)
+    wosis = DATA / "wosis_2019"
+    pd.read_csv(wosis / "wosis_201909_layers_chemical.tsv", sep="\\t", nrows=4).iloc[:, :12]
+    """),
+    md("""
+    ## 1. Soil profiles from WoSIS
+
+    `read_wosis(folder)` recognises the layout from file names and headers (2019 snapshot,
+    web-service CSV export or 2023 snapshot), joins carbon, bulk density and coarse fragments,
+    fills missing bulk density with the paper's pedotransfer function, converts to SOC density
+    (gC m⁻³) and applies the paper's screening (≥ 3 layers, deeper than 50 cm, no litter
+    layers, ...).
+    """),
+    code("""
+    profiles = read_wosis(wosis)
+    profiles
+    """),
+    code("""
+    # Nothing is dropped silently: every layer and profile read is kept or counted once
+    report = screening_report(profiles)
+    print(report)
+    """),
+    code("""
+    # which file played which role, as detected (layout, encoding, delimiter, line ending);
+    # with on_error="drop", report.issues_frame() lists every dropped value by file and line
+    pd.DataFrame(report.files)[["path", "role", "layout", "encoding", "delimiter", "records"]]
+    """),
+    code("""
+    # options: e.g. keep only openly licensed data, or relax the paper's depth rule
+    open_only = read_wosis(wosis, licences=["CC-BY"])
+    shallow_ok = read_wosis(wosis, min_max_depth_cm=30)
+    print(f"all licences: {profiles.sizes['profile']} profiles; CC-BY only:"
+          f" {open_only.sizes['profile']}; deepest layer below 30 cm (not 50):"
+          f" {shallow_ok.sizes['profile']}")
+    """),
+    md("""
+    ## 2. Forcing from CLM5 history files
+
+    `read_clm5_history` opens monthly `h0` files (a path, glob, folder or list), keeps the
+    model years you ask for (`years=(661, 680)` for the paper's spin-up) and returns the
+    12-month climatology on the land cells. It needs `TSOI`, `W_SCALAR`, `O_SCALAR`, `FPI_vr`,
+    `ALTMAX`, `ALTMAX_LASTYEAR`, `CELLSAND` and the four `*_INPUT_ACC_VECTOR` fields
+    (`docs/data.md` lists the `hist_fincl1` line). The attributes record how months were
+    assigned and how the input accumulators were interpreted.
+    """),
+    code("""
+    clim = read_clm5_history(DATA / "virtual_world.clm2.h0.0001.nc")
+    print({k: clim.attrs[k] for k in ("month_assignment", "input_units") if k in clim.attrs})
+    clim
+    """),
+    code("""
+    # the nearest land cell of every profile (great-circle distance reported);
+    # max_distance_km turns a site in the sea or with swapped coordinates into an error
+    sites = forcing_at_sites(clim, profiles["lat"].values, profiles["lon"].values,
+                             max_distance_km=1_500)
+    forcing = sites.forcing                      # a batched Forcing, one row per profile
+    pd.DataFrame({"profile_id": profiles["profile_id"].values,
+                  "lat": profiles["lat"].values, "lon": profiles["lon"].values,
+                  "cell_lat": sites.cell_lat, "cell_lon": sites.cell_lon,
+                  "distance_km": sites.distance_km.round(1),
+                  "topsoil_T_C": (forcing.tsoi[:, :, 0].mean(axis=1) - 273.15).round(1),
+                  "input_gC_m2_yr": np.asarray(forcing.total_input).round(0)}).head(8)
+    """),
+    md("""
+    ## 3. Covariates for the network
+
+    A covariate grid is an `xarray.Dataset` on `(lat, lon)`, one variable per covariate (the
+    paper's 60 are in `socmodels.data.COVARIATES`). `covariates_at_sites` gives the
+    site × covariate table that PRODA's network is trained on.
+    """),
+    code("""
+    grid = read_covariates(DATA / "covariates.nc")
+    site_cov = covariates_at_sites(grid, profiles["lat"].values, profiles["lon"].values,
+                                   index=profiles["profile_id"].values)
+    print(f"{len(grid.data_vars)} grid variables; site table {site_cov.table.shape}")
+    show = ["Lat", "Lon", "BIO1", "BIO12", "Clay_Content_0cm", "Sand_Content_0cm", "cesm2_npp"]
+    site_cov.table[show].head()
+    """),
+    md("""
+    ## 4. Run a model at the profile locations
+
+    CLM5 with its customary parameters (the CLM5 defaults, which lie partly outside the
+    calibration prior, hence `check_bounds=False`) at every profile, one `vmap` over sites,
+    interpolated to the observed layer mid-points with `observe`. To calibrate these profiles
+    instead, pass the same `profiles` and `forcing` to `inference.run_sites`
+    (`02_many_sites.ipynb`).
+    """),
+    code("""
+    theta = clm5.customary_theta(forcing)                  # (n_sites, 21), sand-dependent
+    run = jax.jit(jax.vmap(lambda th, f: clm5.steady_state(th, f, check_bounds=False)))
+    ss = run(theta, forcing)
+    depth = profiles["node_depth"].values                  # (n_sites, n_layers), NaN padded
+    model_at_obs = np.asarray(jax.vmap(observe)(ss.soc, np.nan_to_num(depth, nan=0.0)))
+    mask = profiles["layer_mask"].values
+    obs = profiles["soc_density"].values
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    axes[0].loglog(obs[mask] / 1e3, model_at_obs[mask] / 1e3, "o", ms=4, alpha=0.6)
+    lim = [obs[mask].min() / 2e3, obs[mask].max() * 2e-3]
+    axes[0].plot(lim, lim, "k-", lw=0.5)
+    axes[0].set(xlabel="observed SOC [kgC m$^{-3}$]", ylabel="CLM5 customary [kgC m$^{-3}$]",
+                title="all layers of all profiles")
+    for i in range(min(4, len(obs))):
+        m = mask[i]
+        axes[1].plot(obs[i, m] / 1e3, depth[i, m], "o", color=f"C{i}")
+        axes[1].plot(np.asarray(ss.soc[i]) / 1e3, socmodels.layers.zsoi, "-", color=f"C{i}",
+                     label=f"profile {profiles['profile_id'].values[i]}")
+    axes[1].set(ylim=(2, 0), xlabel="SOC [kgC m$^{-3}$]", ylabel="depth [m]",
+                title="profiles (dots) and CLM5 (lines)")
+    axes[1].legend(fontsize=7);
+    """),
+    md("""
+    ## 5. Your own profiles as one CSV table
+
+    Profiles that are not in WoSIS (e.g. the permafrost profiles the paper added) go in a
+    table with **one row per layer**, read by `read_profiles_csv`. Columns are found by name
+    (case-insensitive, with aliases): `profile_id`, `lat`, `lon`, `top`, `bottom` (cm by
+    default, `depth_unit="m"` otherwise), organic carbon `soc` (g kg⁻¹, or a unit in the
+    header such as `soc [%]`), and optionally `bulk_density` (kg dm⁻³), `coarse_fragments`
+    (%), `clay`/`sand`/`silt`, `licence`, `litter`. Comma, tab or semicolon separated; UTF-8,
+    Windows-1252 or Latin-1.
+    """),
+    code("""
+    my_csv = DATA / "my_profiles.csv"
+    pd.DataFrame({
+        "profile_id": ["P1"] * 4 + ["P2"] * 4 + ["P3"] * 2,
+        "lat": [68.3] * 4 + [45.1] * 4 + [10.0] * 2,
+        "lon": [18.8] * 4 + [7.6] * 4 + [-84.0] * 2,
+        "top": [0, 10, 30, 60, 0, 15, 40, 70, 0, 20],
+        "bottom": [10, 30, 60, 100, 15, 40, 70, 110, 20, 40],
+        "soc [%]": [12.0, 4.1, 1.8, 0.9, 3.2, 1.5, 0.8, 0.4, 2.0, 1.0],
+        "bulk_density": [0.6, 1.0, np.nan, 1.4, 1.1, 1.3, 1.45, np.nan, 1.2, 1.3],
+        "litter": [0] * 10,
+    }).to_csv(my_csv, index=False)
+    print(my_csv.read_text())
+    """),
+    code("""
+    mine = read_profiles_csv(my_csv)        # P3 has 2 layers only (paper: at least 3)
+    print(screening_report(mine))
+    mine[["soc_content", "bulk_density", "bd_estimated", "soc_density"]].to_dataframe().dropna()
+    """),
+    code("""
+    # forcing for your profiles: from the same history file (or climate_forcing(...))
+    mine_forcing = forcing_at_sites(clim, mine["lat"].values, mine["lon"].values).forcing
+    print(f"{mine.sizes['profile']} profiles, forcing batch {mine_forcing.batch_shape}")
+    """),
+    md("""
+    Malformed values are errors that say where and why, rather than numbers that silently
+    propagate. For example a bulk density given in kg m⁻³ instead of kg dm⁻³:
+    """),
+    code("""
+    bad = pd.read_csv(my_csv)
+    bad.loc[1, "bulk_density"] = 1000.0
+    bad.to_csv(DATA / "bad_profiles.csv", index=False)
+    try:
+        read_profiles_csv(DATA / "bad_profiles.csv")
+    except DataError as err:
+        print(err)
     """),
 ]
 

@@ -139,19 +139,25 @@ def _state(x, lp):
     return am.init(x, lambda _: lp)
 
 
+def _scan(kernel, state, logdensity, n, start=0):
+    """n jitted steps; returns the final state and the per-step states and infos."""
+    def body(s, i):
+        s, info = kernel(jax.random.fold_in(KEY, i), s, logdensity, i)
+        return s, (s, info)
+
+    return jax.jit(lambda s: jax.lax.scan(body, s, start + jnp.arange(n)))(state)
+
+
 def test_stub_steps_minus_inf_nan_and_flat():
     kernel = am.build_kernel()
     for bad in (-jnp.inf, jnp.nan, jnp.inf):
-        s = _state([0.3, 0.4], 0.0)
-        for i in range(50):
-            s, info = kernel(jax.random.fold_in(KEY, i), s, lambda _, b=bad: b, i)
-            assert not bool(info.is_accepted)
+        s, (_, info) = _scan(kernel, _state([0.3, 0.4], 0.0), lambda _, b=bad: b, 50)
+        assert not np.any(info.is_accepted)
         assert int(s.num_accepted) == 0
         np.testing.assert_array_equal(s.position, [0.3, 0.4])
-    s = _state([0.3, 0.4], 0.0)
-    for i in range(50):  # a flat target: every proposal is at least as good
-        s, info = kernel(jax.random.fold_in(KEY, i), s, lambda _: 0.0, i)
-        assert bool(info.is_accepted)
+    # a flat target: every proposal is at least as good, so every one is accepted
+    s, (_, info) = _scan(kernel, _state([0.3, 0.4], 0.0), lambda _: 0.0, 50)
+    assert np.all(info.is_accepted)
 
 
 def test_annealed_acceptance_rule():
@@ -165,8 +171,8 @@ def test_annealed_acceptance_rule():
     for it, n in [(0, 1), (7, 8), (10, 1), (109, 100)]:  # phase restarts at the formal run
         _, info = kernel(KEY, s, ld, it)
         assert float(info.acceptance_probability) == pytest.approx(1.0 / (n + 2))
-    hits = [bool(kernel(jax.random.fold_in(KEY, i), s, ld, 0)[1].is_accepted)
-            for i in range(600)]
+    keys = jax.vmap(lambda i: jax.random.fold_in(KEY, i))(jnp.arange(600))
+    hits = jax.jit(jax.vmap(lambda k: kernel(k, s, ld, 0)[1].is_accepted))(keys)
     assert abs(np.mean(hits) - 1 / 3) < 4 * np.sqrt(2 / 9 / 600)
 
 
@@ -174,16 +180,12 @@ def test_test_phase_steps_and_adaptation_freeze():
     h = 0.1
     kernel = am.build_kernel(num_test_steps=100, test_step_size=h, adapt_start=50,
                              adapt_every=10, adapt_until=400)
-    s = _state(jnp.full(3, 0.5), 0.0)
     ld = lambda x: -0.5 * jnp.sum((x - 0.5) ** 2 / 0.01)  # noqa: E731
-    s = am.init(s.position, ld)
-    chols = {}
-    for i in range(600):
-        new, _ = kernel(jax.random.fold_in(KEY, i), s, ld, i)
-        if i < 100:
-            assert np.all(np.abs(new.position - s.position) <= h + 1e-15)
-        s = new
-        chols[i] = np.asarray(s.proposal_cholesky)
+    s0 = am.init(jnp.full(3, 0.5), ld)
+    s, (states, _) = _scan(kernel, s0, ld, 600)
+    pos = np.concatenate([np.asarray(s0.position)[None], np.asarray(states.position)])
+    assert np.all(np.abs(np.diff(pos[:101], axis=0)) <= h + 1e-15)  # uniform test steps
+    chols = np.asarray(states.proposal_cholesky)
     assert not np.allclose(chols[100], chols[0])  # the formal run starts from the test cov
     assert not np.allclose(chols[399], chols[149])  # adapting during warm-up
     for i in range(400, 600):  # frozen afterwards

@@ -1,0 +1,218 @@
+"""Sampling benchmarks; prints one JSON object.
+
+* ``am_throughput``: adaptive-Metropolis iterations per second (all chains together) for
+  batches of sites x chains, measured on the runner's compiled segment program (compiled
+  and warmed first, then timed; min of repeats), with the CPU-core-seconds per profile this
+  implies for the paper's budget (3 chains x 70,000 iterations) and the target
+  (<= 0.25 core-s per CLM5 profile).
+* ``am_vs_nuts``: the same sites calibrated by AM (paper budget), NUTS (1,000 + 1,000) and
+  PRODA's original sampler through :func:`inference.compare_methods`: model evaluations
+  and seconds per effective sample, R-hat, agreement of posterior means with NUTS.
+* ``memory``: peak resident memory and wall time of a full :func:`inference.run_sites` on
+  1,000 and 10,000 CLM5 sites (chunks of 256; a short sampling budget, since memory does
+  not depend on the iteration count), each in a fresh process, with 1 and 2 worker
+  threads.
+
+Usage::
+
+    python benchmarks/sampling.py            # full (about 15 minutes on 2 cores)
+    python benchmarks/sampling.py --quick    # smaller sizes (about 4 minutes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import inference
+from inference import run as R
+from inference.testing import example_forcing, profiles_dataset, synthetic_sites
+
+PAPER_ITERATIONS = 3 * 70_000
+TARGET_CORE_S = 0.25
+
+
+def _tile_sites(model: str, n: int, seed: int = 0):
+    """n sites: a few synthetic profiles with known truth, repeated under new ids."""
+    base_p, _, _ = synthetic_sites(model, min(n, 8), seed=seed)
+    reps = int(np.ceil(n / base_p.sizes["profile"]))
+    obs = np.tile(base_p["soc_density"].values, (reps, 1))[:n]
+    depth = np.tile(base_p["node_depth"].values, (reps, 1))[:n]
+    return profiles_dataset(obs, depth), example_forcing(n, seed)
+
+
+def am_throughput(model: str, sizes: list[int], iterations: int, repeats: int = 2) -> list[dict]:
+    """Iterations/s of the compiled AM segment for batches of ``sites x 3 chains``."""
+    out = []
+    config = R.RunConfig(model=model, sampler=inference.adaptive_metropolis(
+        num_warmup=iterations, num_samples=iterations), likelihood=inference.lognormal(),
+        num_chains=3, num_draws=10, n_layers=5)
+    programs = R._programs(config)
+    module = R._resolve(model)
+    for n in sizes:
+        profiles, forcing = _tile_sites(model, n)
+        prof, _ = inference.read_profiles(profiles, config.likelihood)
+        sites, ids = R._prepare_sites(R.Chunk(prof, forcing), module)
+        init_keys, run_keys, _ = R._chain_keys(config, ids)
+        states, ok, _ = programs["init"](sites, init_keys, run_keys)
+        thin = iterations // 10
+        seg = programs["segment"]
+        states, _ = jax.block_until_ready(seg(sites, run_keys, states, jnp.asarray(0), n_blocks=10,
+                                              thin=thin))  # compile + warm
+        best_wall, best_cpu = np.inf, np.inf
+        for r in range(repeats):
+            w0, c0 = time.perf_counter(), time.process_time()
+            states, _ = jax.block_until_ready(seg(sites, run_keys, states,
+                                                  jnp.asarray((r + 1) * iterations),
+                                                  n_blocks=10, thin=thin))
+            best_wall = min(best_wall, time.perf_counter() - w0)
+            best_cpu = min(best_cpu, time.process_time() - c0)
+        chains = n * 3
+        per_chain_iter_cpu = best_cpu / (chains * iterations)
+        out.append({
+            "model": model, "sites": n, "chains": chains, "iterations": iterations,
+            "iterations_per_second": chains * iterations / best_wall,
+            "wall_us_per_chain_iteration": 1e6 * best_wall / (chains * iterations),
+            "cpu_us_per_chain_iteration": 1e6 * per_chain_iter_cpu,
+            "core_seconds_per_profile_paper_budget": per_chain_iter_cpu * PAPER_ITERATIONS,
+            "wall_seconds_per_profile_paper_budget": best_wall / (chains * iterations)
+            * PAPER_ITERATIONS,
+        })
+    return out
+
+
+def model_evaluation_cost(model: str, n: int = 768) -> dict:
+    """Cost of the log density alone (vmapped), for the kernel-overhead estimate."""
+    from inference.models import log_density
+
+    profiles, forcing = _tile_sites(model, n // 3)
+    prof, _ = inference.read_profiles(profiles, inference.lognormal())
+    module = R._resolve(model)
+    sites, _ = R._prepare_sites(R.Chunk(prof, forcing), module)
+    d = len(module.PARAMETERS)
+    x = jax.random.normal(jax.random.PRNGKey(0), (n // 3, 3, d)) * 0.5
+    f = jax.jit(jax.vmap(lambda s, xs: jax.vmap(
+        lambda y: log_density(y, s, model=module, space="logit")[0])(xs)))
+    jax.block_until_ready(f(sites, x))
+    best_wall, best_cpu = np.inf, np.inf
+    for _ in range(5):
+        w0, c0 = time.perf_counter(), time.process_time()
+        jax.block_until_ready(f(sites, x))
+        best_wall = min(best_wall, time.perf_counter() - w0)
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    return {"model": model, "batch": n, "wall_us_per_evaluation": 1e6 * best_wall / n,
+            "cpu_us_per_evaluation": 1e6 * best_cpu / n}
+
+
+def am_vs_nuts(model: str, n_sites: int, workdir: str) -> dict:
+    profiles, forcing, _ = synthetic_sites(model, n_sites, seed=5)
+    samplers = [inference.nuts(), inference.adaptive_metropolis(), inference.proda_compat()]
+    cmp = inference.compare_methods(profiles, forcing, model, samplers,
+                                    output_dir=os.path.join(workdir, f"cmp_{model}"),
+                                    num_chains=3, seed=0, num_draws=1_000, progress=False,
+                                    chunk_size=n_sites)
+    rows = {}
+    for s in cmp["sampler"].values:
+        c = cmp.sel(sampler=s)
+        rows[str(s)] = {
+            "median_model_evaluations_per_ess": float(c["median_evals_per_ess"]),
+            "median_seconds_per_ess": float(c["median_seconds_per_ess"]),
+            "median_min_ess_bulk": float(c["median_min_ess_bulk"]),
+            "median_max_r_hat": float(c["median_max_r_hat"]),
+            "median_acceptance_rate": float(c["median_acceptance_rate"]),
+            "median_wall_seconds_per_site": float(c["median_wall_time"]),
+            "median_model_evaluations_per_site": float(c["median_n_evals"]),
+            "max_abs_mean_difference_vs_nuts_in_sd": float(c["max_abs_z"].max()),
+            "fraction_kept": float(c["fraction_kept"]),
+            "total_divergences": int(c["n_divergent"].sum()),
+        }
+    return {"model": model, "sites": n_sites,
+            "note": "NUTS evaluations are gradient evaluations (steady state + VJP); seconds"
+                    " exclude compilation", "samplers": rows}
+
+
+def _memory_child(model: str, n: int, workers: int, workdir: str) -> None:
+    profiles, forcing = _tile_sites(model, n)
+    t0 = time.perf_counter()
+    run = inference.run_sites(profiles, forcing, model,
+                              inference.adaptive_metropolis(num_warmup=100, num_samples=100),
+                              output_dir=workdir, num_draws=100, chunk_size=256,
+                              workers=workers, progress=False)
+    print(json.dumps({"sites": n, "workers": workers, "chunk_size": 256,
+                      "iterations_per_chain": 200, "complete": run.complete,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "wall_s": time.perf_counter() - t0,
+                      "forcing_input_mb": sum(np.asarray(a).nbytes for a in
+                                              jax.tree_util.tree_leaves(forcing)) / 2**20}))
+
+
+def memory(model: str, cases: list[tuple[int, int]], workdir: str) -> list[dict]:
+    """Peak RSS of full runs, ``cases`` = [(sites, workers), ...], each in a new process."""
+    out = []
+    for n, workers in cases:
+        d = os.path.join(workdir, f"mem_{n}_{workers}")
+        res = subprocess.run([sys.executable, __file__, "--memory-child", model, str(n),
+                              str(workers), d],
+                             capture_output=True, text=True, check=True)
+        out.append(json.loads(res.stdout.strip().splitlines()[-1]))
+        shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller sizes")
+    ap.add_argument("--memory-child", nargs=4, metavar=("MODEL", "N", "WORKERS", "DIR"),
+                    help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.memory_child:
+        m, n, w, d = args.memory_child
+        _memory_child(m, int(n), int(w), d)
+        return
+    quick = args.quick
+    sizes = [1, 16, 128] if quick else [1, 16, 128, 512]
+    iters = 1_000 if quick else 2_000
+    workdir = tempfile.mkdtemp(prefix="socmc_bench_")
+    result = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                          "jax": jax.__version__, "backend": jax.default_backend()},
+              "paper_budget_iterations_per_profile": PAPER_ITERATIONS,
+              "target_core_seconds_per_profile_clm5": TARGET_CORE_S}
+    try:
+        thr = []
+        for model in ("clm5", "compas"):
+            thr += am_throughput(model, sizes, iters)
+        result["am_throughput"] = thr
+        result["model_evaluation"] = [model_evaluation_cost(m) for m in ("clm5", "compas")]
+        best = min(r["core_seconds_per_profile_paper_budget"] for r in thr
+                   if r["model"] == "clm5")
+        ev = result["model_evaluation"][0]["cpu_us_per_evaluation"]
+        result["clm5_best_core_seconds_per_profile"] = best
+        result["clm5_target_met"] = best <= TARGET_CORE_S
+        result["clm5_core_seconds_per_profile_model_evaluations_alone"] = (
+            ev * 1e-6 * PAPER_ITERATIONS)
+        result["am_vs_nuts"] = [am_vs_nuts("clm5", 2 if quick else 4, workdir)]
+        cases = ([(100, 1), (100, 2), (1_000, 2)] if quick
+                 else [(1_000, 1), (1_000, 2), (10_000, 2)])
+        result["memory"] = memory("clm5", cases, workdir)
+        m = result["memory"]
+        result["memory_ratio_large_vs_small_same_workers"] = (m[2]["peak_rss_mb"]
+                                                              / m[1]["peak_rss_mb"])
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
