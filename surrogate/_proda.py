@@ -21,6 +21,7 @@ from surrogate import analysis as A
 from surrogate.predict import predict_unit
 
 CHUNK = 512
+_COMPILED: dict = {}
 
 
 def _steady_states(mod, theta: np.ndarray, forcing, *, check_bounds: bool = True):
@@ -28,7 +29,10 @@ def _steady_states(mod, theta: np.ndarray, forcing, *, check_bounds: bool = True
 
     Returns ``(soc (n, 20), pools (n, P, 20), stock_1m (n,), feasible (n,))`` as NumPy.
     """
-    fn = jax.jit(jax.vmap(lambda t, f: mod.steady_state(t, f, check_bounds=False)))
+    if mod.NAME not in _COMPILED:  # one compiled program per model (fixed chunk shape)
+        _COMPILED[mod.NAME] = jax.jit(jax.vmap(
+            lambda t, f: mod.steady_state(t, f, check_bounds=False)))
+    fn = _COMPILED[mod.NAME]
     n = theta.shape[0]
     soc, pools, s1m, feas = [], [], [], []
     for s in range(0, n, CHUNK):
