@@ -173,7 +173,7 @@ def dashboard(table: xr.Dataset, *, path=None, rhat_max: float = DEFAULT_RHAT_MA
     fig, axes = plt.subplots(len(rows), 2, figsize=(10, 2.8 * len(rows)), squeeze=False)
     has_map = ("lon" in table and "lat" in table
                and np.isfinite(np.asarray(table["lon"], float)).any())
-    for (name, label, threshold), (ax_map, ax_hist) in zip(rows, axes):
+    for (name, label, threshold), (ax_map, ax_hist) in zip(rows, axes, strict=True):
         v = np.asarray(table[name].values, float)
         finite = np.isfinite(v)
         if has_map:

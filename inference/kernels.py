@@ -149,7 +149,8 @@ class AdaptiveMetropolis(MCMCKernel):
             return identity
         return self._postprocess_fn(*args, **kwargs)
 
-    def init(self, rng_key, num_warmup, init_params=None, model_args=(), model_kwargs={}):
+    def init(self, rng_key, num_warmup, init_params=None, model_args=(), model_kwargs=None):
+        model_kwargs = {} if model_kwargs is None else model_kwargs
         if num_warmup <= self._options["num_test_steps"]:
             raise ValueError(f"num_warmup ({num_warmup}) must exceed num_test_steps"
                              f" ({self._options['num_test_steps']})")

@@ -9,8 +9,8 @@ posterior-predictive observations. Three are offered:
     predictive scores are on equal terms:
 
     .. math:: \\log o_i \\sim \\mathcal N(\\log m_i, \\sigma^2), \\qquad
-              \\log p(o_i\\mid m_i) = -\\tfrac12\\Big(\\tfrac{\\log o_i - \\log m_i}{\\sigma}\\Big)^2
-              - \\log\\sigma - \\tfrac12\\log 2\\pi - \\log o_i .
+              \\log p(o_i\\mid m_i) = -\\tfrac12 z_i^2 - \\log\\sigma
+              - \\tfrac12\\log 2\\pi - \\log o_i, \\quad z_i = (\\log o_i - \\log m_i)/\\sigma .
 
     The default ``sigma = sqrt(log(1 + 0.6^2)) = 0.555`` gives the same coefficient of
     variation (60 %) as the CLM5 original. Non-positive predictions are infeasible.
@@ -174,7 +174,8 @@ def gaussian_relative(r: float = 0.6, *, layer_weights: bool = False) -> Likelih
     """Gaussian with sd ``r * obs`` (the CLM5 original: r = 0.6, optional layer weights)."""
     if not r > 0:
         raise ValueError("r must be positive")
-    return Likelihood("gaussian_relative", (("r", float(r)), ("layer_weights", bool(layer_weights))))
+    return Likelihood("gaussian_relative",
+                      (("r", float(r)), ("layer_weights", bool(layer_weights))))
 
 
 def nse(factor: float = 5.0) -> Likelihood:

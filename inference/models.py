@@ -37,9 +37,9 @@ from jax import random
 import socmodels
 import socmodels.clm5  # noqa: F401  imported eagerly: their module-level JAX constants must
 import socmodels.compas  # noqa: F401  not be created inside a trace (lazy import under jit)
-from socmodels.observation import observe
 from inference.likelihoods import Likelihood, lognormal
 from inference.sites import SiteData
+from socmodels.observation import observe
 
 __all__ = ["SPACES", "SitePrediction", "resolve_model", "log_density", "predict",
            "to_unit", "from_unit", "site_model", "ProfileObservation"]

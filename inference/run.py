@@ -47,12 +47,12 @@ import xarray as xr
 from jax import lax, random
 
 from inference import am
-from inference.welford import welford_init
 from inference.diagnostics import DEFAULT_NSE_MIN, DEFAULT_RHAT_MAX, screen, summarize
 from inference.likelihoods import Likelihood, get_likelihood
 from inference.models import from_unit, log_density, resolve_model, to_unit
 from inference.samplers import AMConfig, NUTSConfig, get_sampler
 from inference.sites import Profiles, SiteData, read_profiles, site_keys
+from inference.welford import welford_init
 
 __all__ = ["RunConfig", "Chunk", "SiteRun", "RunConfigError", "run_sites", "run_chunk",
            "run_chunk_to_file", "load_site_table", "load_site", "completed_sites",
@@ -411,8 +411,8 @@ def run_chunk(chunk: Chunk, config: RunConfig, *, progress: Callable[[float], No
     it = 0
     n_steps_warm = None
     for n_blocks, thin in _segments(s.num_warmup, config.thin):
-        states, out = call("segment", sites, run_keys, states, jnp.asarray(it, jnp.int32), n_blocks=n_blocks,
-                                          thin=thin)
+        states, out = call("segment", sites, run_keys, states, jnp.asarray(it, jnp.int32),
+                           n_blocks=n_blocks, thin=thin)
         it += n_blocks * thin
         jax.block_until_ready(states)
         if not isinstance(s, AMConfig):
@@ -424,8 +424,8 @@ def run_chunk(chunk: Chunk, config: RunConfig, *, progress: Callable[[float], No
     sample_segments = _segments(config.n_keep * config.thin, config.thin)
     rest = s.num_samples - config.n_keep * config.thin
     for n_blocks, thin in sample_segments:
-        states, out = call("segment", sites, run_keys, states, jnp.asarray(it, jnp.int32), n_blocks=n_blocks,
-                                          thin=thin)
+        states, out = call("segment", sites, run_keys, states, jnp.asarray(it, jnp.int32),
+                           n_blocks=n_blocks, thin=thin)
         it += n_blocks * thin
         if isinstance(s, AMConfig):
             kept.append(np.asarray(out))
@@ -436,7 +436,8 @@ def run_chunk(chunk: Chunk, config: RunConfig, *, progress: Callable[[float], No
         if progress:
             progress(n_blocks * thin / total)
     if rest:  # iterations after the last stored draw: run, not stored
-        states, out = call("segment", sites, run_keys, states, jnp.asarray(it, jnp.int32), n_blocks=1, thin=rest)
+        states, out = call("segment", sites, run_keys, states, jnp.asarray(it, jnp.int32),
+                           n_blocks=1, thin=rest)
         it += rest
         if not isinstance(s, AMConfig):
             steps.append(np.asarray(out[1]))
@@ -509,7 +510,7 @@ def _chunk_tree(chunk: Chunk, config: RunConfig, *, compile_time, theta, lp, pre
              "run_config": json.dumps(config.to_dict())}
     posterior = xr.Dataset({name: (scd, theta[..., k]) for k, name in enumerate(params.names)},
                            coords={k: coords[k] for k in ("site", "chain", "draw")}, attrs=attrs)
-    for k, p in enumerate(params):
+    for p in params:
         posterior[p.name].attrs.update(units=p.unit, long_name=p.meaning)
     layer4 = (*scd, "layer")
     ppc = xr.Dataset({"soc": (layer4, y_rep)}, coords=coords)
@@ -867,7 +868,7 @@ def assemble_site_table(output_dir, site_order=None, skipped: dict | None = None
         rows = [by_str.get(str(s), -1) for s in site_order]
         present = [r for r in rows if r >= 0]
         table = table.isel(site=present)
-        missing = [s for s, r in zip(site_order, rows) if r < 0]
+        missing = [s for s, r in zip(site_order, rows, strict=True) if r < 0]
         if missing:
             filler = table.isel(site=[0] * len(missing)).copy(deep=True)
             for v in filler.data_vars:

@@ -12,7 +12,7 @@ import pytest
 from numpyro.infer import MCMC, NUTS
 
 from inference import AdaptiveMetropolis, am
-from inference.welford import welford_algorithm, welford_covariance, welford_init, welford_update
+from inference.welford import welford_algorithm, welford_covariance, welford_init
 
 KEY = jax.random.PRNGKey(20240601)
 

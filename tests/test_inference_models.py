@@ -1,4 +1,4 @@
-"""Site model: likelihoods, -inf for unusable states, NumPyro model == pure log density, profiles."""
+"""Site model: likelihoods, -inf for unusable states, NumPyro model == log density, profiles."""
 
 from __future__ import annotations
 
