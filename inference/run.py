@@ -32,6 +32,7 @@ import concurrent.futures
 import dataclasses
 import functools
 import hashlib
+import itertools
 import json
 import os
 import threading
@@ -736,13 +737,12 @@ def run_sites(profiles: xr.Dataset, forcing, model: str = "clm5", sampler="am", 
     done = completed_sites(output_dir)
     todo = np.array([str(s) not in done for s in prof.site_id], bool)
     todo_idx = np.flatnonzero(todo)
-    chunks = []
-    for a in range(0, len(todo_idx), chunk_size):
-        sel = todo_idx[a:a + chunk_size]
-        chunks.append(Chunk(prof.take(sel), forcing[keep_idx[sel]],
-                            pad_to=min(chunk_size, len(prof))))
+    selections = [todo_idx[a:a + chunk_size] for a in range(0, len(todo_idx), chunk_size)]
     if max_chunks is not None:
-        chunks = chunks[:max_chunks]
+        selections = selections[:max_chunks]
+    # Chunks are built when they are submitted, so the forcing is never copied whole.
+    chunks = (Chunk(prof.take(sel), forcing[keep_idx[sel]], pad_to=min(chunk_size, len(prof)))
+              for sel in selections)
 
     bar = None
     if progress:
@@ -803,24 +803,38 @@ def _run_pool(devices, workers, chunks, config, output_dir, bar, finished) -> No
     """Chunks on ``workers`` threads; thread i uses ``devices[i % len(devices)]``.
 
     XLA runs one compiled CPU program on about one core, so on a CPU two workers give
-    about twice the throughput (and twice the chunk memory).
+    about twice the throughput (and twice the chunk memory). On a single device the first
+    chunk runs alone, so that the program is compiled once rather than by every thread.
     """
     pin = len(devices) > 1 or (devices and devices[0].platform != "cpu")
+    chunks = iter(chunks)
+    if not pin:
+        first = next(chunks, None)
+        if first is None:
+            return
+        finished(_run_local(first, config, output_dir, bar))
+    counter = iter(range(1 << 62))
 
-    def work(i_chunk):
-        i, chunk = i_chunk
+    def work(chunk):
+        i = next(counter)
         if pin:
             with jax.default_device(devices[i % len(devices)]):
                 return _run_local(chunk, config, output_dir, bar)
         return _run_local(chunk, config, output_dir, bar)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(work, ic) for ic in enumerate(chunks)]
+        pending = {pool.submit(work, c) for c in itertools.islice(chunks, workers)}
         try:
-            for fut in concurrent.futures.as_completed(futures):
-                finished(fut.result())
+            while pending:
+                done, pending = concurrent.futures.wait(
+                    pending, return_when=concurrent.futures.FIRST_COMPLETED)
+                for fut in done:
+                    finished(fut.result())
+                    nxt = next(chunks, None)
+                    if nxt is not None:
+                        pending.add(pool.submit(work, nxt))
         except BaseException:
-            for f in futures:
+            for f in pending:
                 f.cancel()
             raise
 
@@ -829,20 +843,18 @@ def _run_dask(client, chunks, config, output_dir, bar, finished) -> None:
     from distributed import as_completed
 
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-    window = 2 * n_workers
-    pending = list(chunks)
+    chunks = iter(chunks)
     futures = [client.submit(run_chunk_to_file, c, config, str(output_dir), pure=False)
-               for c in pending[:window]]
-    pending = pending[window:]
+               for c in itertools.islice(chunks, 2 * n_workers)]
     ac = as_completed(futures)
     for fut in ac:
         report = fut.result()
         if bar is not None:
             bar.update(report["n_sites"])
         finished(report)
-        if pending:
-            ac.add(client.submit(run_chunk_to_file, pending.pop(0), config, str(output_dir),
-                                 pure=False))
+        nxt = next(chunks, None)
+        if nxt is not None:
+            ac.add(client.submit(run_chunk_to_file, nxt, config, str(output_dir), pure=False))
 
 
 # ----------------------------------------------------------------------------------------

@@ -76,6 +76,7 @@ def test_outputs_table_and_arviz(reference, world):
     stored.close()
     cfg = json.loads((reference.output_dir / "run_config.json").read_text())
     assert cfg["sampler"]["num_warmup"] == 3_000 and cfg["model"] == "toy"
+    assert inference.RunConfig.from_dict(cfg) == reference.config
 
 
 def test_chunk_size_and_dask_do_not_change_results(reference, world, tmp_path):
