@@ -16,14 +16,15 @@ import csv
 import dataclasses
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from socmodels.data._report import DataError
 
-__all__ = ["TextFormat", "sniff", "read_columns", "line_numbers", "to_numeric",
-           "NA_STRINGS"]
+__all__ = ["TextFormat", "BadRow", "RowScan", "sniff", "scan_rows", "read_columns",
+           "line_numbers", "to_numeric", "NA_STRINGS"]
 
 NA_STRINGS = ["", "NA", "N/A", "n/a", "NaN", "nan", "NAN", "null", "NULL", "None", "-",
               "#N/A", "-999", "-9999"]
@@ -66,7 +67,16 @@ class TextFormat:
 
 def _detect_encoding(path: Path) -> str:
     with open(path, "rb") as fh:
-        head = fh.read(3)
+        head = fh.read(4096)
+    # UTF-32/UTF-16 byte-order marks, then UTF-16 without a BOM (every other byte NUL in
+    # ASCII text, which no 8-bit text table has).
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if len(head) >= 4 and head.count(b"\x00") > len(head) // 4:
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        return "utf-16-le" if odd > even else "utf-16-be"
     if head.startswith(codecs.BOM_UTF8):
         candidates: Sequence[str] = ("utf-8-sig",) + _ENCODINGS[1:]
     else:
@@ -84,10 +94,10 @@ def _detect_encoding(path: Path) -> str:
     return "latin-1"  # pragma: no cover  (latin-1 decodes any byte)
 
 
-def _detect_line_ending(sample: bytes) -> str:
-    crlf = sample.count(b"\r\n")
-    cr = sample.count(b"\r") - crlf
-    lf = sample.count(b"\n") - crlf
+def _detect_line_ending(sample: str) -> str:
+    crlf = sample.count("\r\n")
+    cr = sample.count("\r") - crlf
+    lf = sample.count("\n") - crlf
     kinds = [k for k, n in (("CRLF", crlf), ("CR", cr), ("LF", lf)) if n]
     if not kinds:
         return "LF"
@@ -113,11 +123,13 @@ def sniff(path: str | Path) -> TextFormat:
     """
     path = Path(path)
     encoding = _detect_encoding(path)
-    with open(path, "rb") as fh:
+    with open(path, encoding=encoding, newline="", errors="replace") as fh:
         sample = fh.read(1 << 16)
     line_ending = _detect_line_ending(sample)
     with open(path, encoding=encoding, newline="") as fh:
         first = fh.readline()
+        if line_ending == "CR" and "\r" in first:   # readline does not split at a lone CR
+            first = first.split("\r", 1)[0]
     first = first.rstrip("\r\n")
     if not first.strip():
         raise DataError("the file is empty or its first line (the header) is blank",
@@ -145,14 +157,174 @@ def _count_outside_quotes(line: str, ch: str) -> int:
     return n
 
 
+@dataclasses.dataclass(frozen=True)
+class BadRow:
+    """A record that cannot be split into the header's columns.
+
+    Attributes
+    ----------
+    record : int
+        Record index (0 = first data record; blank lines are not records).
+    line : int
+        1-based line in the file where the record starts.
+    reason : str
+        ``"unterminated_quote"``, ``"ragged_row"`` or ``"truncated_row"``.
+    message : str
+        What is wrong, in words (field counts).
+    text : str
+        The start of the offending line (at most 80 characters).
+    """
+
+    record: int
+    line: int
+    reason: str
+    message: str
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RowScan:
+    """Result of :func:`scan_rows`: start line of every record and the malformed ones."""
+
+    starts: np.ndarray
+    bad: tuple[BadRow, ...]
+    lenient: bool = False   # some rows had extra, empty trailing fields (tolerated)
+
+
+_SCANS: dict[tuple[str, int, int, str, str], RowScan] = {}
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 4))
+        tail = fh.read()
+    return b"\n" in tail or b"\r" in tail
+
+
+def _records(fmt: TextFormat, keep: Sequence[int] | None = None):
+    """Yield ``(record, start_line, row, bad)`` for every non-blank record after the header.
+
+    ``bad`` is None or a :class:`BadRow`; after an unterminated quote, reading resumes on the
+    line after the one where the quote was opened. ``row`` holds only the fields at
+    positions ``keep`` (all when None).
+    """
+    ncol = len(fmt.header)
+    last_line_complete = _ends_with_newline(fmt.path)
+    skip = 1                                    # physical lines consumed before the reader
+    rec = 0
+    while True:
+        restart = None
+        with open(fmt.path, encoding=fmt.encoding, newline="") as fh:
+            it = iter(fh)
+            for _ in range(skip):
+                if next(it, None) is None:
+                    break
+            reader = csv.reader(it, delimiter=fmt.delimiter, quotechar='"')
+            prev = 0
+            row: list[str] | None = None
+            nxt: Any = None
+            while True:
+                start = skip + prev + 1
+                try:
+                    row = nxt if nxt is not None else next(reader)
+                    nxt = None
+                except StopIteration:
+                    break
+                except csv.Error as exc:            # e.g. a field over the csv field limit
+                    yield rec, start, None, BadRow(
+                        rec, start, "unterminated_quote",
+                        f"the record cannot be split ({exc}): an unterminated quote?",
+                        _line_text(fmt, start))
+                    rec += 1
+                    restart = start
+                    break
+                end = skip + reader.line_num
+                prev = reader.line_num
+                if not row:
+                    continue
+                n = len(row)
+                if n == ncol or (n > ncol and not any(x.strip() for x in row[ncol:])):
+                    yield rec, start, (row if keep is None else [row[k] for k in keep]), None
+                    rec += 1
+                    continue
+                if end > start:
+                    yield rec, start, None, BadRow(
+                        rec, start, "unterminated_quote",
+                        f"a quoted field opened on this line is not closed (the record runs"
+                        f" to line {end} with {n} fields instead of {ncol}); only this line"
+                        " is dropped", _line_text(fmt, start))
+                    rec += 1
+                    restart = start
+                    break
+                reason, what = "ragged_row", f"{n} fields instead of the header's {ncol}"
+                if n < ncol and not last_line_complete:
+                    nxt = next(reader, None)
+                    if nxt is None:
+                        reason = "truncated_row"
+                        what = f"the file ends inside this row ({what})"
+                yield rec, start, None, BadRow(rec, start, reason, what, _line_text(fmt, start))
+                rec += 1
+                if nxt is None and reason == "truncated_row":
+                    break
+        if restart is None:
+            return
+        skip = restart
+
+
+def scan_rows(fmt: TextFormat) -> RowScan:
+    """Split every record with Python's :mod:`csv` and check its number of fields.
+
+    Pandas' fast parser pads short rows with missing values, accepts a file cut in the middle
+    of a row and lets an unterminated quote swallow the following rows, all silently; this
+    pass finds those records (with their line numbers) before pandas reads the columns. A
+    record that spans several lines and has the wrong number of fields is an unterminated
+    quote: it is reported and reading resumes on the next line, so only that row is lost.
+    A short last row in a file that does not end with a newline is a truncated row. Rows with
+    extra fields that are all empty (a trailing delimiter) are tolerated.
+
+    The result is cached per file (path, size, modification time).
+    """
+    st = fmt.path.stat()
+    key = (str(fmt.path), st.st_size, st.st_mtime_ns, fmt.encoding, fmt.delimiter)
+    if key in _SCANS:
+        return _SCANS[key]
+    ncol = len(fmt.header)
+    starts: list[int] = []
+    bad: list[BadRow] = []
+    lenient = False
+    for _rec, start, row, problem in _records(fmt):
+        starts.append(start)
+        if problem is not None:
+            bad.append(problem)
+        elif len(row) != ncol:
+            lenient = True
+    scan = RowScan(np.asarray(starts, np.int64), tuple(bad), lenient)
+    _SCANS[key] = scan
+    return scan
+
+
+def _line_text(fmt: TextFormat, line: int) -> str:
+    with open(fmt.path, encoding=fmt.encoding, newline="") as fh:
+        for i, text in enumerate(fh, start=1):
+            if i == line:
+                return text.rstrip("\r\n")[:80]
+    return ""
+
+
 def read_columns(fmt: TextFormat, columns: Iterable[str], *, numeric: Iterable[str] = (),
-                 ) -> pd.DataFrame:
+                 bad_rows: list[BadRow] | None = None) -> pd.DataFrame:
     """Read the given columns of a table (by header name) as text or numbers.
 
     Numeric columns are parsed by pandas' C parser; a column holding text is returned as
     text (pandas falls back to strings) and must be converted with :func:`to_numeric`,
     which names the offending line. Text columns keep every string except the empty one
     (so the ISO code ``NA`` of Namibia stays a string).
+
+    Every record is first checked by :func:`scan_rows`. Malformed records (unterminated
+    quote, wrong number of fields, file cut mid-row) are left out of the result and appended
+    to ``bad_rows``; when ``bad_rows`` is None the first one raises :class:`DataError`.
 
     Parameters
     ----------
@@ -162,6 +334,8 @@ def read_columns(fmt: TextFormat, columns: Iterable[str], *, numeric: Iterable[s
         Header names to read (all must exist).
     numeric : iterable of str
         The subset of ``columns`` expected to hold numbers.
+    bad_rows : list, optional
+        Collects the :class:`BadRow` records left out.
 
     Returns
     -------
@@ -174,7 +348,27 @@ def read_columns(fmt: TextFormat, columns: Iterable[str], *, numeric: Iterable[s
         raise DataError(f"required column(s) {missing} not found; the header has"
                         f" {list(fmt.header)[:30]}{' ...' if len(fmt.header) > 30 else ''}",
                         file=fmt.path, line=1, column=missing[0], reason="missing_column")
-    numeric = set(numeric)
+    scan = scan_rows(fmt)
+    if scan.bad:
+        if bad_rows is None:
+            b = scan.bad[0]
+            raise DataError(f"{b.message} ({len(scan.bad) - 1} more malformed rows); line"
+                            f" starts {b.text!r}", file=fmt.path, line=b.line,
+                            column=f"field {len(fmt.header)}" if b.reason != "unterminated_quote"
+                            else None, reason=b.reason)
+        bad_rows.extend(scan.bad)
+    if scan.bad or scan.lenient:
+        df = _read_with_csv(fmt, columns)
+    else:
+        df = _read_with_pandas(fmt, columns, set(numeric))
+    # A line holding only delimiters or spaces is not a record.
+    empty = df.isna().all(axis=1)
+    if empty.any():
+        df = df[~empty]
+    return df
+
+
+def _read_with_pandas(fmt: TextFormat, columns: list[str], numeric: set[str]) -> pd.DataFrame:
     na = {c: (NA_STRINGS if c in numeric else [""]) for c in columns}
     dtype = {c: str for c in columns if c not in numeric}
     try:
@@ -186,11 +380,24 @@ def read_columns(fmt: TextFormat, columns: Iterable[str], *, numeric: Iterable[s
         raise DataError(f"the table cannot be parsed ({exc}); check the delimiter and quoting",
                         file=fmt.path, reason="parse_error") from exc
     df.columns = [c.strip() for c in df.columns]
-    # A line holding only delimiters or spaces is not a record.
-    empty = df.isna().all(axis=1)
-    if empty.any():
-        df = df[~empty]
     return df
+
+
+def _read_with_csv(fmt: TextFormat, columns: list[str]) -> pd.DataFrame:
+    """Slow path for files with malformed rows: the good records, split by :mod:`csv`.
+
+    Values stay text (the empty string -> missing); :func:`to_numeric` converts them.
+    """
+    pos = [fmt.header.index(c) for c in columns]
+    data: list[list[str]] = []
+    index: list[int] = []
+    for rec, _start, row, problem in _records(fmt, keep=pos):
+        if problem is None:
+            data.append(row)
+            index.append(rec)
+    df = pd.DataFrame(data, columns=columns, index=pd.Index(index, dtype=np.int64),
+                      dtype=object)
+    return df.replace("", np.nan).astype(object)
 
 
 def line_numbers(fmt: TextFormat, records: Iterable[int]) -> dict[int, int]:
@@ -199,26 +406,8 @@ def line_numbers(fmt: TextFormat, records: Iterable[int]) -> dict[int, int]:
     Blank lines are skipped exactly as pandas skips them; quoted fields spanning several
     lines are handled (the line where the record starts is returned).
     """
-    wanted = set(int(r) for r in records)
-    out: dict[int, int] = {}
-    if not wanted:
-        return out
-    last = max(wanted)
-    with open(fmt.path, encoding=fmt.encoding, newline="") as fh:
-        reader = csv.reader(fh, delimiter=fmt.delimiter, quotechar='"')
-        prev = 0
-        rec = -2  # header is record -1
-        for row in reader:
-            start = prev + 1
-            prev = reader.line_num
-            if not row:
-                continue
-            rec += 1
-            if rec in wanted:
-                out[rec] = start
-                if rec >= last:
-                    break
-    return out
+    starts = scan_rows(fmt).starts
+    return {int(r): int(starts[int(r)]) for r in records if 0 <= int(r) < len(starts)}
 
 
 def to_numeric(df: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
