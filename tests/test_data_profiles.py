@@ -16,6 +16,7 @@ import pytest
 import socmodels  # noqa: F401  (x64)
 from socmodels.data import (
     DataError,
+    DataWarning,
     ScreeningReport,
     pedotransfer_bd,
     read_profiles_csv,
@@ -182,7 +183,7 @@ def test_encodings_and_line_endings(tmp_path, wosis2019, encoding, newline):
     for p in d.iterdir():
         text = p.read_text(encoding="utf-8")
         p.write_bytes(text.replace("\n", newline).encode(encoding))
-    ds = read_wosis(d)
+    ds = read_wosis(d, on_error="raise")
     _same(wosis2019, ds)
     rep = screening_report(ds)
     prof = next(f for f in rep.files if f["role"] == "profiles")
@@ -253,7 +254,7 @@ def test_missing_column_names_file_line_and_column(tmp_path):
     f = d / "wosis_201909_layers_chemical.tsv"
     _edit(f, lambda ls: [ls[0].replace('"upper_depth"', '"top"')] + ls[1:])
     with pytest.raises(DataError) as e:
-        read_wosis(d)
+        read_wosis(d, on_error="raise")
     assert e.value.line == 1 and e.value.column == "upper_depth"
     assert "wosis_201909_layers_chemical.tsv" in str(e.value)
 
@@ -263,7 +264,7 @@ def test_text_in_numeric_column(tmp_path):
     f = d / "wosis_201909_layers_chemical.tsv"
     _edit(f, lambda ls: ls[:5] + [_cell(ls[5], ls[0], "orgc_value_avg", "n.d.x")] + ls[6:])
     with pytest.raises(DataError) as e:
-        read_wosis(d)
+        read_wosis(d, on_error="raise")
     err = e.value
     assert (err.line, err.column, err.reason) == (6, "orgc_value_avg", "invalid_value")
     assert "layers_chemical" in err.file and "n.d.x" in str(err)
@@ -280,7 +281,7 @@ def test_lower_above_upper(tmp_path):
     f = d / "wosis_201909_layers_chemical.tsv"
     _edit(f, lambda ls: ls[:3] + [_cell(ls[3], ls[0], "lower_depth", "5")] + ls[4:])
     with pytest.raises(DataError, match="shallower") as e:
-        read_wosis(d)
+        read_wosis(d, on_error="raise")
     assert e.value.line == 4 and e.value.column == "lower_depth"
     rep = screening_report(read_wosis(d, on_error="drop"))
     assert rep.layers_dropped["lower_above_upper"] == 1
@@ -303,14 +304,14 @@ def test_duplicates_exact_collapsed_conflicting_reported(tmp_path, wosis2019):
     d = _copy("wosis_2019", tmp_path)
     f = d / "wosis_201909_layers_chemical.tsv"
     _edit(f, lambda ls: ls[:3] + [ls[2]] + ls[3:])          # exact copy of line 3
-    ds = read_wosis(d)
+    ds = read_wosis(d, on_error="raise")
     rep = screening_report(ds)
     assert rep.layers_dropped["exact_duplicate"] == 1
     _same(wosis2019, ds)
     # a conflicting copy: same profile_layer_id, different carbon
     _edit(f, lambda ls: ls[:3] + [_cell(ls[3], ls[0], "orgc_value_avg", "99")] + ls[4:])
     with pytest.raises(DataError, match="never averaged") as e:
-        read_wosis(d)
+        read_wosis(d, on_error="raise")
     assert e.value.line in (3, 4) and e.value.column == "orgc_value_avg"
     rep = screening_report(read_wosis(d, on_error="drop"))
     assert rep.layers_dropped["conflicting_duplicate"] == 2
@@ -322,7 +323,7 @@ def test_coordinates_out_of_range(tmp_path):
     f = d / "wosis_201909_profiles.tsv"
     _edit(f, lambda ls: ls[:2] + [_cell(ls[2], ls[0], "latitude", "120.5")] + ls[3:])
     with pytest.raises(DataError, match="latitude outside") as e:
-        read_wosis(d)
+        read_wosis(d, on_error="raise")
     assert e.value.line == 3 and e.value.column == "latitude"
     assert "profiles.tsv" in e.value.file
     ds = read_wosis(d, on_error="drop")
@@ -338,7 +339,7 @@ def test_swapped_coordinates_hint(tmp_path):
     _edit(f, lambda ls: ls[:4] + [_cell(_cell(ls[4], ls[0], "latitude", "-100.0"), ls[0],
                                         "longitude", "40.0")] + ls[5:])
     with pytest.raises(DataError, match="swapped"):
-        read_wosis(d)
+        read_wosis(d, on_error="raise")
 
 
 def test_wrong_units(tmp_path):
@@ -347,7 +348,7 @@ def test_wrong_units(tmp_path):
     f = d / "wosis_201909_layers_physical.tsv"
     _edit(f, lambda ls: ls[:2] + [_cell(ls[2], ls[0], "bdfiod_value_avg", "1200")] + ls[3:])
     with pytest.raises(DataError, match="kg/m3") as e:
-        read_wosis(d)
+        read_wosis(d, on_error="raise")
     assert e.value.column == "bdfiod_value_avg" and e.value.line == 3
     # in drop mode the value is ignored and the pedotransfer function is used instead
     rep = screening_report(read_wosis(d, on_error="drop"))
@@ -357,7 +358,7 @@ def test_wrong_units(tmp_path):
     f2 = d2 / "wosis_202312_orgc.tsv"
     _edit(f2, lambda ls: ls[:3] + [_cell(ls[3], ls[0], "value_avg", "1523")] + ls[4:])
     with pytest.raises(DataError, match="g/kg") as e:
-        read_wosis(d2)
+        read_wosis(d2, on_error="raise")
     assert e.value.line == 4 and e.value.column == "value_avg"
 
 
@@ -376,14 +377,18 @@ def test_percent_carbon_and_metre_depths_in_a_csv(tmp_path):
     src.assign(soc=src["soc"] / 10.0).to_csv(tmp_path / "unlabelled.csv", index=False)
     rep = screening_report(read_profiles_csv(tmp_path / "unlabelled.csv"))
     assert any("percent" in w for w in rep.warnings)
-    # depths in metres: everything is too shallow, and the report says why
+    # depths in metres: detected for the file (default depth_unit="auto"), and reported
     src.assign(upper_depth=src["upper_depth"] / 100, lower_depth=src["lower_depth"] / 100) \
         .to_csv(tmp_path / "metres.csv", sep=";", index=False)
     ds = read_profiles_csv(tmp_path / "metres.csv")
     rep = screening_report(ds)
+    assert ds.sizes["profile"] == 6 and rep.files[0]["depth_unit"] == "m"
+    assert any("metres" in w for w in rep.warnings)
+    # forced to cm: everything is too shallow, and the report says why
+    with pytest.warns(DataWarning, match="no profile is left"):
+        ds = read_profiles_csv(tmp_path / "metres.csv", depth_unit="cm")
+    rep = screening_report(ds)
     assert ds.sizes["profile"] == 0 and any("metres" in w for w in rep.warnings)
-    ds = read_profiles_csv(tmp_path / "metres.csv", depth_unit="m")
-    assert ds.sizes["profile"] == 6
 
 
 def test_csv_missing_required_column_and_multiline_quotes(tmp_path):
@@ -399,7 +404,7 @@ def test_csv_missing_required_column_and_multiline_quotes(tmp_path):
     bad.loc[4, "upper_depth"] = "x"
     bad.to_csv(tmp_path / "multi.csv", index=False)
     with pytest.raises(DataError) as e:
-        read_profiles_csv(tmp_path / "multi.csv")
+        read_profiles_csv(tmp_path / "multi.csv", on_error="raise")
     assert e.value.line == 7 and e.value.column == "upper_depth"
 
 
@@ -422,7 +427,7 @@ def test_unused_profiles_are_not_validated(tmp_path, wosis2019):
     assert screening_report(ds).notes["exact_duplicate_rows_profiles"] == 1
     _edit(f, lambda ls: ls[:2] + [_cell(ls[2], ls[0], "latitude", "north")] + ls[3:])
     with pytest.raises(DataError, match="not a number") as e:
-        read_wosis(d)
+        read_wosis(d, on_error="raise")
     assert e.value.line == 3 and e.value.column == "latitude"
 
 

@@ -22,6 +22,7 @@ from socmodels.data._report import (
     LAYER_REASONS,
     PROFILE_REASONS,
     DataError,
+    DataWarning,
     Issue,
     ScreeningReport,
     screening_report,
@@ -56,6 +57,8 @@ from socmodels.data.profiles import (
     PTF_ALPHA,
     PTF_BETA,
     PTF_GAMMA,
+    SOC_UNITS,
+    combine_profiles,
     normalize_licence,
     pedotransfer_bd,
     read_profiles_csv,
@@ -66,9 +69,10 @@ from socmodels.data.world import SIZES, VirtualWorld, plot_virtual_world, virtua
 
 __all__ = [
     # profiles
-    "read_wosis", "read_profiles_csv", "pedotransfer_bd", "soc_density", "normalize_licence",
+    "read_wosis", "read_profiles_csv", "combine_profiles", "SOC_UNITS", "pedotransfer_bd",
+    "soc_density", "normalize_licence",
     "write_wosis", "LAYOUTS", "BD_CODES", "PTF_ALPHA", "PTF_BETA", "PTF_GAMMA",
-    "DataError", "Issue", "ScreeningReport", "screening_report", "LAYER_REASONS",
+    "DataError", "DataWarning", "Issue", "ScreeningReport", "screening_report", "LAYER_REASONS",
     "PROFILE_REASONS",
     # forcing
     "read_clm5_history", "forcing_at_sites", "climatology_forcing", "SiteForcing",

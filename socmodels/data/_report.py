@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["DataError", "Issue", "ScreeningReport", "screening_report", "LAYER_REASONS",
-           "PROFILE_REASONS"]
+__all__ = ["DataError", "DataWarning", "Issue", "ScreeningReport", "screening_report",
+           "LAYER_REASONS", "PROFILE_REASONS"]
 
 
 class DataError(ValueError):
@@ -57,6 +57,15 @@ class DataError(ValueError):
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
 
+class DataWarning(UserWarning):
+    """Something in the data needs a look, but reading went on (details in the report).
+
+    Raised through :func:`warnings.warn`: once per read for rows that were excluded (a
+    summary; the rows are in :meth:`ScreeningReport.issues_frame`), for files holding only a
+    header, and when no profile is left.
+    """
+
+
 @dataclasses.dataclass(frozen=True)
 class Issue:
     """One problem found in a file and what was done about it.
@@ -74,7 +83,8 @@ class Issue:
     value : str
         The offending value as text.
     action : str
-        What the reader did: ``"dropped layer"``, ``"dropped profile"``, ``"value ignored"``
+        What the reader did: ``"dropped layer"``, ``"dropped profile"``, ``"value ignored"``,
+        ``"dropped row"`` (a malformed record), ``"merged (mean)"`` (interleaved horizons)
         or ``"collapsed"``.
     """
 
@@ -87,6 +97,8 @@ class Issue:
 
 
 LAYER_REASONS: dict[str, str] = {
+    "malformed_row": "the record cannot be split into the header's columns (unterminated"
+                     " quote, wrong number of fields, file cut mid-row)",
     "exact_duplicate": "exact duplicate of another row (collapsed to one)",
     "duplicate_layer": "same profile and depths as another layer with identical values"
                        " (collapsed to one)",
@@ -101,6 +113,13 @@ LAYER_REASONS: dict[str, str] = {
     "missing_depth": "upper or lower depth missing",
     "missing_soc": "organic carbon missing",
     "zero_soc": "organic carbon <= 0",
+    "interleaved_horizon": "another horizon of the profile has the same depths and different"
+                           " carbon (interleaved horizons, e.g. 'Bt1 / E' and 'E'): merged"
+                           " into one layer with the mean carbon (or dropped: interleaved="
+                           "'drop')",
+    "overlapping_layer": "overlaps a thinner layer of the same profile (e.g. 20-60 next to"
+                         " 10-30 cm, or 0-100 cm over a whole profile): the finest"
+                         " non-overlapping set of layers is kept",
     "below_model_column": "layer mid-point below the 8.6 m model column",
     "profile_not_found": "profile_id not in the profiles table",
     "invalid_coordinates": "profile has missing or out-of-range coordinates",

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,12 +45,20 @@ import pandas as pd
 import xarray as xr
 
 from socmodels import layers
-from socmodels.data._report import DataError, Issue, ScreeningReport
-from socmodels.data._text import TextFormat, line_numbers, read_columns, sniff, to_numeric
+from socmodels.data._report import DataError, DataWarning, Issue, ScreeningReport
+from socmodels.data._text import (
+    BadRow,
+    TextFormat,
+    line_numbers,
+    read_columns,
+    sniff,
+    to_numeric,
+)
 
 __all__ = [
     "read_wosis",
     "read_profiles_csv",
+    "combine_profiles",
     "pedotransfer_bd",
     "soc_density",
     "normalize_licence",
@@ -63,6 +72,7 @@ __all__ = [
     "CF_CODE",
     "TEXTURE_CODES",
     "PLAUSIBLE_RANGES",
+    "SOC_UNITS",
 ]
 
 PTF_ALPHA = 0.32
@@ -89,6 +99,8 @@ PLAUSIBLE_RANGES: dict[str, tuple[float, float, str]] = {
                           " like mg/kg or per-mille x 10"),
     "bd": (0.01, 2.7, "bulk density must be in kg/dm3 (= g/cm3, 0.01-2.7); values near 1000"
                       " look like kg/m3 (divide by 1000)"),
+    "soc_density": (0.0, 1.0e6, "organic carbon density must be in gC m-3 (a peat holds"
+                                " about 5e4); check the stated unit"),
     "cfvo": (0.0, 100.0, "coarse fragments must be in volume percent (0-100)"),
     "clay": (0.0, 100.0, "clay must be in percent (0-100)"),
     "sand": (0.0, 100.0, "sand must be in percent (0-100)"),
@@ -98,6 +110,9 @@ PLAUSIBLE_RANGES: dict[str, tuple[float, float, str]] = {
 
 _ERROR_REASONS = {"invalid_value", "lower_above_upper", "conflicting_duplicate",
                   "invalid_coordinates"}
+"""Row-level problems: raise in strict mode (``on_error="raise"``), else excluded and
+reported (together with malformed records) in one summary warning."""
+_WARN_REASONS = _ERROR_REASONS | {"unterminated_quote", "ragged_row", "truncated_row"}
 
 
 # ---------------------------------------------------------------------------------------
@@ -182,6 +197,31 @@ def normalize_licence(licence: str) -> str:
 # Options and problem collection
 # ---------------------------------------------------------------------------------------
 
+SOC_UNITS: dict[str, tuple[str, float]] = {
+    "g/kg": ("content", 1.0), "%": ("content", 10.0),
+    "g/m3": ("density", 1.0), "kg/m3": ("density", 1000.0),
+    "g/m2": ("stock", 1.0), "kg/m2": ("stock", 1000.0), "t/ha": ("stock", 100.0),
+}
+"""Accepted organic-carbon units -> (quantity, factor to g kg-1, gC m-3 or gC m-2).
+
+``content`` is mass per mass of fine earth, ``density`` carbon mass per volume of soil,
+``stock`` carbon mass per area of the layer's depth interval (divided by the thickness to
+give a density)."""
+
+_UNIT_WORDS = {"percent": "%", "pct": "%", "g kg-1": "g/kg", "gkg": "g/kg", "g_kg": "g/kg",
+               "gc/kg": "g/kg", "gc m-3": "g/m3", "g m-3": "g/m3", "gc/m3": "g/m3",
+               "kgc m-3": "kg/m3", "kg m-3": "kg/m3", "kgc/m3": "kg/m3", "gc m-2": "g/m2",
+               "g m-2": "g/m2", "gc/m2": "g/m2", "kgc m-2": "kg/m2", "kg m-2": "kg/m2",
+               "kgc/m2": "kg/m2", "mg/ha": "t/ha", "tc/ha": "t/ha", "t ha-1": "t/ha"}
+
+
+def _canonical_unit(unit: str | None) -> str | None:
+    if unit is None:
+        return None
+    u = unit.strip().lower()
+    return _UNIT_WORDS.get(u, _UNIT_WORDS.get(u.replace(" ", ""), u))
+
+
 @dataclasses.dataclass(frozen=True)
 class _Options:
     soc_unit: str = "g/kg"
@@ -194,10 +234,22 @@ class _Options:
     max_node_depth_m: float = layers.COLUMN_DEPTH
     negative_depths: str = "drop"
     zero_thickness: str = "drop"
-    on_error: str = "raise"
+    on_error: str = "drop"
+    interleaved: str = "mean"
+    overlaps: str = "finest"
+
+    @property
+    def soc_quantity(self) -> str:
+        """``"content"`` (g kg-1) or ``"density"`` (gC m-3; stocks are converted)."""
+        return "content" if SOC_UNITS[self.soc_unit][0] == "content" else "density"
 
     def __post_init__(self) -> None:
-        for name, allowed in (("soc_unit", ("g/kg", "%")), ("depth_unit", ("cm", "m")),
+        if self.on_error == "report":
+            object.__setattr__(self, "on_error", "drop")
+        for name, allowed in (("soc_unit", tuple(SOC_UNITS)),
+                              ("depth_unit", ("cm", "m", "auto")),
+                              ("interleaved", ("mean", "drop")),
+                              ("overlaps", ("finest", "keep")),
                               ("ptf_soc_unit", ("g/kg", "%")),
                               ("negative_depths", ("drop", "shift")),
                               ("zero_thickness", ("drop", "keep")),
@@ -217,10 +269,28 @@ class _Problems:
         self.on_error = on_error
         self.files: list[TextFormat] = []
         self.pending: list[tuple[int, int | None, str, str, str, str]] = []
+        self.malformed_soc = 0
 
     def add_file(self, fmt: TextFormat) -> int:
         self.files.append(fmt)
         return len(self.files) - 1
+
+    @property
+    def collect_rows(self) -> list[BadRow] | None:
+        """A list for :func:`read_columns` to fill (None in strict mode: it raises)."""
+        return None if self.on_error == "raise" else []
+
+    def bad_rows(self, fmt: TextFormat, rows: list[BadRow] | None, soc: bool) -> None:
+        """Malformed records of a file: excluded, reported (counted as layers for SOC)."""
+        for b in rows or ():
+            self.report.issues.append(Issue(str(fmt.path), b.line, f"field {len(fmt.header)}"
+                                            if b.reason != "unterminated_quote" else "(quote)",
+                                            b.reason, b.text, "dropped row"))
+        if rows:
+            if soc:
+                self.malformed_soc += len(rows)
+            else:
+                self.report.note("malformed_rows_in_other_tables", len(rows))
 
     def __call__(self, fidx: np.ndarray | int, recs: Any, column: str, reason: str,
                  values: Any, action: str, message: str = "") -> None:
@@ -274,15 +344,23 @@ class _PropertyTable:
     codes: list[str]
 
 
-def _discover(folder: Path, codes: Sequence[str], report: ScreeningReport
-              ) -> tuple[TextFormat | None, dict[str, _PropertyTable]]:
-    files = sorted(p for p in folder.iterdir()
-                   if p.is_file() and p.suffix.lower() in _TEXT_SUFFIXES)
+def _discover(folders: Sequence[Path], codes: Sequence[str], report: ScreeningReport
+              ) -> tuple[list[TextFormat], dict[str, list[_PropertyTable]]]:
+    """Recognise the files of one or more folders: profiles tables and property tables.
+
+    Any number of files may provide the same property (e.g. one web-service export per
+    country): they are all read and merged; duplicates across files are treated exactly as
+    duplicates within one file. Several profiles tables are merged the same way.
+    """
+    files: list[Path] = []
+    for folder in folders:
+        files += sorted(p for p in folder.iterdir()
+                        if p.is_file() and p.suffix.lower() in _TEXT_SUFFIXES)
     if not files:
         raise DataError("no .tsv/.csv/.txt files in this folder; point read_wosis at the"
-                        " unpacked WoSIS download", file=folder, reason="no_files")
+                        " unpacked WoSIS download", file=folders[0], reason="no_files")
     profiles: list[TextFormat] = []
-    tables: dict[str, _PropertyTable] = {}
+    tables: dict[str, list[_PropertyTable]] = {}
     layouts: set[str] = set()
     for path in files:
         fmt = sniff(path)
@@ -293,12 +371,9 @@ def _discover(folder: Path, codes: Sequence[str], report: ScreeningReport
             layout = "wosis-webservice" if fmt.header[0] == "gml_id" else "wosis-2019-snapshot"
             layouts.add(layout)
             entry.update(role="property", layout=layout, properties=wide_codes)
+            tab = _PropertyTable(fmt, "wide", wide_codes)
             for c in wide_codes:
-                if c in tables:
-                    raise DataError(f"property '{c}' is provided by two files, {path.name} and"
-                                    f" {tables[c].fmt.path.name}; keep one",
-                                    file=path, column=f"{c}_value_avg", reason="ambiguous")
-                tables[c] = _PropertyTable(fmt, "wide", [c])
+                tables.setdefault(c, []).append(tab)
         elif "value_avg" in hdr and "profile_id" in hdr:
             tokens = path.stem.lower().split("_")
             code = next((t for t in reversed(tokens) if t in codes), None)
@@ -308,11 +383,7 @@ def _discover(folder: Path, codes: Sequence[str], report: ScreeningReport
             else:
                 layouts.add("wosis-2023-snapshot")
                 entry.update(role="property", layout="wosis-2023-snapshot", properties=[code])
-                if code in tables:
-                    raise DataError(f"property '{code}' is provided by two files, {path.name}"
-                                    f" and {tables[code].fmt.path.name}; keep one",
-                                    file=path, column="value_avg", reason="ambiguous")
-                tables[code] = _PropertyTable(fmt, "long", [code])
+                tables.setdefault(code, []).append(_PropertyTable(fmt, "long", [code]))
         elif {"profile_id", "latitude", "longitude"} <= hdr:
             entry.update(role="profiles")
             profiles.append(fmt)
@@ -324,23 +395,20 @@ def _discover(folder: Path, codes: Sequence[str], report: ScreeningReport
         raise DataError(f"no organic-carbon table found: expected a column '{SOC_CODE}_value_avg'"
                         f" (2019 snapshot / web service) or a file named '*_{SOC_CODE}.tsv' with a"
                         f" 'value_avg' column (2023 snapshot); files seen:"
-                        f" {[p.name for p in files]}", file=folder, column=f"{SOC_CODE}_value_avg",
-                        reason="missing_table")
-    prof = None
+                        f" {[p.name for p in files]}", file=folders[0],
+                        column=f"{SOC_CODE}_value_avg", reason="missing_table")
     if len(profiles) > 1:
+        # Tables with coordinates that are not named like a profiles table (e.g. the 2023
+        # snapshot's sites table) are set aside when a real profiles table exists.
         named = [f for f in profiles if "profile" in f.path.name.lower()]
-        if len(named) != 1:
-            raise DataError(f"several candidate profiles tables: {[f.path.name for f in profiles]};"
-                            " keep one", file=folder, reason="ambiguous")
-        prof = named[0]
-        for e in report.files:
-            if e.get("role") == "profiles" and e["path"] != str(prof.path):
-                e["role"] = "ignored"
-                e["why"] = "a second table with coordinates; the profiles table is used"
-    elif profiles:
-        prof = profiles[0]
+        if named:
+            for e in report.files:
+                if e.get("role") == "profiles" and e["path"] not in {str(f.path) for f in named}:
+                    e["role"] = "ignored"
+                    e["why"] = "a table with coordinates not named like a profiles table"
+            profiles = named
     report.layout = "+".join(sorted(layouts))
-    return prof, tables
+    return profiles, tables
 
 
 # ---------------------------------------------------------------------------------------
@@ -399,6 +467,64 @@ def _litter(df: pd.DataFrame, col: str) -> np.ndarray:
     return np.nan_to_num(lit, nan=0.0)
 
 
+def _file_entry(report: ScreeningReport, fmt: TextFormat) -> dict[str, Any]:
+    for e in report.files:
+        if e["path"] == str(fmt.path):
+            return e
+    e = {"path": str(fmt.path), **fmt.describe()}
+    report.files.append(e)
+    return e
+
+
+def _warn_if_empty(fmt: TextFormat, df: pd.DataFrame, report: ScreeningReport,
+                   bad_rows: list[BadRow] | None) -> None:
+    if len(df) == 0:
+        msg = (f"file '{fmt.path}' holds no data rows"
+               f"{' that could be read' if bad_rows else ' (only a header)'}")
+        report.warnings.append(msg)
+        warnings.warn(msg, DataWarning, stacklevel=4)
+
+
+def _depth_factor(upper: np.ndarray, lower: np.ndarray, stated: str, header_unit: str | None,
+                  entry: dict[str, Any], report: ScreeningReport) -> float:
+    """Factor to centimetres for one file's depth columns; the decision goes in the report.
+
+    ``stated`` ``"cm"``/``"m"`` (an option) or a unit in the header wins. ``"auto"`` judges
+    the file as a whole, never layer by layer: metres if the deepest lower depth is at most
+    10 and some depths are fractional (0.35), or if it is at most 3.5 (integer depths that
+    shallow make no sense in cm); centimetres otherwise. A profile 0-20-40-80-150-300 is cm
+    even though some of its layers would fit the 8.6 m column as metres.
+    """
+    if header_unit in ("cm", "m"):
+        unit, why = header_unit, "stated in the header"
+        if stated in ("cm", "m") and stated != header_unit:
+            raise DataError(f"the header says depths are in {header_unit} but depth_unit="
+                            f"{stated!r} was passed", file=entry["path"], line=1,
+                            column="upper_depth", reason="unit")
+    elif stated in ("cm", "m"):
+        unit, why = stated, "given by the depth_unit option"
+    else:
+        v = np.concatenate([upper[np.isfinite(upper)], lower[np.isfinite(lower)]])
+        if v.size == 0:
+            unit, why = "cm", "no depths to judge from; WoSIS convention (cm)"
+        else:
+            deepest = float(np.max(np.abs(v)))
+            fractional = bool(np.any(np.abs(v - np.round(v)) > 1e-9))
+            if deepest <= 10.0 and fractional:
+                unit = "m"
+                why = f"deepest depth {deepest:g} <= 10 with fractional depths: metres"
+            elif deepest <= 3.5:
+                unit, why = "m", f"deepest depth {deepest:g} <= 3.5: metres"
+            else:
+                unit, why = "cm", f"deepest depth {deepest:g}: centimetres"
+            if unit == "m":
+                report.warnings.append(f"file '{entry['path']}': depths read as metres"
+                                       f" ({why}); pass depth_unit='cm' if that is wrong")
+    entry["depth_unit"] = unit
+    entry["depth_unit_reason"] = why
+    return 100.0 if unit == "m" else 1.0
+
+
 def _read_table(fmt: TextFormat, layout: str, codes: Sequence[str], problems: _Problems,
                 opts: _Options, report: ScreeningReport) -> dict[str, pd.DataFrame]:
     """Read the needed columns of one property table (once) -> a standard frame per code.
@@ -431,11 +557,13 @@ def _read_table(fmt: TextFormat, layout: str, codes: Sequence[str], problems: _P
         cols += [c for c in (vcol, rcol, lic) if c]
     numeric = [c for c in cols if c in ("upper_depth", "lower_depth", "litter", lat_col,
                                          lon_col) or c.endswith("value_avg")]
-    df = read_columns(fmt, cols, numeric=numeric)
+    bad_rows = problems.collect_rows
+    df = read_columns(fmt, cols, numeric=numeric, bad_rows=bad_rows)
+    problems.bad_rows(fmt, bad_rows, has_soc)
     fidx = _file_index(problems, fmt)
-    for e in report.files:
-        if e["path"] == str(fmt.path):
-            e["records"] = int(len(df))
+    entry = _file_entry(report, fmt)
+    entry["records"] = int(len(df))
+    _warn_if_empty(fmt, df, report, bad_rows)
     n = len(df)
     base = pd.DataFrame(index=df.index)
     base["pid"] = df["profile_id"].fillna("").astype(str).str.strip().to_numpy()
@@ -443,9 +571,11 @@ def _read_table(fmt: TextFormat, layout: str, codes: Sequence[str], problems: _P
                    else np.full(n, "", object))
     keep = np.ones(n, bool)  # rows whose depths are readable
     if need_depths:
-        f = 100.0 if opts.depth_unit == "m" else 1.0
-        base["upper"] = _numeric(df, "upper_depth", fidx, problems, "layer", keep) * f
-        base["lower"] = _numeric(df, "lower_depth", fidx, problems, "layer", keep) * f
+        upper = _numeric(df, "upper_depth", fidx, problems, "layer", keep)
+        lower = _numeric(df, "lower_depth", fidx, problems, "layer", keep)
+        f = _depth_factor(upper, lower, opts.depth_unit, None, entry, report)
+        base["upper"] = upper * f
+        base["lower"] = lower * f
     else:
         base["upper"] = np.nan
         base["lower"] = np.nan
@@ -470,7 +600,7 @@ def _read_table(fmt: TextFormat, layout: str, codes: Sequence[str], problems: _P
                 value[np.flatnonzero(from_rep)] = rep
                 report.note(f"value_from_replicates_{code}", int(np.isfinite(rep).sum()))
         fr = base.copy()
-        fr["value"] = value * (10.0 if soc and opts.soc_unit == "%" else 1.0)
+        fr["value"] = value * (SOC_UNITS[opts.soc_unit][1] if soc else 1.0)
         fr["licence"] = (df[lic].fillna("").astype(str).str.strip().to_numpy() if lic
                          else np.full(n, "", object))
         fr["_bad"] = ~k
@@ -555,7 +685,8 @@ def _screen(soc: pd.DataFrame, props: dict[str, pd.DataFrame], coords: pd.DataFr
             report: ScreeningReport, problems: _Problems, opts: _Options,
             profile_extra: pd.DataFrame | None = None) -> xr.Dataset:
     """Validate, join, screen and assemble the Dataset (all readers end here)."""
-    report.layers_read = int(len(soc))
+    report.layers_read = int(len(soc)) + problems.malformed_soc
+    report.drop_layers("malformed_row", problems.malformed_soc)
     report.profiles_read = int(soc["pid"].nunique())
     pids_read = set(soc["pid"])
     L = _Layers(soc, report, problems)
@@ -609,24 +740,23 @@ def _screen(soc: pd.DataFrame, props: dict[str, pd.DataFrame], coords: pd.DataFr
     d = L.df
     L.drop((d["value"] <= 0).to_numpy(), "zero_soc")
     d = L.df
-    lo, hi, hint = PLAUSIBLE_RANGES["orgc"]
+    rng = "orgc" if opts.soc_quantity == "content" else "soc_density"
+    lo, hi, hint = PLAUSIBLE_RANGES[rng]
     L.drop((d["value"] > hi).to_numpy(), "invalid_value",
-           message=f"organic carbon (g/kg) above {hi}: {hint}")
+           message=f"organic carbon ({'g/kg' if rng == 'orgc' else 'gC m-3'}) above {hi}:"
+                   f" {hint}")
     # 7. the same depth interval twice in a profile
     d = L.df
     same = d.duplicated(subset=["pid", "upper", "lower", "value"], keep="first")
     L.drop(same.to_numpy(), "duplicate_layer")
-    d = L.df
-    clash = d.duplicated(subset=["pid", "upper", "lower"], keep=False)
-    L.drop(clash.to_numpy(), "conflicting_duplicate",
-           message="two layers of a profile have the same depths but different organic carbon;"
-                   " duplicates are never averaged")
+    _interleaved_horizons(L, opts, report)
     # 8. model column
     d = L.df
     node_m = 0.5 * (d["upper"] + d["lower"]) / 100.0
     L.drop((node_m > opts.max_node_depth_m).to_numpy(), "below_model_column",
            "lower_depth", values=d.loc[(node_m > opts.max_node_depth_m).to_numpy(), "lower"]
            .to_numpy())
+    _overlapping_layers(L, opts, report)
 
     # 9. coordinates
     d = L.df
@@ -695,8 +825,12 @@ def _screen(soc: pd.DataFrame, props: dict[str, pd.DataFrame], coords: pd.DataFr
     for code in opts.bd_codes:
         if code in d:
             bd = np.where(np.isnan(bd), d[code].to_numpy(), bd)
-    est = np.isnan(bd)
-    bd = np.where(est, pedotransfer_bd(d["value"].to_numpy(), soc_unit=opts.ptf_soc_unit), bd)
+    if opts.soc_quantity == "content":
+        est = np.isnan(bd)
+        bd = np.where(est, pedotransfer_bd(d["value"].to_numpy(), soc_unit=opts.ptf_soc_unit),
+                      bd)
+    else:                       # a density or stock needs no bulk density
+        est = np.zeros(len(d), bool)
     cf = d[CF_CODE].to_numpy() if CF_CODE in d else np.full(len(d), np.nan)
     d = d.assign(bd=bd, bd_est=est, cf=cf)
     L.df = d
@@ -714,14 +848,112 @@ def _screen(soc: pd.DataFrame, props: dict[str, pd.DataFrame], coords: pd.DataFr
     report.note("bd_measured", int((~L.df["bd_est"]).sum()))
     report.note("bd_estimated", int(L.df["bd_est"].sum()))
     report.note("cf_missing_assumed_zero", int(L.df["cf"].isna().sum()))
-    _unit_warnings(soc, report, opts)
+    if opts.soc_quantity == "content":
+        _unit_warnings(soc, report, opts)
     problems.finalize()
     out = profiles_dataset(L.df, lic, report, opts, profile_extra=profile_extra)
     report.layers_kept = int(out["layer_mask"].sum())
     report.profiles_kept = int(out.sizes["profile"])
     report.check()
+    _summary_warnings(report)
     out.attrs["screening_report"] = report.to_json()
     return out
+
+
+def _summary_warnings(report: ScreeningReport) -> None:
+    """One warning for the rows excluded, one if no profile is left (both name files)."""
+    excluded = [i for i in report.issues if i.reason in _WARN_REASONS]
+    if excluded:
+        counts = pd.Series([i.reason for i in excluded]).value_counts()
+        files = sorted({i.file for i in excluded})
+        msg = (f"{len(excluded)} rows or values were excluded ("
+               + ", ".join(f"{n} {r}" for r, n in counts.items())
+               + f") in {', '.join(files[:3])}{' ...' if len(files) > 3 else ''}; each is"
+               " listed with file, line and column in screening_report(ds).issues_frame();"
+               " pass on_error='raise' to stop at the first")
+        report.warnings.append(msg)
+        warnings.warn(msg, DataWarning, stacklevel=4)
+    if report.profiles_kept == 0:
+        why = sorted(report.profiles_dropped.items(), key=lambda kv: -kv[1])
+        msg = (f"no profile is left from {report.source} ({report.profiles_read} read"
+               + (", dropped: " + ", ".join(f"{n} {r}" for r, n in why) if why else "")
+               + "); see screening_report(ds).summary()")
+        report.warnings.append(msg)
+        warnings.warn(msg, DataWarning, stacklevel=4)
+
+
+def _interleaved_horizons(L: _Layers, opts: _Options, report: ScreeningReport) -> None:
+    """Horizons of a profile with the same depths and different carbon.
+
+    Real profiles have them (tongued horizons such as ``Bt1 / E`` and ``E`` at 42-66 cm,
+    both sampled). Policy ``"mean"``: one layer with the arithmetic mean of their carbon (the
+    volume shares are unknown; the other properties are those of the first listed), the
+    others counted as ``interleaved_horizon``; ``"drop"``: all of them dropped under that
+    reason. Listed in ``report.issues`` either way; never an error.
+    """
+    d = L.df
+    clash = d.duplicated(subset=["pid", "upper", "lower"], keep=False).to_numpy()
+    if not clash.any():
+        return
+    groups = d[clash].groupby(["pid", "upper", "lower"], sort=False)
+    report.note("interleaved_horizon_groups", groups.ngroups)
+    if opts.interleaved == "drop":
+        L.drop(clash, "interleaved_horizon",
+               message="interleaved horizons (same depths, different carbon)")
+        return
+    mean = groups["value"].transform("mean")
+    first = ~d[clash].duplicated(subset=["pid", "upper", "lower"], keep="first").to_numpy()
+    idx = np.flatnonzero(clash)
+    values = d["value"].to_numpy().copy()
+    # issues for every horizon of a merged group (what each held, and what became of it)
+    sub = d.iloc[idx]
+    L.problems(sub["_f"].to_numpy(), sub["_rec"].to_numpy(), str(sub["_col"].iloc[0]),
+               "interleaved_horizon", sub["value"].to_numpy(), "merged (mean)")
+    values[idx[first]] = mean.to_numpy()[first]
+    L.df = d.assign(value=values)
+    drop = np.zeros(len(d), bool)
+    drop[idx[~first]] = True
+    L.drop(drop, "interleaved_horizon", detail=False)
+
+
+def _overlapping_layers(L: _Layers, opts: _Options, report: ScreeningReport) -> None:
+    """Layers of a profile whose depth intervals overlap (touching is not overlapping).
+
+    Policy ``"finest"``: per profile, layers are taken from the thinnest up (ties: the
+    shallower first) and a layer is kept only if it overlaps none kept so far; so 20-60 cm
+    next to 10-30 cm is dropped and 0-100 cm over a whole profile is dropped. ``"keep"``:
+    all are kept and the profiles are counted in ``notes['profiles_with_overlaps']``.
+    """
+    d = L.df
+    if not len(d):
+        return
+    order = d.sort_values(["pid", "upper", "lower"], kind="stable")
+    prev_lower = order.groupby("pid")["lower"].transform(
+        lambda s: s.cummax().shift(fill_value=-np.inf))
+    hit = order["upper"].to_numpy() < prev_lower.to_numpy() - 1e-9
+    if not hit.any():
+        return
+    pids = set(order.loc[hit, "pid"])
+    report.note("profiles_with_overlaps", len(pids))
+    if opts.overlaps == "keep":
+        report.warnings.append(f"{len(pids)} profiles have overlapping layers, kept as they"
+                               " are (overlaps='keep')")
+        return
+    drop = np.zeros(len(d), bool)
+    sel = d[d["pid"].isin(pids)]
+    for _pid, g in sel.groupby("pid", sort=False):
+        thick = (g["lower"] - g["upper"]).to_numpy()
+        up, lo = g["upper"].to_numpy(), g["lower"].to_numpy()
+        kept: list[tuple[float, float]] = []
+        for k in np.lexsort((up, thick)):
+            if any(up[k] < b - 1e-9 and lo[k] > a + 1e-9 for a, b in kept):
+                drop[d.index.get_loc(g.index[k])] = True
+            else:
+                kept.append((up[k], lo[k]))
+    L.drop(drop, "overlapping_layer", "upper_depth",
+           values=(d.loc[drop, "upper"].map("{:g}".format) + "-"
+                   + d.loc[drop, "lower"].map("{:g}".format) + " cm").to_numpy(),
+           message="the layer overlaps a thinner layer of the same profile")
 
 
 def _validate_coords(coords: pd.DataFrame, problems: _Problems, report: ScreeningReport
@@ -810,6 +1042,10 @@ def profiles_dataset(layer_frame: pd.DataFrame, licences: pd.Series | None = Non
     mask = np.zeros((n_p, n_l), bool)
     if len(d):
         mask[d["_p"].to_numpy(), d["_l"].to_numpy()] = True
+    if opts.soc_quantity == "content":
+        density = np.where(mask, soc_density(soc, bd, cf), np.nan)
+    else:           # given as a density or a stock per interval: whole-soil values, no CF
+        density, soc = np.where(mask, soc, np.nan), np.full_like(soc, np.nan)
     est = grid("bd_est", False, bool)
     first = d.drop_duplicates("_p").set_index("_p").reindex(range(n_p))
     lic = (licences.reindex(pids).fillna("").to_numpy(dtype=object) if licences is not None
@@ -831,7 +1067,7 @@ def profiles_dataset(layer_frame: pd.DataFrame, licences: pd.Series | None = Non
             "coarse_fragments": (dims, cf, {"units": "%", "long_name":
                                             "coarse fragments, volume percent (NaN: missing,"
                                             " counted as 0 in soc_density)"}),
-            "soc_density": (dims, np.where(mask, soc_density(soc, bd, cf), np.nan),
+            "soc_density": (dims, density,
                             {"units": "gC m-3", "long_name": "SOC density = soc_content x"
                              " bulk_density x 1000 x (1 - coarse_fragments/100)"}),
             "layer_mask": (dims, mask, {"long_name": "True where a real layer (layers are"
@@ -882,13 +1118,21 @@ def _options(kwargs: dict[str, Any]) -> _Options:
     return _Options(**kwargs)
 
 
-def read_wosis(path: str | Path, *, soc_unit: str = "g/kg", ptf_soc_unit: str = "g/kg",
-               bd_codes: Sequence[str] = BD_CODES, licences: Iterable[str] | str | None = None,
-               min_layers: int = 3, min_max_depth_cm: float = 50.0,
-               max_node_depth_m: float = layers.COLUMN_DEPTH, negative_depths: str = "drop",
-               zero_thickness: str = "drop", on_error: str = "raise",
-               depth_unit: str = "cm") -> xr.Dataset:
-    """Read a WoSIS download folder into a screened profiles Dataset.
+def read_wosis(path: str | Path | Sequence[str | Path], *, soc_unit: str = "g/kg",
+               ptf_soc_unit: str = "g/kg", bd_codes: Sequence[str] = BD_CODES,
+               licences: Iterable[str] | str | None = None, min_layers: int = 3,
+               min_max_depth_cm: float = 50.0, max_node_depth_m: float = layers.COLUMN_DEPTH,
+               negative_depths: str = "drop", zero_thickness: str = "drop",
+               on_error: str = "drop", depth_unit: str = "cm", interleaved: str = "mean",
+               overlaps: str = "finest") -> xr.Dataset:
+    """Read a WoSIS download folder (or several) into a screened profiles Dataset.
+
+    Any number of files may provide the same property (one web-service export per country,
+    say, all in one folder, or ``path`` a list of folders): they are merged, and a row
+    repeated across files is treated exactly as a row repeated within one file (exact copies
+    collapsed, conflicting copies reported). WoSIS profile ids are global, so exports of
+    different countries do not collide; to combine other datasets use
+    :func:`combine_profiles`.
 
     The folder may hold any of the three layouts ISRIC distributes (recognised by file name
     and header, never by column position): the 2019 snapshot (``*_profiles.tsv`` and the wide
@@ -911,10 +1155,19 @@ def read_wosis(path: str | Path, *, soc_unit: str = "g/kg", ptf_soc_unit: str = 
     below the model column; then profiles with fewer than ``min_layers`` layers or a maximum
     depth not deeper than ``min_max_depth_cm``.
 
+    Row-level problems (see ``docs/data.md``): by default (``on_error="drop"``) a malformed
+    record (unterminated quote, wrong number of fields, file cut mid-row), text in a numeric
+    column, an out-of-range value, lower above upper depth or a conflicting duplicate is
+    excluded and listed in the report with file, line and column, and one summary
+    :class:`~socmodels.data.DataWarning` is issued; ``on_error="raise"`` (strict mode) raises
+    :class:`DataError` at the first. Interleaved horizons (same depths, different carbon) and
+    overlapping layers are resolved by the ``interleaved`` and ``overlaps`` policies and
+    reported, never raised.
+
     Parameters
     ----------
-    path : str or Path
-        Folder with the WoSIS files.
+    path : str, Path or sequence of them
+        Folder(s) with the WoSIS files.
     soc_unit : {"g/kg", "%"}
         Unit of organic carbon in the files (WoSIS standard: g/kg).
     ptf_soc_unit : {"g/kg", "%"}
@@ -935,12 +1188,19 @@ def read_wosis(path: str | Path, *, soc_unit: str = "g/kg", ptf_soc_unit: str = 
         shift the profile so that its top is at 0.
     zero_thickness : {"drop", "keep"}
         Samples with upper == lower depth.
-    on_error : {"raise", "drop"}
-        Malformed values (text in a numeric column, lower < upper, out-of-range values or
-        coordinates, conflicting duplicates) raise :class:`DataError` naming file, line and
-        column, or are dropped and listed in the report.
-    depth_unit : {"cm", "m"}
-        Unit of depths in the files (WoSIS: cm).
+    on_error : {"drop", "raise"}
+        ``"drop"`` (default; ``"report"`` is a synonym): exclude rows with problems and list
+        them in the report. ``"raise"``: strict mode, the first problem raises
+        :class:`DataError` naming file, line and column.
+    depth_unit : {"cm", "m", "auto"}
+        Unit of depths in the files (WoSIS: cm). ``"auto"`` decides per file (see
+        ``docs/data.md``) and records the decision in ``report.files``.
+    interleaved : {"mean", "drop"}
+        Horizons of a profile with the same depths and different carbon: merged into one
+        layer with the mean carbon (default) or all dropped. Reported either way.
+    overlaps : {"finest", "keep"}
+        Overlapping layers of a profile: keep the finest non-overlapping set, dropping the
+        coarser layers (default), or keep them all (noted in the report).
 
     Returns
     -------
@@ -957,31 +1217,44 @@ def read_wosis(path: str | Path, *, soc_unit: str = "g/kg", ptf_soc_unit: str = 
                          licences=licences, min_layers=min_layers,
                          min_max_depth_cm=min_max_depth_cm, max_node_depth_m=max_node_depth_m,
                          negative_depths=negative_depths, zero_thickness=zero_thickness,
-                         on_error=on_error, depth_unit=depth_unit))
-    folder = Path(path)
-    if not folder.exists():
-        raise DataError("no such folder", file=folder, reason="not_found")
-    if folder.is_file():
-        raise DataError("read_wosis takes the folder holding the WoSIS tables; for a single"
-                        " one-row-per-layer table use read_profiles_csv", file=folder,
-                        reason="not_a_folder")
-    report = ScreeningReport(source=str(folder), options=dataclasses.asdict(opts))
+                         on_error=on_error, depth_unit=depth_unit, interleaved=interleaved,
+                         overlaps=overlaps))
+    if opts.soc_quantity != "content":
+        raise ValueError("read_wosis: WoSIS gives organic carbon as a content; soc_unit must"
+                         f" be 'g/kg' or '%', got {soc_unit!r}")
+    paths = [Path(path)] if isinstance(path, (str, Path)) else [Path(p) for p in path]
+    if not paths:
+        raise ValueError("read_wosis: no folder given")
+    for folder in paths:
+        if not folder.exists():
+            raise DataError("no such folder", file=folder, reason="not_found")
+        if folder.is_file():
+            raise DataError("read_wosis takes the folder holding the WoSIS tables; for a"
+                            " single one-row-per-layer table use read_profiles_csv",
+                            file=folder, reason="not_a_folder")
+    folder = paths[0]
+    report = ScreeningReport(source="; ".join(str(p) for p in paths),
+                             options=dataclasses.asdict(opts))
     problems = _Problems(report, opts.on_error)
     codes = [SOC_CODE, *opts.bd_codes, CF_CODE, *TEXTURE_CODES]
-    prof_fmt, tables = _discover(folder, codes, report)
-    frames: dict[str, pd.DataFrame] = {}
-    by_file: dict[Path, list[str]] = {}
+    prof_fmts, tables = _discover(paths, codes, report)
+    parts: dict[str, list[pd.DataFrame]] = {}
+    by_file: dict[Path, tuple[_PropertyTable, list[str]]] = {}
     for code in codes:
-        if code in tables:
-            by_file.setdefault(tables[code].fmt.path, []).append(code)
-    for fcodes in by_file.values():
-        tab = tables[fcodes[0]]
-        frames.update(_read_table(tab.fmt, tab.layout, fcodes, problems, opts, report))
+        for tab in tables.get(code, []):
+            by_file.setdefault(tab.fmt.path, (tab, []))[1].append(code)
+    for tab, fcodes in by_file.values():
+        for code, fr in _read_table(tab.fmt, tab.layout, fcodes, problems, opts,
+                                    report).items():
+            parts.setdefault(code, []).append(fr)
+    frames = {c: pd.concat(v, ignore_index=True) for c, v in parts.items()}
     soc = frames.pop(SOC_CODE)
     props = {c: frames[c] for c in codes[1:] if c in frames}
     coords = extra = None
-    if prof_fmt is not None:
-        coords, extra = _read_profiles_table(prof_fmt, problems, report)
+    if prof_fmts:
+        read = [_read_profiles_table(f, problems, report) for f in prof_fmts]
+        coords = pd.concat([r[0] for r in read], ignore_index=True)
+        extra = pd.concat([r[1] for r in read], ignore_index=True).drop_duplicates("pid")
     elif soc["lat"].isna().all():
         raise DataError("no profiles table (with profile_id, latitude, longitude) in the folder"
                         " and the organic-carbon table has no coordinates",
@@ -993,11 +1266,12 @@ def _read_profiles_table(fmt: TextFormat, problems: _Problems, report: Screening
                          ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The profiles table, parsed but not yet validated (only used profiles are checked)."""
     extra_cols = [c for c in ("dataset_id", "country_id", "geom_accuracy") if c in fmt.header]
+    bad_rows = problems.collect_rows
     df = read_columns(fmt, ["profile_id", "latitude", "longitude", *extra_cols],
-                      numeric=["latitude", "longitude", "geom_accuracy"])
-    for e in report.files:
-        if e["path"] == str(fmt.path):
-            e["records"] = int(len(df))
+                      numeric=["latitude", "longitude", "geom_accuracy"], bad_rows=bad_rows)
+    problems.bad_rows(fmt, bad_rows, soc=False)
+    _file_entry(report, fmt)["records"] = int(len(df))
+    _warn_if_empty(fmt, df, report, bad_rows)
     fidx = problems.add_file(fmt)
     c = pd.DataFrame({"pid": df["profile_id"].fillna("").astype(str).str.strip().to_numpy()})
     for col, short in (("latitude", "lat"), ("longitude", "lon")):
@@ -1043,7 +1317,9 @@ def _check_profiles_table(c: pd.DataFrame, used: set[str], problems: _Problems,
 
 
 _CSV_ALIASES: dict[str, tuple[str, ...]] = {
-    "profile_id": ("profile_id", "profile", "site_id", "site", "id"),
+    # Only a real profile identifier: a "site" or "id" column may be shared by several
+    # profiles (a database with 73 site names over many pedons) and would merge them.
+    "profile_id": ("profile_id", "profile", "pedon_id", "profile_code"),
     "layer_id": ("profile_layer_id", "layer_id"),
     "latitude": ("latitude", "lat"),
     "longitude": ("longitude", "lon", "long", "lng"),
@@ -1051,6 +1327,8 @@ _CSV_ALIASES: dict[str, tuple[str, ...]] = {
     "lower_depth": ("lower_depth", "lower", "bottom", "depth_bottom", "bottom_depth",
                     "hzn_bot"),
     "soc": ("orgc", "soc", "soc_content", "organic_carbon", "oc", "orgc_value_avg"),
+    "soc_density": ("soc_density", "ocd", "carbon_density", "soc_dens"),
+    "soc_stock": ("soc_stock", "ocs", "carbon_stock", "soc_stock_interval"),
     "bd": ("bulk_density", "bd", "bdfiod", "bdfi33", "bdwsod", "bdod"),
     "cf": ("coarse_fragments", "cfvo", "cf", "gravel"),
     "clay": ("clay",),
@@ -1059,10 +1337,12 @@ _CSV_ALIASES: dict[str, tuple[str, ...]] = {
     "licence": ("licence", "license"),
     "litter": ("litter",),
 }
+_NOT_PROFILE_IDS = ("site", "site_id", "site_name", "id", "name")
 
 _UNIT_RE = re.compile(r"^(.*?)\s*[\[(]\s*([^\])]*)\s*[\])]\s*$")
-_SOC_UNIT_WORDS = {"%": "%", "percent": "%", "pct": "%", "g/kg": "g/kg", "g kg-1": "g/kg",
-                   "gkg": "g/kg", "g_kg": "g/kg"}
+_SUFFIX_UNITS = (("_percent", "%"), ("_pct", "%"), ("_g_kg", "g/kg"), ("_gkg", "g/kg"),
+                 ("_kg_m2", "kg/m2"), ("_g_m2", "g/m2"), ("_kg_m3", "kg/m3"),
+                 ("_g_m3", "g/m3"), ("_cm", "cm"), ("_m", "m"))
 
 
 def _csv_columns(fmt: TextFormat) -> tuple[dict[str, str], dict[str, str]]:
@@ -1076,9 +1356,8 @@ def _csv_columns(fmt: TextFormat) -> tuple[dict[str, str], dict[str, str]]:
         if m:
             name, unit = m.group(1), m.group(2).strip().lower()
         base = name.strip().lower().replace(" ", "_")
-        for suffix, u in (("_percent", "%"), ("_pct", "%"), ("_g_kg", "g/kg"),
-                          ("_gkg", "g/kg")):
-            if base.endswith(suffix):
+        for suffix, u in _SUFFIX_UNITS:
+            if base.endswith(suffix) and base[: -len(suffix)] in _ALL_ALIASES:
                 base, unit = base[: -len(suffix)], u
         norm[h] = (base, unit)
     for std, aliases in _CSV_ALIASES.items():
@@ -1092,40 +1371,91 @@ def _csv_columns(fmt: TextFormat) -> tuple[dict[str, str], dict[str, str]]:
     return found, units
 
 
+_ALL_ALIASES = {a for v in _CSV_ALIASES.values() for a in v}
+
+
+def _soc_column(path: Path, cols: dict[str, str], units: dict[str, str],
+                soc_unit: str | None) -> tuple[str, str]:
+    """Which carbon column to read and its unit (content, density or stock)."""
+    given = [k for k in ("soc", "soc_density", "soc_stock") if k in cols]
+    if not given:
+        raise DataError("no organic-carbon column: expected one of"
+                        f" {_CSV_ALIASES['soc']} (content), {_CSV_ALIASES['soc_density']}"
+                        f" (density) or {_CSV_ALIASES['soc_stock']} (stock per interval);"
+                        f" the header has {list(cols.values())}", file=path, line=1,
+                        column="soc", reason="missing_column")
+    if len(given) > 1:
+        raise DataError(f"several organic-carbon columns {[cols[g] for g in given]}; keep"
+                        " one", file=path, line=1, column=cols[given[0]], reason="ambiguous")
+    std = given[0]
+    header_unit = _canonical_unit(units.get(std))
+    unit = _canonical_unit(soc_unit) or header_unit
+    if header_unit is not None and unit != header_unit:
+        raise DataError(f"the header says organic carbon is in {header_unit} but"
+                        f" soc_unit={soc_unit!r} was passed", file=path, line=1,
+                        column=cols[std], reason="unit")
+    want = {"soc": "content", "soc_density": "density", "soc_stock": "stock"}[std]
+    if unit is None:
+        if want != "content":
+            raise DataError(f"state the unit of the {want} column, in the header"
+                            f" ('{cols[std]} [kg/m2]') or with soc_unit=; accepted:"
+                            f" {[u for u, (q, _) in SOC_UNITS.items() if q == want]}",
+                            file=path, line=1, column=cols[std], reason="unit")
+        unit = "g/kg"
+    if unit not in SOC_UNITS or SOC_UNITS[unit][0] != want:
+        raise DataError(f"unit {unit!r} does not fit a {want} column; accepted:"
+                        f" {[u for u, (q, _) in SOC_UNITS.items() if q == want]}", file=path,
+                        line=1, column=cols[std], reason="unit")
+    return std, unit
+
+
 def read_profiles_csv(path: str | Path, *, soc_unit: str | None = None,
-                      depth_unit: str = "cm", ptf_soc_unit: str = "g/kg",
+                      depth_unit: str = "auto", ptf_soc_unit: str = "g/kg",
                       licences: Iterable[str] | str | None = None, min_layers: int = 3,
                       min_max_depth_cm: float = 50.0,
                       max_node_depth_m: float = layers.COLUMN_DEPTH,
                       negative_depths: str = "drop", zero_thickness: str = "drop",
-                      on_error: str = "raise") -> xr.Dataset:
+                      on_error: str = "drop", interleaved: str = "mean",
+                      overlaps: str = "finest") -> xr.Dataset:
     """Read a simple one-table CSV/TSV (one row per layer) into a screened profiles Dataset.
 
     Columns are found by name, case-insensitively, with common aliases:
 
     ========================  =====================================================
-    required                  ``profile_id`` (or ``site_id``), ``latitude``/``lat``,
-                              ``longitude``/``lon``, ``upper_depth``/``top``,
-                              ``lower_depth``/``bottom``, ``soc``/``orgc``
+    required                  ``profile_id`` (or ``profile``, ``pedon_id``),
+                              ``latitude``/``lat``, ``longitude``/``lon``,
+                              ``upper_depth``/``top``, ``lower_depth``/``bottom``, and
+                              one carbon column: content ``soc``/``orgc``, density
+                              ``soc_density``/``ocd`` or stock per interval
+                              ``soc_stock``/``ocs``
     optional                  ``bulk_density``/``bd`` [kg dm-3],
                               ``coarse_fragments``/``cfvo`` [%], ``clay``, ``sand``,
                               ``silt`` [%], ``licence``, ``litter`` (0/1), ``layer_id``
     ========================  =====================================================
 
-    A unit may be written in the header, ``soc [%]``, ``soc (g/kg)`` or ``soc_percent``;
-    it must agree with ``soc_unit`` when both are given.
+    A column named ``site``, ``site_id`` or ``id`` is never taken as the profile id (several
+    profiles may share a site); rename it ``profile_id`` if each value is one profile.
+
+    A unit may be written in the header, ``soc [%]``, ``soc (g/kg)``, ``soc_percent``,
+    ``soc_stock [kg/m2]``, ``upper_depth [m]``; it must agree with ``soc_unit`` /
+    ``depth_unit`` when both are given. Content: g/kg or %; density: g/m3 or kg/m3 (carbon
+    per volume of whole soil); stock per depth interval: g/m2, kg/m2 or t/ha (divided by the
+    layer thickness). Density and stock need their unit stated; they need no bulk density
+    and get no coarse-fragment correction.
 
     Parameters
     ----------
     path : str or Path
         The table (comma, tab or semicolon separated; any of the encodings and line endings
         :func:`read_wosis` accepts).
-    soc_unit : {"g/kg", "%"}, optional
-        Unit of organic carbon (default: from the header, else g/kg).
-    depth_unit : {"cm", "m"}
-        Unit of the depth columns.
+    soc_unit : str, optional
+        Unit of organic carbon, one of :data:`SOC_UNITS` (default: from the header, else
+        g/kg for a content column).
+    depth_unit : {"auto", "cm", "m"}
+        Unit of the depth columns; ``"auto"`` (default) decides for the whole file (see
+        ``docs/data.md``) and records the decision in ``report.files``.
     ptf_soc_unit, licences, min_layers, min_max_depth_cm, max_node_depth_m, negative_depths,
-    zero_thickness, on_error
+    zero_thickness, on_error, interleaved, overlaps
         As in :func:`read_wosis`.
 
     Returns
@@ -1138,23 +1468,24 @@ def read_profiles_csv(path: str | Path, *, soc_unit: str | None = None,
         raise DataError("no such file", file=path, reason="not_found")
     fmt = sniff(path)
     cols, units = _csv_columns(fmt)
-    header_unit = units.get("soc")
-    if header_unit is not None:
-        header_unit = _SOC_UNIT_WORDS.get(header_unit.replace(" ", ""), header_unit)
-        if header_unit not in ("%", "g/kg"):
-            raise DataError(f"unknown organic-carbon unit {header_unit!r} in the header; use"
-                            " g/kg or %", file=path, line=1, column=cols["soc"],
-                            reason="unit")
-        if soc_unit is not None and soc_unit != header_unit:
-            raise DataError(f"the header says organic carbon is in {header_unit} but"
-                            f" soc_unit={soc_unit!r} was passed", file=path, line=1,
-                            column=cols["soc"], reason="unit")
-    opts = _options(dict(soc_unit=soc_unit or header_unit or "g/kg", depth_unit=depth_unit,
+    if "profile_id" not in cols:
+        lower = {h.strip().lower(): h for h in fmt.header}
+        shared = [lower[n] for n in _NOT_PROFILE_IDS if n in lower]
+        hint = (f"; a column {shared[0]!r} is not taken as the profile id because several"
+                " profiles may share it; rename it 'profile_id' if each value is one profile"
+                if shared else "")
+        raise DataError(f"required column 'profile_id' not found (aliases:"
+                        f" {_CSV_ALIASES['profile_id']}){hint}; the header has"
+                        f" {list(fmt.header)}", file=path, line=1, column="profile_id",
+                        reason="missing_column")
+    soc_std, unit = _soc_column(path, cols, units, soc_unit)
+    opts = _options(dict(soc_unit=unit, depth_unit=depth_unit,
                          ptf_soc_unit=ptf_soc_unit, licences=licences, min_layers=min_layers,
                          min_max_depth_cm=min_max_depth_cm, max_node_depth_m=max_node_depth_m,
                          negative_depths=negative_depths, zero_thickness=zero_thickness,
-                         on_error=on_error, bd_codes=("bd",)))
-    required = ["profile_id", "latitude", "longitude", "upper_depth", "lower_depth", "soc"]
+                         on_error=on_error, bd_codes=("bd",), interleaved=interleaved,
+                         overlaps=overlaps))
+    required = ["profile_id", "latitude", "longitude", "upper_depth", "lower_depth"]
     missing = [r for r in required if r not in cols]
     if missing:
         raise DataError(f"required column(s) {missing} not found (aliases:"
@@ -1164,26 +1495,39 @@ def read_profiles_csv(path: str | Path, *, soc_unit: str | None = None,
     report = ScreeningReport(source=str(path), layout="profiles-csv",
                              options=dataclasses.asdict(opts))
     report.files.append({"path": str(path), "role": "profiles+property",
-                         "layout": "profiles-csv", **fmt.describe()})
+                         "layout": "profiles-csv", **fmt.describe(),
+                         "soc_column": cols[soc_std], "soc_unit": unit})
     problems = _Problems(report, opts.on_error)
     fidx = problems.add_file(fmt)
-    numeric_std = ["latitude", "longitude", "upper_depth", "lower_depth", "soc", "bd", "cf",
+    numeric_std = ["latitude", "longitude", "upper_depth", "lower_depth", soc_std, "bd", "cf",
                    "clay", "sand", "silt", "litter"]
-    df = read_columns(fmt, cols.values(),
-                      numeric=[cols[s] for s in numeric_std if s in cols])
+    use = {k: v for k, v in cols.items()
+           if k not in ("soc", "soc_density", "soc_stock") or k == soc_std}
+    bad_rows = problems.collect_rows
+    df = read_columns(fmt, use.values(), numeric=[use[s] for s in numeric_std if s in use],
+                      bad_rows=bad_rows)
+    problems.bad_rows(fmt, bad_rows, soc=True)
     report.files[0]["records"] = int(len(df))
+    _warn_if_empty(fmt, df, report, bad_rows)
     keep = np.ones(len(df), bool)
     n = len(df)
     soc = pd.DataFrame({"pid": df[cols["profile_id"]].fillna("").astype(str).str.strip()
                         .to_numpy()})
     soc["key"] = (df[cols["layer_id"]].fillna("").astype(str).str.strip().to_numpy()
-                  if "layer_id" in cols else np.arange(n).astype(str))
-    soc["value"] = _numeric(df, cols["soc"], fidx, problems, "layer", keep)
-    if opts.soc_unit == "%":
-        soc["value"] *= 10.0
-    f = 100.0 if opts.depth_unit == "m" else 1.0
-    soc["upper"] = _numeric(df, cols["upper_depth"], fidx, problems, "layer", keep) * f
-    soc["lower"] = _numeric(df, cols["lower_depth"], fidx, problems, "layer", keep) * f
+                  if "layer_id" in cols else df.index.to_numpy().astype(str))
+    upper = _numeric(df, cols["upper_depth"], fidx, problems, "layer", keep)
+    lower = _numeric(df, cols["lower_depth"], fidx, problems, "layer", keep)
+    header_depth = _canonical_unit(units.get("upper_depth") or units.get("lower_depth"))
+    f = _depth_factor(upper, lower, opts.depth_unit, header_depth, report.files[0], report)
+    soc["upper"] = upper * f
+    soc["lower"] = lower * f
+    value = _numeric(df, cols[soc_std], fidx, problems, "layer", keep) * SOC_UNITS[unit][1]
+    if SOC_UNITS[unit][0] == "stock":         # gC m-2 over the interval -> gC m-3
+        thick_m = (soc["lower"] - soc["upper"]).to_numpy() / 100.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = np.where(thick_m > 0, value / thick_m, np.nan)
+        report.note("soc_stock_converted_to_density", int(np.isfinite(value).sum()))
+    soc["value"] = value
     soc["litter"] = _litter(df, cols["litter"]) if "litter" in cols else 0.0
     soc["licence"] = (df[cols["licence"]].fillna("").astype(str).str.strip().to_numpy()
                       if "licence" in cols else "")
@@ -1192,7 +1536,7 @@ def read_profiles_csv(path: str | Path, *, soc_unit: str | None = None,
     soc["_f"] = fidx
     soc["_rec"] = df.index.to_numpy()
     soc["_bad"] = ~keep
-    soc["_col"] = cols["soc"]
+    soc["_col"] = cols[soc_std]
     props: dict[str, pd.DataFrame] = {}
     for std, code in (("bd", "bd"), ("cf", CF_CODE), ("clay", "clay"), ("sand", "sand"),
                       ("silt", "silt")):
@@ -1204,3 +1548,77 @@ def read_profiles_csv(path: str | Path, *, soc_unit: str | None = None,
                                         "value": vals, "_f": fidx, "_rec": soc["_rec"],
                                         "_bad": ~k2, "_col": cols[std]})
     return _screen(soc, props, None, report, problems, opts)
+
+
+def combine_profiles(datasets: dict[str, xr.Dataset] | Sequence[xr.Dataset]) -> xr.Dataset:
+    """Combine profile Datasets of different sources without profile-id collisions.
+
+    Each profile id becomes ``"<name>:<id>"`` (``name`` the key of ``datasets``, or ``d0``,
+    ``d1``, ... for a list); the original id is kept in ``source_profile_id`` and the name
+    in ``dataset``. Layers are padded to the deepest profile. The screening reports are
+    summed into one (files, counts, issues and warnings of every source; the accounting
+    still balances).
+
+    Parameters
+    ----------
+    datasets : dict of name -> Dataset, or sequence of Datasets
+        Outputs of :func:`read_wosis` / :func:`read_profiles_csv`.
+
+    Returns
+    -------
+    xarray.Dataset
+        Same variables as the inputs; ``profile_id`` is a string.
+    """
+    named = (dict(datasets) if isinstance(datasets, dict)
+             else {f"d{i}": ds for i, ds in enumerate(datasets)})
+    if not named:
+        raise ValueError("combine_profiles: no datasets given")
+    bad = [k for k in named if not isinstance(k, str) or ":" in k or not k]
+    if bad:
+        raise ValueError(f"combine_profiles: dataset names must be non-empty strings without"
+                         f" ':', got {bad}")
+    n_l = max(int(ds.sizes.get("layer", 0)) for ds in named.values())
+    parts = []
+    for name, ds in named.items():
+        pad = n_l - int(ds.sizes.get("layer", 0))
+        out = {}
+        for v, da in ds.data_vars.items():
+            a = da.values
+            if "layer" in da.dims and pad:
+                fill: Any = False if a.dtype == bool else ("" if a.dtype == object else np.nan)
+                a = np.concatenate([a, np.full(a.shape[:-1] + (pad,), fill, a.dtype)], axis=-1)
+            out[v] = (da.dims, a, da.attrs)
+        pid = np.asarray([f"{name}:{p}" for p in ds["profile_id"].values], dtype=object)
+        out["dataset"] = ("profile", np.full(pid.size, name, dtype=object))
+        out["source_profile_id"] = ("profile", np.asarray(
+            [str(p) for p in ds["profile_id"].values], dtype=object))
+        parts.append(xr.Dataset(out, coords={"profile_id": ("profile", pid),
+                                             "lat": ("profile", ds["lat"].values,
+                                                     ds["lat"].attrs),
+                                             "lon": ("profile", ds["lon"].values,
+                                                     ds["lon"].attrs)}))
+    combined = xr.concat(parts, dim="profile", data_vars="all", coords="all",
+                         join="outer", fill_value={"licence": ""})
+    reports = {k: ScreeningReport.from_json(ds.attrs["screening_report"])
+               for k, ds in named.items() if "screening_report" in ds.attrs}
+    rep = ScreeningReport(source="; ".join(f"{k}={r.source}" for k, r in reports.items()),
+                          layout="combined: " + ", ".join(f"{k}={r.layout}"
+                                                          for k, r in reports.items()))
+    for k, r in reports.items():
+        rep.files += [{**f, "dataset": k} for f in r.files]
+        rep.layers_read += r.layers_read
+        rep.layers_kept += r.layers_kept
+        rep.profiles_read += r.profiles_read
+        rep.profiles_kept += r.profiles_kept
+        for src, dst in ((r.layers_dropped, rep.layers_dropped),
+                         (r.profiles_dropped, rep.profiles_dropped), (r.notes, rep.notes)):
+            for key, n in src.items():
+                dst[key] = dst.get(key, 0) + n
+        rep.warnings += [f"{k}: {w}" for w in r.warnings]
+        rep.issues += r.issues
+        rep.options[k] = r.options
+    rep.check()
+    combined.attrs = {**parts[0].attrs, **next(iter(named.values())).attrs,
+                      "source": rep.source, "layout": rep.layout,
+                      "screening_report": rep.to_json()}
+    return combined
