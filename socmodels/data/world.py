@@ -66,7 +66,7 @@ from socmodels.data.cesm import (
     read_clm5_history,
     write_clm5_history,
 )
-from socmodels.data.climate import climate_forcing, nbedrock_from_depth
+from socmodels.data.climate import climate_forcing, miami_npp, moisture_index, nbedrock_from_depth
 from socmodels.data.covariates import (
     COVARIATES,
     bioclim,
@@ -228,7 +228,7 @@ def world_covariates(lat: np.ndarray, lon: np.ndarray, seed: int = 0
             * np.exp(0.35 * f["prec"]) + 0.25 * elev)
     prec = np.clip(prec, 40.0, 4500.0)
     pet = np.clip(350.0 + 40.0 * mat, 150.0, 1700.0)
-    moist = 1.0 / (1.0 + (pet / prec) ** 1.5)
+    moist = moisture_index(prec, pet)
     peak = np.where(lat >= 0, 6.5, 0.5)
     months = np.arange(12) + 0.5
     cyc = np.cos(2 * np.pi * (months - peak[..., None]) / 12.0)
@@ -240,8 +240,7 @@ def world_covariates(lat: np.ndarray, lon: np.ndarray, seed: int = 0
     pm = prec[..., None] / 12.0 * (1.0 + ps[..., None] * cyc)
     dtr = 6.0 + 10.0 * (1.0 - moist)
     bio = bioclim(tavg, tavg - dtr[..., None] / 2, tavg + dtr[..., None] / 2, pm)
-    npp = 0.475 * np.minimum(3000.0 / (1.0 + np.exp(1.315 - 0.119 * mat)),
-                             3000.0 * (1.0 - np.exp(-0.000664 * prec)))
+    npp = miami_npp(mat, prec)
     npp = np.clip(npp * np.exp(0.12 * f["npp"]), 20.0, 1500.0)
     woody = _sig(10 * (moist - 0.5)) * _sig((mat + 3.0) / 2.5)
     trop = _sig((mat - 20.0) / 2.0) * _sig((moist - 0.55) * 10.0)
