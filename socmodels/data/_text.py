@@ -245,16 +245,20 @@ def _records(fmt: TextFormat, keep: Sequence[int] | None = None):
                 if not row:
                     continue
                 n = len(row)
+                if end > start and n >= ncol and _swallowed(row, fmt.delimiter, ncol):
+                    n = -1       # a quote swallowed whole records: report as unterminated
                 if n == ncol or (n > ncol and not any(x.strip() for x in row[ncol:])):
                     yield rec, start, (row if keep is None else [row[k] for k in keep]), None
                     rec += 1
                     continue
                 if end > start:
+                    what = (f"with {n} fields instead of {ncol}" if n >= 0 else
+                            "and swallows lines that look like whole records")
                     yield rec, start, None, BadRow(
                         rec, start, "unterminated_quote",
                         f"a quoted field opened on this line is not closed (the record runs"
-                        f" to line {end} with {n} fields instead of {ncol}); only this line"
-                        " is dropped", _line_text(fmt, start))
+                        f" to line {end} {what}); only this line is dropped",
+                        _line_text(fmt, start))
                     rec += 1
                     restart = start
                     break
@@ -271,6 +275,16 @@ def _records(fmt: TextFormat, keep: Sequence[int] | None = None):
         if restart is None:
             return
         skip = restart
+
+
+def _swallowed(row: list[str], delimiter: str, ncol: int) -> bool:
+    """True if a multi-line field holds a line with a whole record's worth of delimiters."""
+    for field in row:
+        if "\n" in field or "\r" in field:
+            for part in field.replace("\r\n", "\n").replace("\r", "\n").split("\n")[1:]:
+                if part.count(delimiter) >= max(ncol - 1, 1):
+                    return True
+    return False
 
 
 def scan_rows(fmt: TextFormat) -> RowScan:
@@ -361,6 +375,8 @@ def read_columns(fmt: TextFormat, columns: Iterable[str], *, numeric: Iterable[s
         df = _read_with_csv(fmt, columns)
     else:
         df = _read_with_pandas(fmt, columns, set(numeric))
+        if len(df) != len(scan.starts):     # pandas split the records differently
+            df = _read_with_csv(fmt, columns)
     # A line holding only delimiters or spaces is not a record.
     empty = df.isna().all(axis=1)
     if empty.any():
