@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import csv
 import dataclasses
+import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -208,8 +209,41 @@ def _records(fmt: TextFormat, keep: Sequence[int] | None = None):
 
     ``bad`` is None or a :class:`BadRow`; after an unterminated quote, reading resumes on the
     line after the one where the quote was opened. ``row`` holds only the fields at
-    positions ``keep`` (all when None).
+    positions ``keep`` (all when None). The last record is checked for a quote left open
+    at the end of the file (which :mod:`csv` accepts silently).
     """
+    held = None
+    for item in _raw_records(fmt):
+        if held is not None:
+            yield _keep(held, keep)
+        held = item
+    if held is None:
+        return
+    rec, start, end, row, bad = held
+    if bad is None:
+        try:
+            list(csv.reader(io.StringIO(_lines_text(fmt, start, end)), strict=True,
+                            delimiter=fmt.delimiter, quotechar='"'))
+        except csv.Error:
+            bad = BadRow(rec, start, "unterminated_quote", "a quoted field opened on this"
+                         " line is still open at the end of the file", _line_text(fmt, start))
+    yield _keep((rec, start, end, row, bad), keep)
+
+
+def _keep(item: tuple, keep: Sequence[int] | None) -> tuple:
+    rec, start, _end, row, bad = item
+    if bad is not None:
+        return rec, start, None, bad
+    return rec, start, (row if keep is None else [row[k] for k in keep]), None
+
+
+def _lines_text(fmt: TextFormat, first: int, last: int) -> str:
+    with open(fmt.path, encoding=fmt.encoding, newline="") as fh:
+        return "".join(t for i, t in enumerate(fh, start=1) if first <= i <= last)
+
+
+def _raw_records(fmt: TextFormat):
+    """The records as :mod:`csv` splits them: ``(record, start, end, row, bad)``."""
     ncol = len(fmt.header)
     last_line_complete = _ends_with_newline(fmt.path)
     skip = 1                                    # physical lines consumed before the reader
@@ -233,7 +267,7 @@ def _records(fmt: TextFormat, keep: Sequence[int] | None = None):
                 except StopIteration:
                     break
                 except csv.Error as exc:            # e.g. a field over the csv field limit
-                    yield rec, start, None, BadRow(
+                    yield rec, start, start, None, BadRow(
                         rec, start, "unterminated_quote",
                         f"the record cannot be split ({exc}): an unterminated quote?",
                         _line_text(fmt, start))
@@ -248,13 +282,13 @@ def _records(fmt: TextFormat, keep: Sequence[int] | None = None):
                 if end > start and n >= ncol and _swallowed(row, fmt.delimiter, ncol):
                     n = -1       # a quote swallowed whole records: report as unterminated
                 if n == ncol or (n > ncol and not any(x.strip() for x in row[ncol:])):
-                    yield rec, start, (row if keep is None else [row[k] for k in keep]), None
+                    yield rec, start, end, row, None
                     rec += 1
                     continue
                 if end > start:
                     what = (f"with {n} fields instead of {ncol}" if n >= 0 else
                             "and swallows lines that look like whole records")
-                    yield rec, start, None, BadRow(
+                    yield rec, start, end, None, BadRow(
                         rec, start, "unterminated_quote",
                         f"a quoted field opened on this line is not closed (the record runs"
                         f" to line {end} {what}); only this line is dropped",
@@ -268,7 +302,8 @@ def _records(fmt: TextFormat, keep: Sequence[int] | None = None):
                     if nxt is None:
                         reason = "truncated_row"
                         what = f"the file ends inside this row ({what})"
-                yield rec, start, None, BadRow(rec, start, reason, what, _line_text(fmt, start))
+                yield rec, start, end, None, BadRow(rec, start, reason, what,
+                                                    _line_text(fmt, start))
                 rec += 1
                 if nxt is None and reason == "truncated_row":
                     break
@@ -278,11 +313,11 @@ def _records(fmt: TextFormat, keep: Sequence[int] | None = None):
 
 
 def _swallowed(row: list[str], delimiter: str, ncol: int) -> bool:
-    """True if a multi-line field holds a line with a whole record's worth of delimiters."""
+    """True if a multi-line field holds a line that looks like a record (half its delimiters)."""
     for field in row:
         if "\n" in field or "\r" in field:
             for part in field.replace("\r\n", "\n").replace("\r", "\n").split("\n")[1:]:
-                if part.count(delimiter) >= max(ncol - 1, 1):
+                if part.count(delimiter) >= max(ncol // 2, 1):
                     return True
     return False
 
