@@ -2,16 +2,23 @@
 
 One validated door per kind of data (see ``docs/data.md``):
 
-* **Soil profiles**: :func:`read_wosis` (a WoSIS download folder, any of the 2019-snapshot,
-  web-service and 2023-snapshot layouts) and :func:`read_profiles_csv` (one row per layer)
+* **Soil profiles**: :func:`read_wosis` (one or more WoSIS download folders, any of the
+  2019-snapshot, web-service and 2023-snapshot layouts, any number of files per property),
+  :func:`read_profiles_csv` (one row per layer) and :func:`combine_profiles` (several
+  datasets without profile-id collisions)
   return a screened ``(profile, layer)`` :class:`xarray.Dataset` with SOC density; what was
-  dropped and why is in its :class:`ScreeningReport` (:func:`screening_report`). Problems in
-  files raise :class:`DataError` naming file, line and column.
+  dropped and why is in its :class:`ScreeningReport` (:func:`screening_report`). Row-level
+  problems are excluded and reported (file, line, column; one :class:`DataWarning`), or
+  raise :class:`DataError` naming file, line and column with ``on_error="raise"``.
 * **Forcing from CESM2/CLM5**: :func:`read_clm5_history` (monthly history files -> 12-month
   climatology on land cells), :func:`forcing_at_sites` (nearest land cell, distance
   reported), :func:`climatology_forcing` (every cell).
-* **Forcing from site climate**: :func:`climate_forcing` (temperature, amplitude, moisture,
-  NPP, bedrock, active layer -> a full :class:`~socmodels.Forcing`).
+* **Forcing from site climate**: :func:`site_climate` (MAT/MAP, optionally PET),
+  :func:`monthly_climate` (12 monthly means), :func:`read_climate_table` (a gridded CSV or
+  NetCDF, nearest land cell, distance reported) -> :class:`SiteClimate`, whose ``.forcing()``
+  calls :func:`climate_forcing` (temperature, amplitude, moisture, NPP, bedrock, active
+  layer -> a full :class:`~socmodels.Forcing`); recipes: Miami NPP (:func:`miami_npp`),
+  Thornthwaite PET (:func:`thornthwaite_pet`), :func:`moisture_index`.
 * **Covariates**: :data:`COVARIATES` (the paper's 60 names), :func:`covariates_at_sites`,
   :func:`read_covariates`, :func:`write_covariates`, :class:`MinMaxScaler`, :func:`bioclim`.
 * **The virtual world**: :func:`virtual_world` generates a synthetic Earth with known true
@@ -38,7 +45,20 @@ from socmodels.data.cesm import (
     read_clm5_history,
     write_clm5_history,
 )
-from socmodels.data.climate import climate_forcing, nbedrock_from_depth, thaw_depth
+from socmodels.data.climate import (
+    ClimateAtSites,
+    SiteClimate,
+    climate_forcing,
+    damping_depth,
+    miami_npp,
+    moisture_index,
+    monthly_climate,
+    nbedrock_from_depth,
+    read_climate_table,
+    site_climate,
+    thaw_depth,
+    thornthwaite_pet,
+)
 from socmodels.data.covariates import (
     BIOCLIM,
     COVARIATE_INFO,
@@ -77,7 +97,9 @@ __all__ = [
     # forcing
     "read_clm5_history", "forcing_at_sites", "climatology_forcing", "SiteForcing",
     "write_clm5_history", "nearest_cells", "HISTORY_VARIABLES", "INPUT_VARIABLES",
-    "climate_forcing", "thaw_depth", "nbedrock_from_depth",
+    "climate_forcing", "thaw_depth", "nbedrock_from_depth", "site_climate", "monthly_climate",
+    "read_climate_table", "SiteClimate", "ClimateAtSites", "miami_npp", "thornthwaite_pet",
+    "moisture_index", "damping_depth",
     # covariates
     "COVARIATES", "COVARIATE_INFO", "BIOCLIM", "bioclim", "usda_texture_class",
     "MinMaxScaler", "covariates_at_sites", "SiteCovariates", "grid_table",

@@ -623,7 +623,7 @@ def monthly_climate(temperature: Any, precipitation: Any, *, latitude: Any,
     lat = np.broadcast_to(lat, batch)
     harmonic = np.sum(t * np.exp(-2j * np.pi * _MONTHS / 12.0), axis=-1) / 12.0
     amp = 2.0 * np.abs(harmonic)
-    peak = np.mod(np.angle(harmonic) / (2 * np.pi) * 12.0, 12.0)
+    peak = np.mod(-np.angle(harmonic) / (2 * np.pi) * 12.0, 12.0)   # T = A cos(w(t - peak))
     sources = {"mat": "mean of the months", "map": "sum of the months",
                "mat_amplitude": "first annual harmonic", "peak_month": "first annual harmonic"}
     if pet is None:
