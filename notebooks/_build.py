@@ -1118,15 +1118,17 @@ NOTEBOOKS["05_bring_your_own_data.ipynb"] = [
     print(f"{mine.sizes['profile']} profiles, forcing batch {mine_forcing.batch_shape}")
     """),
     md("""
-    Malformed values are errors that say where and why, rather than numbers that silently
-    propagate. For example a bulk density given in kg m⁻³ instead of kg dm⁻³:
+    Malformed values are never numbers that silently propagate: by default the row is
+    excluded and listed in the report (file, line, column) with one warning; in strict mode
+    (`on_error="raise"`) it is an error that says where and why. For example a bulk density
+    given in kg m⁻³ instead of kg dm⁻³:
     """),
     code("""
     bad = pd.read_csv(my_csv)
     bad.loc[1, "bulk_density"] = 1000.0
     bad.to_csv(DATA / "bad_profiles.csv", index=False)
     try:
-        read_profiles_csv(DATA / "bad_profiles.csv")
+        read_profiles_csv(DATA / "bad_profiles.csv", on_error="raise")
     except DataError as err:
         print(err)
     """),
