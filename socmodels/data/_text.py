@@ -219,31 +219,30 @@ def _records(fmt: TextFormat, keep: Sequence[int] | None = None):
         held = item
     if held is None:
         return
-    rec, start, end, row, bad = held
+    rec, start, raw, row, bad = held
     if bad is None:
         try:
-            list(csv.reader(io.StringIO(_lines_text(fmt, start, end)), strict=True,
-                            delimiter=fmt.delimiter, quotechar='"'))
+            list(csv.reader(io.StringIO(raw), strict=True, delimiter=fmt.delimiter,
+                            quotechar='"'))
         except csv.Error:
             bad = BadRow(rec, start, "unterminated_quote", "a quoted field opened on this"
-                         " line is still open at the end of the file", _line_text(fmt, start))
-    yield _keep((rec, start, end, row, bad), keep)
+                         " line is still open at the end of the file", _first_line(raw))
+    yield _keep((rec, start, raw, row, bad), keep)
 
 
 def _keep(item: tuple, keep: Sequence[int] | None) -> tuple:
-    rec, start, _end, row, bad = item
+    rec, start, _raw, row, bad = item
     if bad is not None:
         return rec, start, None, bad
     return rec, start, (row if keep is None else [row[k] for k in keep]), None
 
 
-def _lines_text(fmt: TextFormat, first: int, last: int) -> str:
-    with open(fmt.path, encoding=fmt.encoding, newline="") as fh:
-        return "".join(t for i, t in enumerate(fh, start=1) if first <= i <= last)
+def _first_line(raw: str) -> str:
+    return raw.replace("\r\n", "\n").replace("\r", "\n").split("\n", 1)[0][:80]
 
 
 def _raw_records(fmt: TextFormat):
-    """The records as :mod:`csv` splits them: ``(record, start, end, row, bad)``."""
+    """The records as :mod:`csv` splits them: ``(record, start, raw_text, row, bad)``."""
     ncol = len(fmt.header)
     last_line_complete = _ends_with_newline(fmt.path)
     skip = 1                                    # physical lines consumed before the reader
@@ -255,22 +254,31 @@ def _raw_records(fmt: TextFormat):
             for _ in range(skip):
                 if next(it, None) is None:
                     break
-            reader = csv.reader(it, delimiter=fmt.delimiter, quotechar='"')
+            lines: list[str] = []               # the physical lines of the current record
+
+            def tap(source=it, lines=lines):
+                for text in source:
+                    lines.append(text)
+                    yield text
+
+            reader = csv.reader(tap(), delimiter=fmt.delimiter, quotechar='"')
             prev = 0
-            row: list[str] | None = None
             nxt: Any = None
             while True:
                 start = skip + prev + 1
+                if nxt is None:
+                    lines.clear()
                 try:
                     row = nxt if nxt is not None else next(reader)
                     nxt = None
                 except StopIteration:
                     break
                 except csv.Error as exc:            # e.g. a field over the csv field limit
-                    yield rec, start, start, None, BadRow(
+                    raw = "".join(lines)
+                    yield rec, start, raw, None, BadRow(
                         rec, start, "unterminated_quote",
                         f"the record cannot be split ({exc}): an unterminated quote?",
-                        _line_text(fmt, start))
+                        _first_line(raw))
                     rec += 1
                     restart = start
                     break
@@ -278,32 +286,36 @@ def _raw_records(fmt: TextFormat):
                 prev = reader.line_num
                 if not row:
                     continue
+                raw = "".join(lines)
                 n = len(row)
                 if end > start and n >= ncol and _swallowed(row, fmt.delimiter, ncol):
                     n = -1       # a quote swallowed whole records: report as unterminated
                 if n == ncol or (n > ncol and not any(x.strip() for x in row[ncol:])):
-                    yield rec, start, end, row, None
+                    yield rec, start, raw, row, None
                     rec += 1
                     continue
                 if end > start:
                     what = (f"with {n} fields instead of {ncol}" if n >= 0 else
                             "and swallows lines that look like whole records")
-                    yield rec, start, end, None, BadRow(
+                    yield rec, start, raw, None, BadRow(
                         rec, start, "unterminated_quote",
                         f"a quoted field opened on this line is not closed (the record runs"
                         f" to line {end} {what}); only this line is dropped",
-                        _line_text(fmt, start))
+                        _first_line(raw))
                     rec += 1
                     restart = start
                     break
                 reason, what = "ragged_row", f"{n} fields instead of the header's {ncol}"
                 if n < ncol and not last_line_complete:
-                    nxt = next(reader, None)
+                    lines.clear()
+                    try:
+                        nxt = next(reader, None)
+                    except csv.Error:
+                        nxt = None
                     if nxt is None:
                         reason = "truncated_row"
                         what = f"the file ends inside this row ({what})"
-                yield rec, start, end, None, BadRow(rec, start, reason, what,
-                                                    _line_text(fmt, start))
+                yield rec, start, raw, None, BadRow(rec, start, reason, what, _first_line(raw))
                 rec += 1
                 if nxt is None and reason == "truncated_row":
                     break
@@ -352,14 +364,6 @@ def scan_rows(fmt: TextFormat) -> RowScan:
     scan = RowScan(np.asarray(starts, np.int64), tuple(bad), lenient)
     _SCANS[key] = scan
     return scan
-
-
-def _line_text(fmt: TextFormat, line: int) -> str:
-    with open(fmt.path, encoding=fmt.encoding, newline="") as fh:
-        for i, text in enumerate(fh, start=1):
-            if i == line:
-                return text.rstrip("\r\n")[:80]
-    return ""
 
 
 def read_columns(fmt: TextFormat, columns: Iterable[str], *, numeric: Iterable[str] = (),
