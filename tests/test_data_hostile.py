@@ -355,3 +355,36 @@ def test_every_row_is_in_the_result_or_the_report(rows, end, tmp_path):
     malformed = {i.line for i in rep.issues if i.action == "dropped row"}
     assert malformed <= set(data_lines)
     assert len(malformed) == rep.layers_dropped.get("malformed_row", 0)
+
+
+def test_strict_mode_on_the_messy_folder_names_the_first_problem():
+    with pytest.raises(DataError) as e:
+        read_wosis(MESSY, on_error="raise")
+    assert Path(e.value.file).parent.name == "messy_webservice" and e.value.line is not None
+    assert e.value.reason in {"unterminated_quote", "ragged_row", "truncated_row"}
+
+
+def test_profiles_tables_that_disagree_across_files(tmp_path):
+    d = tmp_path / "w"
+    shutil.copytree(MESSY, d)
+    f = d / "wosis_latest_profiles_ca.csv"
+    f.write_bytes(f.read_bytes().replace(b"0.01,53.0,6.0", b"0.01,53.4,6.0"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        ds = read_wosis(d)
+    rep = screening_report(ds)
+    hits = {(Path(i.file).name, i.line) for i in rep.issues if i.reason == "invalid_coordinates"}
+    assert hits == {("wosis_latest_profiles_nl.csv", 4), ("wosis_latest_profiles_ca.csv", 2)}
+    assert 203 not in ds["profile_id"].values and rep.profiles_dropped["invalid_coordinates"] == 1
+
+
+def test_depth_unit_stated_in_the_header(tmp_path):
+    p = tmp_path / "m.csv"
+    p.write_text("profile_id,lat,lon,top [m],bottom [m],soc\n"
+                 "A,1,1,0,2,10\nA,1,1,2,4,5\nA,1,1,4,8,2\n")    # auto would say cm
+    ds = read_profiles_csv(p)
+    rep = screening_report(ds)
+    assert rep.files[0]["depth_unit"] == "m" and float(ds["lower_depth"].max()) == 8.0
+    assert rep.files[0]["depth_unit_reason"] == "stated in the header"
+    with pytest.raises(DataError, match="header says depths"):
+        read_profiles_csv(p, depth_unit="cm")
