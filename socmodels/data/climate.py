@@ -757,8 +757,14 @@ def read_climate_table(path: str | Path, lat: Any, lon: Any, *, mat_amplitude: A
             la, lo = ds[names["lat"]].values, ds[names["lon"]].values
             fields = {k: ds[v].values.astype(float) for k, v in names.items()
                       if v is not None and k not in ("lat", "lon")}
-        if fields["mat"].ndim == 2 and la.ndim == 1:
+        if la.ndim == 1 and lo.ndim == 1:
             la, lo = np.meshgrid(la, lo, indexing="ij")
+        bad = [k for k, v in fields.items() if v.shape != la.shape]
+        if bad:
+            raise DataError(f"variable(s) {bad} are not fields on (lat, lon) of shape"
+                            f" {la.shape} (got {[fields[k].shape for k in bad]}); give annual"
+                            " values, one per cell (average a monthly climatology first)",
+                            file=path, column=names[bad[0]], reason="shape")
         land = np.isfinite(fields["mat"]) & np.isfinite(fields["map"])
         cols = {"lat": la[land], "lon": lo[land]}
         cols.update({k: v[land] for k, v in fields.items()})
