@@ -230,6 +230,10 @@ def test_read_climate_table_csv_and_netcdf(tmp_path):
                             mat_amplitude=9.0)
     np.testing.assert_allclose(nc.climate.mat, got.climate.mat)
     np.testing.assert_allclose(nc.distance_km, got.distance_km)
+    monthly = ds.expand_dims(month=12)
+    monthly.to_netcdf(tmp_path / "monthly.nc")
+    with pytest.raises(DataError, match="not fields on"):
+        read_climate_table(tmp_path / "monthly.nc", [50.0], [10.0], mat_amplitude=9.0)
 
 
 def test_read_climate_table_errors_name_file_line_column(tmp_path):

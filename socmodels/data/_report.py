@@ -154,7 +154,8 @@ class ScreeningReport:
     files : list of dict
         One entry per file looked at: ``path``, ``role`` (``profiles``, ``property``,
         ``ignored``), ``layout``, ``properties``, ``encoding``, ``delimiter``,
-        ``line_ending``, ``records``.
+        ``line_ending``, ``records`` and, for tables with depths, ``depth_unit`` and
+        ``depth_unit_reason`` (the per-file unit decision).
     layers_read, layers_kept : int
         Organic-carbon layer records read and kept.
     layers_dropped : dict
