@@ -907,8 +907,9 @@ def _interleaved_horizons(L: _Layers, opts: _Options, report: ScreeningReport) -
     values = d["value"].to_numpy().copy()
     # issues for every horizon of a merged group (what each held, and what became of it)
     sub = d.iloc[idx]
-    L.problems(sub["_f"].to_numpy(), sub["_rec"].to_numpy(), str(sub["_col"].iloc[0]),
-               "interleaved_horizon", sub["value"].to_numpy(), "merged (mean)")
+    for col, part in sub.groupby("_col", sort=False):
+        L.problems(part["_f"].to_numpy(), part["_rec"].to_numpy(), str(col),
+                   "interleaved_horizon", part["value"].to_numpy(), "merged (mean)")
     values[idx[first]] = mean.to_numpy()[first]
     L.df = d.assign(value=values)
     drop = np.zeros(len(d), bool)
