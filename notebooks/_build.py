@@ -919,8 +919,8 @@ NOTEBOOKS["05_bring_your_own_data.ipynb"] = [
     Real applications start from files: a **WoSIS** download (soil profiles), monthly
     **CLM5 history files** of a CESM2 run (the forcing), and a grid of **covariates**.
     `socmodels.data` has one validated reader per kind; every row dropped is counted in a
-    screening report, and problems in files raise a `DataError` naming the file, line and
-    column.
+    screening report, and a problem row is excluded and listed with its file, line and
+    column (or, with `on_error="raise"`, raises a `DataError` naming them).
 
     To run anywhere, this notebook lets the **virtual world** play the role of your download:
     `virtual_world(out_dir=...)` writes WoSIS-layout tables, a CLM5-history-like NetCDF and a
@@ -995,7 +995,7 @@ NOTEBOOKS["05_bring_your_own_data.ipynb"] = [
     """),
     code("""
     # which file played which role, as detected (layout, encoding, delimiter, line ending);
-    # with on_error="drop", report.issues_frame() lists every dropped value by file and line
+    # report.issues_frame() lists every excluded row or value by file, line and column
     pd.DataFrame(report.files)[["path", "role", "layout", "encoding", "delimiter", "records"]]
     """),
     code("""
