@@ -335,7 +335,7 @@ _row = st.fixed_dictionaries({
                                                                    HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(_row, min_size=1, max_size=25), end=st.sampled_from(["\n", "\r\n", "\r"]))
 def test_every_row_is_in_the_result_or_the_report(rows, end, tmp_path):
-    lines, data_lines = [], []
+    lines, data_lines, junk_lines = [], [], []
     coords = {"a": "10,20", "b": "11,21", "c": "12,22"}
     for r in rows:
         if r["kind"] == "blank":
@@ -345,6 +345,8 @@ def test_every_row_is_in_the_result_or_the_report(rows, end, tmp_path):
         text += {"ok": ",x", "extra": ",x,y", "short": "", "quote": ',"x'}[r["kind"]]
         lines.append(text)
         data_lines.append(len(lines) + 1)
+        if r["kind"] == "ok" and r["soc"] in ("n.d.", "<0.1"):
+            junk_lines.append(len(lines) + 1)
     p = tmp_path / "prop.csv"
     p.write_bytes(end.join([HEADER, *lines]).encode() + end.encode())
     with warnings.catch_warnings():
@@ -357,6 +359,9 @@ def test_every_row_is_in_the_result_or_the_report(rows, end, tmp_path):
     malformed = {i.line for i in rep.issues if i.action == "dropped row"}
     assert malformed <= set(data_lines)
     assert len(malformed) == rep.layers_dropped.get("malformed_row", 0)
+    # a row with text in a number is reported at its own line
+    invalid = {i.line for i in rep.issues if i.reason == "invalid_value"}
+    assert set(junk_lines) <= invalid | malformed
 
 
 def test_strict_mode_on_the_messy_folder_names_the_first_problem():
