@@ -25,7 +25,7 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="socmc-bench-"))
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "socmodels.cli", "run", "--preset", args.preset,
+    proc = subprocess.run([sys.executable, "-m", "surrogate.cli", "run", "--preset", args.preset,
                            "--out", str(out)], capture_output=True, text=True,
                           env={**os.environ, "TQDM_DISABLE": "1"})
     wall = time.perf_counter() - t0

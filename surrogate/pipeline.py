@@ -19,124 +19,295 @@ optional YAML file; unknown keys are rejected.
 
 from __future__ import annotations
 
-import copy
+import functools
+import hashlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["PRESETS", "load_config", "run_pipeline", "ConfigError"]
+from surrogate.config import PRESETS, ConfigError, load_config
+
+__all__ = ["PRESETS", "load_config", "run_pipeline", "ConfigError", "stage_plan",
+           "enable_compilation_cache", "plausibility_flags", "GLOBAL_STOCK_RANGE_PGC",
+           "MIN_FEASIBLE_FRACTION"]
+
+STAGE_DIR = "stages"
 
 
-class ConfigError(ValueError):
-    """A pipeline configuration key is unknown or has an invalid value."""
+def enable_compilation_cache(path: str | Path | None = None) -> Path | None:
+    """Turn on JAX's persistent compilation cache, shared by every stage and process.
+
+    The cache lives in ``$SOCMC_CACHE/jax`` (default ``$XDG_CACHE_HOME/socmc/jax``, i.e.
+    ``~/.cache/socmc/jax``); ``SOCMC_CACHE=off`` disables it. Programs that take 0.5 s or
+    more to compile are cached whatever their size, so the CPU programs of the samplers, the
+    steady states and the network are compiled once per machine, not once per process.
+
+    Args:
+        path: Cache folder (overrides the environment).
+
+    Returns:
+        The cache folder, or ``None`` when disabled.
+    """
+    root = os.environ.get("SOCMC_CACHE", "")
+    if path is None and root.lower() in ("off", "0", "none", "false"):
+        return None
+    if path is None:
+        base = Path(root) if root else Path(os.environ.get("XDG_CACHE_HOME")
+                                            or Path.home() / ".cache") / "socmc"
+        path = base / "jax"
+    path = Path(path).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    return path
 
 
-_BASE: dict[str, Any] = {
-    "out": "socmc_output",
-    "seed": 0,
-    "models": ["clm5", "compas"],
-    "data": {"source": "virtual_world", "resolution": 4.0, "n_profiles": 240,
-             "size": "default", "noise_sd": 0.25},
-    # The default budget (20,000 iterations per chain) is what fits the ~10 minute demo on
-    # 2 cores; chains of 21-23 parameters are not converged to R-hat 1.05 by then, so the
-    # demo screens at 1.5 and says so in the report. The paper preset uses 1.05.
-    "calibration": {"sampler": "am", "num_warmup": 10000, "num_samples": 10000,
-                    "num_chains": 3, "num_draws": 200, "chunk_size": 256,
-                    "likelihood": "lognormal", "rhat_max": 1.5, "nse_min": 0.0},
-    "network": {"n_members": 4, "max_epochs": 400, "patience": 80, "dropout": 0.2,
-                "loss": "product", "heldout_fraction": 0.15, "hidden": [256, 512, 512, 256],
-                "epochs_per_call": 20},
-}
+# ---------------------------------------------------------------------------------------
+# Fingerprints: a stage is redone when the fingerprint of its inputs changed
+# ---------------------------------------------------------------------------------------
 
-PRESETS: dict[str, dict[str, Any]] = {
-    "default": {},
-    "tiny": {"data": {"resolution": 10.0, "n_profiles": 40},
-             # a smoke test: chains this short cannot converge, so the R-hat screen is
-             # relaxed to let the later stages run; never use it for results
-             "calibration": {"num_warmup": 600, "num_samples": 400, "num_draws": 50,
-                             "chunk_size": 64, "rhat_max": 10.0},
-             "network": {"n_members": 2, "max_epochs": 40, "patience": 20,
-                         "hidden": [32, 32], "epochs_per_call": 10}},
-    "paper": {"data": {"resolution": 0.5, "n_profiles": None, "size": "paper"},
-              "calibration": {"num_warmup": 35000, "num_samples": 35000, "num_draws": 1000,
-                              "chunk_size": 1024, "rhat_max": 1.05},
-              "network": {"n_members": 10, "max_epochs": 6000, "patience": 1200,
-                          "epochs_per_call": 50}},
-}
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("socmc")
+    except PackageNotFoundError:
+        return "unknown"
 
 
-def _merge(base: dict, over: dict, path: str = "") -> dict:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        if k not in base:
-            raise ConfigError(f"unknown config key '{path}{k}'; known: {sorted(base)}")
-        if isinstance(base[k], dict):
-            if not isinstance(v, dict):
-                raise ConfigError(f"config key '{path}{k}' must be a mapping")
-            out[k] = _merge(base[k], v, f"{path}{k}.")
-        else:
-            out[k] = v
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def file_hash(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (or of a folder's files, names included, sorted)."""
+    p = Path(path)
+    h = hashlib.sha256()
+    files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+    for f in files:
+        h.update(str(f.relative_to(p) if p.is_dir() else f.name).encode())
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix.rstrip("."): d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}."))
     return out
 
 
-def load_config(path: str | None = None, *, preset: str | None = None,
-                out: str | None = None) -> dict:
-    """Preset (default ``default``) + YAML file + ``out`` override -> validated config."""
-    import yaml
+def _changed_keys(old: dict, new: dict) -> list[str]:
+    a, b = _flat(old), _flat(new)
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
-    user: dict = {}
-    if path is not None:
-        with open(path) as fh:
-            user = yaml.safe_load(fh) or {}
-        if not isinstance(user, dict):
-            raise ConfigError(f"{path}: the config must be a YAML mapping")
-    preset = preset or user.pop("preset", None) or "default"
-    user.pop("preset", None)
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown preset '{preset}'; choose one of {sorted(PRESETS)}")
-    cfg = _merge(_merge(_BASE, PRESETS[preset]), user)
-    cfg["preset"] = preset
-    if out is not None:
-        cfg["out"] = out
-    bad = [m for m in cfg["models"] if m not in ("clm5", "compas")]
-    if bad:
-        raise ConfigError(f"models: unknown model(s) {bad}; choose from clm5, compas")
-    if cfg["data"]["source"] != "virtual_world":
-        raise ConfigError("data.source: only 'virtual_world' runs from the command line so far;"
-                          " for your own data use the library API (docs/pipeline.md)")
-    return cfg
+
+_SCREENING = ("rhat_max", "nse_min")
+"""Calibration keys that only change which sites are kept: the chains are resumed."""
+_NOT_RESULTS = ("chunk_size",)
+"""Calibration keys that do not change any number (``run_sites``: batching only)."""
+
+
+def stage_plan(cfg: dict) -> dict[str, dict]:
+    """Every stage's inputs and fingerprint, computed from the configuration alone.
+
+    A stage's fingerprint hashes its inputs (the configuration keys it reads, the input data
+    files' hashes, the package version) and its upstream stages' fingerprints, so a change
+    reruns the stage and everything downstream of it. Calibration stages also carry
+    ``core``: the fingerprint without the screening thresholds; when only those changed the
+    chains are reused (``run_sites`` resumes and re-screens), otherwise they are redone.
+
+    Returns:
+        ``{stage: {"inputs": ..., "upstream": [...], "fingerprint": str}}`` in run order.
+    """
+    version = _version()
+    plan: dict[str, dict] = {}
+
+    def add(name: str, inputs: dict, upstream: list[str], **extra) -> None:
+        ups = {u: plan[u]["fingerprint"] for u in upstream}
+        plan[name] = {"inputs": inputs, "upstream": ups, "version": version,
+                      "fingerprint": _digest([inputs, ups, version]), **extra}
+
+    add("data", {"data": cfg["data"], "seed": cfg["seed"], "files": _input_files(cfg)}, [])
+    cal = {k: v for k, v in cfg["calibration"].items() if k not in _NOT_RESULTS}
+    core = {k: v for k, v in cal.items() if k not in _SCREENING}
+    for m in cfg["models"]:
+        inputs = {"model": m, "seed": cfg["seed"], "calibration": cal}
+        add(f"calibrate_{m}", inputs, ["data"],
+            core=_digest([{**inputs, "calibration": core}, plan["data"]["fingerprint"],
+                          version]))
+    for m in cfg["models"]:
+        add(f"network_{m}", {"model": m, "seed": cfg["seed"], "network": cfg["network"]},
+            ["data", f"calibrate_{m}"])
+    every = [f"{s}_{m}" for s in ("calibrate", "network") for m in cfg["models"]]
+    add("maps", {"models": cfg["models"]}, ["data", *every])
+    add("analyses", {"models": cfg["models"], "seed": cfg["seed"]}, ["data", "maps", *every])
+    add("report", {"models": cfg["models"], "preset": cfg["preset"]}, ["analyses"])
+    return plan
+
+
+def _input_files(cfg: dict) -> dict[str, str]:
+    """Hashes of the data files the configuration reads (none for the virtual world)."""
+    paths = {k: v for k, v in cfg["data"].items() if k in ("path", "climate") and v}
+    return {k: file_hash(v) for k, v in sorted(paths.items())}
+
+
+def _outputs(name: str, out: Path) -> list[Path]:
+    """Files a finished stage has written (a missing one means: redo the stage)."""
+    if name == "data":
+        return [out / "data"]
+    kind, _, model = name.partition("_")
+    return {
+        "calibrate": [out / "calibration" / model / "site_table.nc"],
+        "network": [out / "network" / f"{model}_ensemble.npz",
+                    out / "network" / f"{model}_sites.nc"],
+        "maps": [out / "maps"],
+        "analyses": [out / "analyses.json", out / "analyses_components.nc"],
+        "report": [out / "report.md", out / "summary.json"],
+    }[kind]
 
 
 class _Stages:
-    """Stage markers with timings (``out/stages/<name>.json``)."""
+    """Stage markers (``out/stages/<name>.json``): fingerprint, inputs, status, timings."""
 
-    def __init__(self, out: Path, force: bool) -> None:
-        self.dir = out / "stages"
-        self.dir.mkdir(parents=True, exist_ok=True)
+    def __init__(self, out: Path, plan: dict[str, dict], force: bool) -> None:
+        self.out = out
+        self.dir = out / STAGE_DIR
+        self.plan = plan
         self.force = force
         self.timings: dict[str, float] = {}
 
+    def marker(self, name: str) -> dict | None:
+        p = self.dir / f"{name}.json"
+        try:
+            return json.loads(p.read_text())
+        except (OSError, ValueError):
+            return None
+
     def done(self, name: str) -> bool:
-        return (not self.force) and (self.dir / f"{name}.json").exists()
+        """Finished with the same fingerprint and its outputs present (``force``: redo all
+        but the calibration, which resumes)."""
+        if self.force and not name.startswith("calibrate_"):
+            return False
+        m = self.marker(name)
+        return (m is not None and m.get("status") == "done"
+                and m.get("fingerprint") == self.plan[name]["fingerprint"]
+                and all(p.exists() for p in _outputs(name, self.out)))
+
+    def why(self, name: str) -> str:
+        """Why a stage runs (for the log)."""
+        m = self.marker(name)
+        p = self.plan[name]
+        if m is None:
+            return "new"
+        if m.get("fingerprint") != p["fingerprint"]:
+            keys = _changed_keys(m.get("inputs", {}), p["inputs"])
+            ups = [u for u, f in p["upstream"].items() if m.get("upstream", {}).get(u) != f]
+            what = keys + [f"stage {u}" for u in ups]
+            if m.get("version") != p["version"]:
+                what.append(f"socmc {m.get('version')} -> {p['version']}")
+            return "inputs changed: " + (", ".join(what) or "unknown")
+        if m.get("status") != "done":
+            return "resuming an unfinished run"
+        if self.force and not name.startswith("calibrate_"):
+            return "--force"
+        return "outputs missing"
+
+    def start(self, name: str) -> None:
+        self._write(name, {"status": "running"})
 
     def mark(self, name: str, seconds: float, **info: Any) -> None:
         import resource
 
         self.timings[name] = seconds
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB -> MiB
-        (self.dir / f"{name}.json").write_text(json.dumps(
-            {"seconds": seconds, "peak_rss_mib_so_far": peak, **info}, default=str, indent=1))
+        self._write(name, {"status": "done", "seconds": seconds,
+                           "peak_rss_mib_so_far": peak, **info})
 
-    def seconds(self, name: str) -> float | None:
-        p = self.dir / f"{name}.json"
-        return json.loads(p.read_text())["seconds"] if p.exists() else None
+    def _write(self, name: str, info: dict) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        p = self.plan[name]
+        body = {**info, "fingerprint": p["fingerprint"], "inputs": p["inputs"],
+                "upstream": p["upstream"], "version": p["version"],
+                **({"core": p["core"]} if "core" in p else {})}
+        _write_json(self.dir / f"{name}.json", body)
+
+    def seconds(self, name: str) -> float:
+        m = self.marker(name) or {}
+        return float(m.get("seconds", float("nan")))
+
+    def forget_others(self) -> None:
+        """Remove markers of stages this configuration does not have (e.g. a dropped model)."""
+        for p in self.dir.glob("*.json"):
+            if p.stem not in self.plan:
+                p.unlink()
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (a killed run never leaves half a marker)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    os.replace(tmp, path)
 
 
 def _log(msg: str) -> None:
     print(f"[socmc {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Plausibility of the headline numbers
+# ---------------------------------------------------------------------------------------
+
+GLOBAL_STOCK_RANGE_PGC = (500.0, 5000.0)
+"""Plausible global SOC stock 0-1 m [Pg C]. Observation-based estimates span about
+1,000-3,000 Pg C (e.g. Batjes 1996: 1,462-1,548; SoilGrids and the PRODA paper are in that
+span); the range allows a factor of about 2 either side for a coarse or virtual grid."""
+
+MIN_FEASIBLE_FRACTION = 0.9
+"""Flag a model whose steady state is infeasible in more than 10 % of the land cells."""
+
+
+def plausibility_flags(analyses: dict) -> list[str]:
+    """Headline numbers that are implausible and must be checked before use.
+
+    Args:
+        analyses: The ``analyses.json`` mapping (per model: ``total_PgC_proda``,
+            ``total_PgC_customary``, ``feasible_cells_fraction``, ``heldout``).
+
+    Returns:
+        One readable sentence per flag (empty when nothing is implausible).
+    """
+    lo, hi = GLOBAL_STOCK_RANGE_PGC
+    flags = []
+    for m, r in analyses.get("models", {}).items():
+        for key, label in (("total_PgC_proda", "PRODA"), ("total_PgC_customary", "customary")):
+            v = r.get(key)
+            if v is None:
+                continue
+            if not np.isfinite(v) or not lo <= v <= hi:
+                flags.append(f"{m.upper()} global SOC 0-1 m with {label} parameters is {v:,.0f}"
+                             f" Pg C, outside the plausible {lo:,.0f}-{hi:,.0f} Pg C")
+        for key, where in (("feasible_cells_fraction", "land cells (PRODA maps)"),):
+            f = r.get(key)
+            if f is not None and not f >= MIN_FEASIBLE_FRACTION:
+                flags.append(f"{m.upper()}: the steady state is infeasible in"
+                             f" {100 * (1 - f):.0f} % of the {where}")
+        f = r.get("heldout", {}).get("feasible_fraction")
+        if f is not None and not f >= MIN_FEASIBLE_FRACTION:
+            flags.append(f"{m.upper()}: the steady state is infeasible at {100 * (1 - f):.0f} %"
+                         " of the held-out profiles")
+    return flags
 
 
 # ---------------------------------------------------------------------------------------
@@ -152,24 +323,27 @@ def _world(cfg: dict, out: Path):
 
 
 def _sampler(cfg: dict):
-    from inference import AMConfig, NUTSConfig
+    """The sampler config of ``calibration.sampler`` with this run's budget.
+
+    The registry (:func:`inference.samplers.get_sampler`) gives the sampler and its
+    defaults; the pipeline sets only the budget. The adaptation start and the test-step
+    phase are scaled with a short warm-up as before (until the registry scales them).
+    """
+    import dataclasses
+
+    from inference.samplers import get_sampler
 
     c = cfg["calibration"]
-    if c["sampler"] == "nuts":
-        return NUTSConfig(num_warmup=c["num_warmup"], num_samples=c["num_samples"])
-    if c["sampler"] in ("am", "am_two_phase", "proda_compat"):
-        opts = dict(num_warmup=c["num_warmup"], num_samples=c["num_samples"],
-                    adapt_start=min(1000, c["num_warmup"] // 4))
-        if c["sampler"] == "am_two_phase":
-            opts["num_test_steps"] = c["num_warmup"] // 3
-        if c["sampler"] == "proda_compat":
-            from inference import proda_compat
-            return proda_compat(**opts)
-        return AMConfig(**opts)
-    raise ConfigError(f"calibration.sampler: unknown sampler {c['sampler']!r}")
+    base = get_sampler(c["sampler"])
+    opts = dict(num_warmup=c["num_warmup"], num_samples=c["num_samples"])
+    if hasattr(base, "adapt_start"):
+        opts["adapt_start"] = min(base.adapt_start, c["num_warmup"] // 4)
+    if getattr(base, "num_test_steps", 0):
+        opts["num_test_steps"] = c["num_warmup"] // 3
+    return dataclasses.replace(base, **opts)
 
 
-def _calibrate(cfg: dict, out: Path, world, model: str):
+def _calibrate(cfg: dict, out: Path, world, model: str, *, overwrite: bool = False):
     from inference import run_sites
 
     c = cfg["calibration"]
@@ -177,7 +351,7 @@ def _calibrate(cfg: dict, out: Path, world, model: str):
                      output_dir=out / "calibration" / model, likelihood=c["likelihood"],
                      num_chains=c["num_chains"], seed=cfg["seed"], num_draws=c["num_draws"],
                      chunk_size=c["chunk_size"], invalid="skip", rhat_max=c["rhat_max"],
-                     nse_min=c["nse_min"]).table
+                     nse_min=c["nse_min"], overwrite=overwrite).table
 
 
 def _unit_means(table, mod) -> np.ndarray:
@@ -243,66 +417,117 @@ def _network(cfg: dict, out: Path, world, model: str, table):
 def run_pipeline(cfg: dict, *, force: bool = False) -> dict:
     """Run (or resume) the pipeline described by ``cfg`` (see :func:`load_config`).
 
-    Returns a dict of headline numbers (also written to ``out/summary.json``).
-    """
-    from surrogate import _proda
+    A stage runs when it has no finished marker, when the fingerprint of its inputs changed
+    (:func:`stage_plan`; everything downstream follows) or when its outputs are missing;
+    otherwise it is skipped without loading anything. ``force`` redoes every stage but the
+    calibration, which resumes its finished sites.
 
+    Args:
+        cfg: A validated configuration (:func:`load_config`).
+        force: Redo the finished non-calibration stages.
+
+    Returns:
+        The headline numbers (also in ``out/summary.json``).
+    """
+    from surrogate.config import validate_config
+
+    cfg = validate_config(cfg)
     out = Path(cfg["out"])
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(cfg, indent=1))
+    plan = stage_plan(cfg)
+    st = _Stages(out, plan, force)
+    if st.dir.exists():
+        st.forget_others()
+    todo = [name for name in plan if not st.done(name)]
+    if not todo:
+        _write_json(out / "config.json", cfg)
+        _log(f"every stage is up to date; nothing to do ({out / 'report.md'})")
+        return json.loads((out / "summary.json").read_text())
+    # Written before any work, so the folder always says what is (being) run; the markers
+    # of the stages say which configuration each output comes from.
+    _write_json(out / "config.json", cfg)
+    cache = enable_compilation_cache()
+    _log(f"stages to run: {', '.join(todo)}" + (f" (JAX cache {cache})" if cache else ""))
     for sub in ("network", "maps", "figures", "calibration"):
         (out / sub).mkdir(exist_ok=True)
-    st = _Stages(out, force)
     t_all = time.perf_counter()
 
-    _log(f"stage 1/6 data: virtual world (seed {cfg['seed']}, {cfg['data']['n_profiles']}"
-         f" profiles, {cfg['data']['resolution']} deg grid)")
-    t0 = time.perf_counter()
-    world = _world(cfg, out)  # deterministic; cheap enough to rebuild on resume
-    if not st.done("data"):
-        st.mark("data", time.perf_counter() - t0, profiles=int(world.profiles.sizes["profile"]))
+    @functools.cache
+    def world():
+        d = cfg["data"]
+        _log(f"stage 1/6 data: virtual world (seed {cfg['seed']}, {d['n_profiles']}"
+             f" profiles, {d['resolution']} deg grid)")
+        t0 = time.perf_counter()
+        w = _world(cfg, out)  # deterministic; rebuilt when a later stage needs it
+        if "data" in todo and not st.done("data"):
+            st.mark("data", time.perf_counter() - t0,
+                    profiles=int(w.profiles.sizes["profile"]))
+        return w
+
+    if "data" in todo:
+        _log(f"stage data: {st.why('data')}")
+        world()
 
     tables = {}
     for model in cfg["models"]:
         name = f"calibrate_{model}"
-        _log(f"stage 2/6 calibrate {model}: {cfg['calibration']['sampler']}, "
-             f"{cfg['calibration']['num_chains']} chains per site" +
-             (" (resuming)" if (out / "calibration" / model).exists() else ""))
+        path = out / "calibration" / model
+        if name not in todo:
+            from inference import load_site_table
+
+            tables[model] = load_site_table(path)
+            continue
+        marker = st.marker(name)
+        overwrite = marker is not None and marker.get("core") != plan[name]["core"]
+        _log(f"stage 2/6 calibrate {model} ({st.why(name)}): {cfg['calibration']['sampler']},"
+             f" {cfg['calibration']['num_chains']} chains per site" +
+             (" (redoing every site)" if overwrite else
+              " (resuming finished sites)" if path.exists() else ""))
+        w = world()
+        st.start(name)
         t0 = time.perf_counter()
-        tables[model] = _calibrate(cfg, out, world, model)
-        if not st.done(name):
-            st.mark(name, time.perf_counter() - t0)
+        tables[model] = _calibrate(cfg, out, w, model, overwrite=overwrite)
+        st.mark(name, time.perf_counter() - t0)
 
     ensembles = {}
     for model in cfg["models"]:
         name = f"network_{model}"
-        from surrogate import load_ensemble
-        path = out / "network" / f"{model}_ensemble.npz"
-        if st.done(name) and path.exists():
-            ensembles[model] = load_ensemble(path)
+        if name not in todo and st.done(name):
+            from surrogate import load_ensemble
+
+            ensembles[model] = load_ensemble(out / "network" / f"{model}_ensemble.npz")
             continue
-        _log(f"stage 3/6 network {model}: screening + best-guess ensemble")
+        _log(f"stage 3/6 network {model} ({st.why(name)}): screening + best-guess ensemble")
+        w = world()
+        st.start(name)
         t0 = time.perf_counter()
-        ensembles[model] = _network(cfg, out, world, model, tables[model])
+        ensembles[model] = _network(cfg, out, w, model, tables[model])
         st.mark(name, time.perf_counter() - t0)
 
-    if not st.done("maps"):
-        _log("stage 4/6 maps: parameter maps and SOC maps (customary and PRODA)")
-        t0 = time.perf_counter()
-        _proda.make_maps(cfg, out, world, tables, ensembles)
-        st.mark("maps", time.perf_counter() - t0)
+    from surrogate import _proda
 
-    if not st.done("analyses"):
-        _log("stage 5/6 analyses")
+    for name, label, fn in (("maps", "maps: parameter maps and SOC maps (customary and PRODA)",
+                             _proda.make_maps),
+                            ("analyses", "analyses", _proda.make_analyses)):
+        if st.done(name):
+            continue
+        _log(f"stage {4 if name == 'maps' else 5}/6 {label} ({st.why(name)})")
+        w = world()
+        st.start(name)
         t0 = time.perf_counter()
-        _proda.make_analyses(cfg, out, world, tables, ensembles)
-        st.mark("analyses", time.perf_counter() - t0)
+        fn(cfg, out, w, tables, ensembles)
+        st.mark(name, time.perf_counter() - t0)
 
-    _log("stage 6/6 report")
-    t0 = time.perf_counter()
-    summary = _proda.make_report(cfg, out, world, tables, st)
-    st.mark("report", time.perf_counter() - t0)
-    summary["total_seconds"] = time.perf_counter() - t_all
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
-    _log(f"done in {summary['total_seconds']:.0f} s: {out / 'report.md'}")
+    if st.done("report"):
+        summary = json.loads((out / "summary.json").read_text())
+    else:
+        _log(f"stage 6/6 report ({st.why('report')})")
+        w = world()
+        st.start("report")
+        t0 = time.perf_counter()
+        summary = _proda.make_report(cfg, out, w, tables, st)
+        summary["total_seconds"] = time.perf_counter() - t_all
+        _write_json(out / "summary.json", summary)
+        st.mark("report", time.perf_counter() - t0)
+    _log(f"done in {time.perf_counter() - t_all:.0f} s: {out / 'report.md'}")
     return summary
