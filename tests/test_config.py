@@ -131,3 +131,19 @@ def test_pipeline_module_keeps_its_names():
 
     assert pipeline.load_config is load_config and pipeline.PRESETS is PRESETS
     assert pipeline.ConfigError is ConfigError
+
+
+def test_the_documented_config_is_valid_and_complete(tmp_path):
+    """The YAML block of docs/pipeline.md is a valid config naming every key."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "pipeline.md").read_text()
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "doc.yaml"
+    path.write_text(block)
+    cfg = load_config(str(path))
+    assert cfg == load_config(preset="default")  # the block shows the defaults
+    documented = yaml.safe_load(block)
+    for section in ("data", "calibration", "network"):
+        assert set(documented[section]) == set(cfg[section]), section
+    assert set(documented) == set(cfg)
