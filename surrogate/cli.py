@@ -94,8 +94,8 @@ def _table(rows: list[dict]) -> str:
     out = [line(head), line(units), line(["-" * w for w in widths])] + [line(b) for b in body]
     bad = [r for r in rows if not r["feasible"]]
     if bad:
-        out += ["", "Infeasible steady states (mid-box parameters; a calibration rejects"
-                " such states and searches elsewhere in the parameter box):"]
+        out += ["", "Infeasible steady states at mid-box parameters (a calibration rejects"
+                " them):"]
         out += [f"  {r['site']} / {r['model']}: " + "; ".join(r["reasons"]) for r in bad]
     return "\n".join(out)
 

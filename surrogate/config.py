@@ -48,10 +48,19 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
-    """Where the profiles, the forcing and the covariates come from."""
+    """Where the profiles, the forcing and the covariates come from.
 
-    source: Literal["virtual_world"] = "virtual_world"
-    """Only the embedded virtual world runs from the command line so far."""
+    ``virtual_world`` (default): the embedded synthetic Earth (``resolution``, ``n_profiles``,
+    ``size``, ``noise_sd``). ``wosis`` / ``csv``: your own profiles (``path``: a WoSIS
+    download folder, read by :func:`socmodels.data.read_wosis`, or a one-row-per-layer table
+    read by :func:`socmodels.data.read_profiles_csv`), the site climate (``climate``: a table
+    with ``profile_id`` and the arguments of :func:`socmodels.data.climate_forcing`) and,
+    for the network, site covariates (``covariates``: ``profile_id`` + one column per
+    covariate). With your own data there is no covariate grid: the map and analysis stages
+    are skipped (noted in the report).
+    """
+
+    source: Literal["virtual_world", "wosis", "csv"] = "virtual_world"
     resolution: float = Field(4.0, gt=0, le=45)
     """Grid spacing of the virtual world [degrees]."""
     n_profiles: int | None = Field(240, ge=1)
@@ -59,6 +68,39 @@ class DataConfig(_Section):
     size: Literal["default", "paper"] = "default"
     noise_sd: float = Field(0.25, ge=0)
     """Multiplicative lognormal observation noise (log space) of the virtual world."""
+    path: str | None = None
+    """``wosis``: the download folder; ``csv``: the profile table."""
+    climate: str | None = None
+    """Site climate table (``wosis``/``csv``): ``profile_id``, ``mat``, ``mat_amplitude``,
+    ``moisture``, ``npp`` and optionally ``bedrock_depth``, ``active_layer_depth``,
+    ``sand``."""
+    covariates: str | None = None
+    """Site covariate table (``profile_id`` + covariates); without it the pipeline stops
+    after the calibration."""
+    soc_unit: Literal["g/kg", "%"] | None = None
+    """Unit of organic carbon in a ``csv`` table (default: from its header, else g/kg)."""
+    depth_unit: Literal["cm", "m"] = "cm"
+
+    @model_validator(mode="after")
+    def _files_exist(self) -> DataConfig:
+        if self.source == "virtual_world":
+            extra = [k for k in ("path", "climate", "covariates") if getattr(self, k)]
+            if extra:
+                raise ValueError(f"data.{extra[0]}: only used with source wosis or csv"
+                                 " (source is virtual_world)")
+            return self
+        for key in ("path", "climate"):
+            if not getattr(self, key):
+                raise ValueError(f"data.{key}: required when data.source is {self.source!r}")
+        for key in ("path", "climate", "covariates"):
+            v = getattr(self, key)
+            if v and not Path(v).expanduser().exists():
+                raise ValueError(f"data.{key}: no such file or folder: {v}")
+        if self.source == "wosis" and not Path(self.path).expanduser().is_dir():
+            raise ValueError(f"data.path: a WoSIS download is a folder (got the file {self.path})")
+        if self.source == "csv" and Path(self.path).expanduser().is_dir():
+            raise ValueError(f"data.path: source csv needs a file (got the folder {self.path})")
+        return self
 
 
 class CalibrationConfig(_Section):
@@ -144,6 +186,11 @@ class PipelineConfig(_Section):
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
 
+    @field_validator("out", mode="before")
+    @classmethod
+    def _path_to_str(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, Path) else v
+
     @field_validator("preset")
     @classmethod
     def _known_preset(cls, v: str) -> str:
@@ -224,6 +271,8 @@ def _one_line(err: dict) -> str:
         msg = _MESSAGES[kind].format(**ctx)
     elif kind == "value_error":
         msg = str(ctx.get("error", err["msg"]))
+        if loc and msg.startswith(f"{key}."):  # the message names its own, deeper key
+            return msg
     else:
         msg = err["msg"].replace("Input should be", "must be")
     got = err.get("input")
@@ -284,6 +333,11 @@ def load_config(path: str | Path | None = None, *, preset: str | None = None,
         user = {} if user is None else user
         if not isinstance(user, dict):
             raise ConfigError(f"{path}: the config must be a YAML mapping")
+    data = user.get("data")
+    if path is not None and isinstance(data, dict):  # data files relative to the config file
+        for key in ("path", "climate", "covariates"):
+            if isinstance(data.get(key), str) and not Path(data[key]).expanduser().is_absolute():
+                data[key] = str(Path(path).parent / data[key])
     chosen = preset or user.get("preset") or "default"
     if chosen not in PRESETS:
         raise ConfigError(f"preset: unknown preset {chosen!r}; choose one of {sorted(PRESETS)}")

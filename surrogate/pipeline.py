@@ -147,10 +147,17 @@ def stage_plan(cfg: dict) -> dict[str, dict]:
         add(f"calibrate_{m}", inputs, ["data"],
             core=_digest([{**inputs, "calibration": core}, plan["data"]["fingerprint"],
                           version]))
-    for m in cfg["models"]:
-        add(f"network_{m}", {"model": m, "seed": cfg["seed"], "network": cfg["network"]},
-            ["data", f"calibrate_{m}"])
-    every = [f"{s}_{m}" for s in ("calibrate", "network") for m in cfg["models"]]
+    virtual = cfg["data"]["source"] == "virtual_world"
+    kinds = ["calibrate"]
+    if virtual or cfg["data"]["covariates"]:  # no covariates: no network
+        kinds.append("network")
+        for m in cfg["models"]:
+            add(f"network_{m}", {"model": m, "seed": cfg["seed"], "network": cfg["network"]},
+                ["data", f"calibrate_{m}"])
+    every = [f"{s}_{m}" for s in kinds for m in cfg["models"]]
+    if not virtual:  # your own data has no covariate grid: no maps, no map analyses
+        add("report", {"models": cfg["models"], "preset": cfg["preset"]}, ["data", *every])
+        return plan
     add("maps", {"models": cfg["models"]}, ["data", *every])
     add("analyses", {"models": cfg["models"], "seed": cfg["seed"]}, ["data", "maps", *every])
     add("report", {"models": cfg["models"], "preset": cfg["preset"]}, ["analyses"])
@@ -163,10 +170,10 @@ def _input_files(cfg: dict) -> dict[str, str]:
     return {k: file_hash(v) for k, v in sorted(paths.items())}
 
 
-def _outputs(name: str, out: Path) -> list[Path]:
+def _outputs(name: str, out: Path, virtual: bool = True) -> list[Path]:
     """Files a finished stage has written (a missing one means: redo the stage)."""
-    if name == "data":
-        return [out / "data"]
+    if name == "data":  # your own data: nothing is written (its files are fingerprinted)
+        return [out / "data"] if virtual else []
     kind, _, model = name.partition("_")
     return {
         "calibrate": [out / "calibration" / model / "site_table.nc"],
@@ -186,6 +193,7 @@ class _Stages:
         self.dir = out / STAGE_DIR
         self.plan = plan
         self.force = force
+        self.virtual = plan["data"]["inputs"]["data"]["source"] == "virtual_world"
         self.timings: dict[str, float] = {}
 
     def marker(self, name: str) -> dict | None:
@@ -203,7 +211,7 @@ class _Stages:
         m = self.marker(name)
         return (m is not None and m.get("status") == "done"
                 and m.get("fingerprint") == self.plan[name]["fingerprint"]
-                and all(p.exists() for p in _outputs(name, self.out)))
+                and all(p.exists() for p in _outputs(name, self.out, self.virtual)))
 
     def why(self, name: str) -> str:
         """Why a stage runs (for the log)."""
@@ -315,11 +323,97 @@ def plausibility_flags(analyses: dict) -> list[str]:
 # ---------------------------------------------------------------------------------------
 
 def _world(cfg: dict, out: Path):
+    """The data of the run: the virtual world, or :class:`SiteData` from your own files."""
+    d = cfg["data"]
+    if d["source"] != "virtual_world":
+        return _site_data(cfg)
     from socmodels.data import virtual_world
 
-    d = cfg["data"]
     return virtual_world(seed=cfg["seed"], resolution=d["resolution"], n_profiles=d["n_profiles"],
                          size=d["size"], out_dir=out / "data", noise_sd=d["noise_sd"])
+
+
+class SiteData:
+    """Your own sites: screened profiles, their forcing and (optionally) covariates.
+
+    Attributes:
+        profiles: Screened profiles (``socmodels.data.read_wosis`` / ``read_profiles_csv``).
+        forcing: Batched forcing aligned with ``profiles`` (``climate_forcing``).
+        covariates: Site x covariate table (index ``profile_id`` as str) or ``None``.
+        grid: ``None`` (no covariate grid: no maps).
+    """
+
+    grid = None
+
+    def __init__(self, profiles, forcing, covariates) -> None:
+        self.profiles, self.forcing, self.covariates = profiles, forcing, covariates
+
+
+_CLIMATE_REQUIRED = ("mat", "mat_amplitude", "moisture", "npp")
+_CLIMATE_OPTIONAL = ("bedrock_depth", "active_layer_depth", "sand")
+
+
+def _site_table(path: str, ids: list[str], what: str):
+    """A per-profile table (``profile_id`` + numeric columns) aligned with ``ids``."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, sep=None, engine="python", dtype={"profile_id": str})
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read the {what} table ({exc})") from None
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    if "profile_id" not in df.columns:
+        raise ValueError(f"{path}: the {what} table needs a 'profile_id' column"
+                         f" (columns: {list(df.columns)})")
+    df["profile_id"] = df["profile_id"].astype(str).str.strip()
+    dup = df["profile_id"][df["profile_id"].duplicated()].unique().tolist()
+    if dup:
+        raise ValueError(f"{path}: profile_id {dup[:5]} listed more than once")
+    df = df.set_index("profile_id")
+    missing = [i for i in ids if i not in df.index]
+    if missing:
+        raise ValueError(f"{path}: no {what} for {len(missing)} profile(s), e.g. {missing[:5]}")
+    df = df.loc[ids]
+    for col in df.columns:
+        vals = pd.to_numeric(df[col], errors="coerce")
+        bad = df.index[vals.isna() & df[col].notna()].tolist()
+        if bad:
+            raise ValueError(f"{path}: column '{col}' is not a number for profile(s) {bad[:5]}")
+        df[col] = vals
+    return df
+
+
+def _site_data(cfg: dict) -> SiteData:
+    """Profiles (WoSIS folder or CSV), forcing from the site climate, site covariates."""
+    from socmodels.data import climate_forcing, read_profiles_csv, read_wosis
+
+    d = cfg["data"]
+    if d["source"] == "wosis":
+        profiles = read_wosis(d["path"], depth_unit=d["depth_unit"])
+    else:
+        profiles = read_profiles_csv(d["path"], soc_unit=d["soc_unit"],
+                                     depth_unit=d["depth_unit"])
+    ids = [str(p) for p in np.asarray(profiles["profile_id"].values)]
+    if not ids:
+        raise ValueError(f"{d['path']}: no profile passed the screening (see"
+                         " socmodels.data.screening_report)")
+    clim = _site_table(d["climate"], ids, "climate")
+    absent = [c for c in _CLIMATE_REQUIRED if c not in clim.columns]
+    if absent:
+        raise ValueError(f"{d['climate']}: the climate table needs columns {absent}"
+                         f" (has {list(clim.columns)})")
+    for c in _CLIMATE_REQUIRED:
+        if clim[c].isna().any():
+            raise ValueError(f"{d['climate']}: column '{c}' is empty for profile(s)"
+                             f" {clim.index[clim[c].isna()].tolist()[:5]}")
+    opt = {c: clim[c].to_numpy(float) for c in _CLIMATE_OPTIONAL if c in clim.columns}
+    forcing = climate_forcing(*(clim[c].to_numpy(float) for c in _CLIMATE_REQUIRED), **opt,
+                              latitude=np.asarray(profiles["lat"].values, float))
+    cov = _site_table(d["covariates"], ids, "covariates") if d["covariates"] else None
+    if cov is not None and cov.isna().any().any():
+        raise ValueError(f"{d['covariates']}: missing covariate values in columns"
+                         f" {cov.columns[cov.isna().any()].tolist()}")
+    return SiteData(profiles, forcing, cov)
 
 
 def _sampler(cfg: dict):
@@ -385,8 +479,11 @@ def _network(cfg: dict, out: Path, world, model: str, table):
     n = cfg["network"]
     cov = _site_covariates(world, table)
     names = list(cov.columns)
-    grid_x = np.stack([np.asarray(world.grid[v].values).ravel() for v in names], axis=1)
-    scaler = MinMaxScaler.fit(grid_x[np.all(np.isfinite(grid_x), axis=1)], names=names)
+    if world.grid is not None:  # scale with the ranges over the map's cells (as PRODA)
+        grid_x = np.stack([np.asarray(world.grid[v].values).ravel() for v in names], axis=1)
+        scaler = MinMaxScaler.fit(grid_x[np.all(np.isfinite(grid_x), axis=1)], names=names)
+    else:  # no covariate grid: the ranges over the sites
+        scaler = MinMaxScaler.fit(cov.to_numpy(float), names=names)
     x = scaler.transform(cov.to_numpy(float))
     y = _unit_means(table, mod)
     kept = np.asarray(table["kept"].values, bool)
@@ -456,7 +553,9 @@ def run_pipeline(cfg: dict, *, force: bool = False) -> dict:
     def world():
         d = cfg["data"]
         _log(f"stage 1/6 data: virtual world (seed {cfg['seed']}, {d['n_profiles']}"
-             f" profiles, {d['resolution']} deg grid)")
+             f" profiles, {d['resolution']} deg grid)" if d["source"] == "virtual_world" else
+             f"stage 1/6 data: {d['source']} profiles from {d['path']}, climate from"
+             f" {d['climate']}")
         t0 = time.perf_counter()
         w = _world(cfg, out)  # deterministic; rebuilt when a later stage needs it
         if "data" in todo and not st.done("data"):
@@ -492,6 +591,8 @@ def run_pipeline(cfg: dict, *, force: bool = False) -> dict:
     ensembles = {}
     for model in cfg["models"]:
         name = f"network_{model}"
+        if name not in plan:
+            continue
         if name not in todo and st.done(name):
             from surrogate import load_ensemble
 
@@ -509,7 +610,7 @@ def run_pipeline(cfg: dict, *, force: bool = False) -> dict:
     for name, label, fn in (("maps", "maps: parameter maps and SOC maps (customary and PRODA)",
                              _proda.make_maps),
                             ("analyses", "analyses", _proda.make_analyses)):
-        if st.done(name):
+        if name not in plan or st.done(name):
             continue
         _log(f"stage {4 if name == 'maps' else 5}/6 {label} ({st.why(name)})")
         w = world()
@@ -525,9 +626,59 @@ def run_pipeline(cfg: dict, *, force: bool = False) -> dict:
         w = world()
         st.start("report")
         t0 = time.perf_counter()
-        summary = _proda.make_report(cfg, out, w, tables, st)
+        make = _proda.make_report if "analyses" in plan else _site_report
+        summary = make(cfg, out, w, tables, st)
         summary["total_seconds"] = time.perf_counter() - t_all
         _write_json(out / "summary.json", summary)
         st.mark("report", time.perf_counter() - t0)
     _log(f"done in {time.perf_counter() - t_all:.0f} s: {out / 'report.md'}")
     return summary
+
+
+def _site_report(cfg: dict, out: Path, world: SiteData, tables: dict, stages) -> dict:
+    """``report.md`` of a run on your own data: calibration, screening, held-out skill."""
+    from surrogate import _proda, load_ensemble
+
+    d, c = cfg["data"], cfg["calibration"]
+    lines = ["# socmc PRODA report (your own data)", "",
+             f"Data: `{d['source']}` from `{d['path']}`"
+             f" ({int(world.profiles.sizes['profile'])} profiles after screening), climate"
+             f" from `{d['climate']}`. Sampler: {c['sampler']} ({c['num_warmup']} warm-up +"
+             f" {c['num_samples']} iterations x {c['num_chains']} chains), likelihood"
+             f" {c['likelihood']}. Screening: max R-hat <= {c['rhat_max']} and NSE >"
+             f" {c['nse_min']}.", "",
+             "**Maps and map analyses skipped:** there is no covariate grid for your own data"
+             " (the virtual world's stages 4-5 need one).", ""]
+    if world.covariates is None:
+        lines += ["**Network skipped:** no site covariate table (`data.covariates`).", ""]
+    res: dict = {"models": {}}
+    for m in cfg["models"]:
+        t = tables[m]
+        r: dict = {"sites": {"n": int(t.sizes["site"]), "kept": int(np.sum(t["kept"].values)),
+                             "median_nse": float(np.nanmedian(t["nse"].values)),
+                             "median_max_rhat": float(np.nanmedian(t["max_r_hat"].values))}}
+        path = out / "network" / f"{m}_ensemble.npz"
+        if f"network_{m}" in stages.plan and path.exists():
+            r["heldout"] = _proda._heldout_skill(cfg, out, world, m, load_ensemble(path), t)
+        res["models"][m] = r
+    flags = plausibility_flags(res)
+    if flags:
+        lines += ["**Implausible numbers (check before using them):**", ""]
+        lines += [f"- {f}" for f in flags] + [""]
+    lines += ["| model | sites calibrated / kept | median site NSE | median max R-hat |"
+              " held-out pooled NSE [68 % CI] |", "|---|---|---|---|---|"]
+    for m, r in res["models"].items():
+        h = r.get("heldout")
+        held = (f"{h['nse']:.2f} [{h['nse_lo']:.2f}, {h['nse_hi']:.2f}] (n ="
+                f" {h['n_profiles']})" if h else "no network")
+        s = r["sites"]
+        lines.append(f"| {m.upper()} | {s['n']} / {s['kept']} | {s['median_nse']:.2f} |"
+                     f" {s['median_max_rhat']:.3f} | {held} |")
+    lines += ["", "## Stage timings (s)", ""]
+    lines += [f"- {n}: {stages.seconds(n):.1f}" for n in stages.plan if n != "report"]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    (out / "analyses.json").write_text(json.dumps(res, indent=1, default=float))
+    return {"heldout_nse": {m: r["heldout"]["nse"] for m, r in res["models"].items()
+                            if "heldout" in r},
+            "kept_sites": {m: r["sites"]["kept"] for m, r in res["models"].items()},
+            "flags": flags}

@@ -147,3 +147,24 @@ def test_the_documented_config_is_valid_and_complete(tmp_path):
     for section in ("data", "calibration", "network"):
         assert set(documented[section]) == set(cfg[section]), section
     assert set(documented) == set(cfg)
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    ({"source": "csv"}, "data.path: required when data.source is 'csv'"),
+    ({"source": "csv", "path": "p.csv"}, "data.climate: required"),
+    ({"source": "csv", "path": "nope.csv", "climate": "c.csv"},
+     "data.path: no such file or folder"),
+    ({"source": "wosis", "path": "p.csv", "climate": "c.csv"}, "data.path: a WoSIS download"),
+    ({"source": "csv", "path": ".", "climate": "c.csv"}, "data.path: source csv needs a file"),
+    ({"path": "p.csv"}, "data.path: only used with source wosis or csv"),
+    ({"source": "csv", "path": "p.csv", "climate": "c.csv", "soc_unit": "ppm"},
+     "data.soc_unit:"),
+])
+def test_own_data_config(tmp_path, data, expected):
+    (tmp_path / "p.csv").write_text("x\n")
+    (tmp_path / "c.csv").write_text("x\n")
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({"data": data}))
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path))
+    assert expected in str(info.value)

@@ -217,3 +217,56 @@ def test_config_rejects_unknown_keys(tmp_path):
         load_config(str(p))
     with pytest.raises(ConfigError, match="preset"):
         load_config(preset="huge")
+
+
+def _write_user_data(folder, n_sites=12, seed=1):
+    """A small CSV of profiles, a climate table and a covariate table (synthetic)."""
+    rng = np.random.default_rng(seed)
+    rows = ["profile_id,lat,lon,upper_depth,lower_depth,soc,bulk_density"]
+    clim = ["profile_id,mat,mat_amplitude,moisture,npp"]
+    cov = ["profile_id,elevation,aridity,clay"]
+    for k in range(n_sites):
+        pid = f"P{k:02d}"
+        lat, lon = rng.uniform(-40, 60), rng.uniform(-120, 140)
+        mat = 25 - 0.4 * abs(lat) + rng.normal(0, 2)
+        top = rng.uniform(15, 40)  # g/kg in the topsoil
+        for up, lo in ((0, 10), (10, 30), (30, 60), (60, 100)):
+            soc = top * np.exp(-(up + lo) / 2 / 40) * rng.lognormal(0, 0.1)
+            rows.append(f"{pid},{lat:.2f},{lon:.2f},{up},{lo},{soc:.2f},1.3")
+        clim.append(f"{pid},{mat:.1f},{rng.uniform(2, 15):.1f},{rng.uniform(0.3, 0.9):.2f},"
+                    f"{rng.uniform(200, 900):.0f}")
+        cov.append(f"{pid},{rng.uniform(0, 2000):.0f},{rng.uniform(0, 1):.2f},"
+                   f"{rng.uniform(5, 50):.1f}")
+    for name, lines in (("profiles.csv", rows), ("climate.csv", clim), ("covariates.csv", cov)):
+        (folder / name).write_text("\n".join(lines) + "\n")
+    (folder / "run.yaml").write_text(
+        "models: [clm5]\n"
+        "data: {source: csv, path: profiles.csv, climate: climate.csv,"
+        " covariates: covariates.csv, soc_unit: g/kg}\n"
+        "calibration: {num_warmup: 200, num_samples: 100, num_chains: 2, num_draws: 20,"
+        " chunk_size: 16, rhat_max: 100.0, nse_min: -1000.0}\n"
+        "network: {n_members: 1, max_epochs: 10, patience: 5, hidden: [8],"
+        " epochs_per_call: 5, heldout_fraction: 0.25}\n")
+
+
+def test_run_on_your_own_csv(tmp_path, capsys):
+    """``data.source: csv`` with a climate and a covariate table: calibrate, network, report;
+    the maps are skipped with a note; a changed climate file reruns everything."""
+    _write_user_data(tmp_path)
+    cfg = load_config(str(tmp_path / "run.yaml"), out=str(tmp_path / "out"))
+    assert cfg["data"]["path"] == str(tmp_path / "profiles.csv")  # relative to the config
+    summary = run_pipeline(cfg)
+    out = tmp_path / "out"
+    report = (out / "report.md").read_text()
+    assert "Maps and map analyses skipped" in report and "| CLM5 | 12 / " in report
+    assert set(_markers(out)) == {"data", "calibrate_clm5", "network_clm5", "report"}
+    assert np.isfinite(summary["heldout_nse"]["clm5"])
+    assert not (out / "maps" / "clm5.nc").exists()
+    capsys.readouterr()
+    run_pipeline(cfg)
+    assert "nothing to do" in capsys.readouterr().out
+    # the climate file is an input: editing it reruns the calibration (all chains redone)
+    text = (tmp_path / "climate.csv").read_text().replace(",0.", ",0.0", 1)
+    (tmp_path / "climate.csv").write_text(text)
+    plan = stage_plan(cfg)
+    assert _markers(out)["calibrate_clm5"]["core"] != plan["calibrate_clm5"]["core"]
