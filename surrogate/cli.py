@@ -114,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="redo finished stages (the calibration resumes its finished sites)")
     ss = sub.add_parser("steady-state", help="print steady states at a few example sites")
     ss.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    for p in (run, ss):  # also accepted after the command
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the full traceback on errors")
     return ap
 
 

@@ -624,7 +624,7 @@ def run_pipeline(cfg: dict, *, force: bool = False) -> dict:
     else:
         _log(f"stage 6/6 report ({st.why('report')})")
         w = world()
-        st.start("report")
+        (st.dir / "report.json").unlink(missing_ok=True)  # no stale timing in the report
         t0 = time.perf_counter()
         make = _proda.make_report if "analyses" in plan else _site_report
         summary = make(cfg, out, w, tables, st)

@@ -57,6 +57,10 @@ def test_other_errors_are_one_line_and_debug_shows_the_traceback(tmp_path, capsy
     assert err.startswith("socmc: FileExistsError:") and "--debug" in err
     with pytest.raises(FileExistsError):
         cli.main(["--debug", *args])
+    with pytest.raises(FileExistsError):
+        cli.main([*args, "--debug"])
+    assert cli.main(args) == 1  # (--debug is off unless given)
+    capsys.readouterr()
 
 
 def test_usage_errors_exit_2(capsys):
