@@ -270,3 +270,50 @@ def test_run_on_your_own_csv(tmp_path, capsys):
     (tmp_path / "climate.csv").write_text(text)
     plan = stage_plan(cfg)
     assert _markers(out)["calibrate_clm5"]["core"] != plan["calibrate_clm5"]["core"]
+
+
+def _wosis_config(tmp_path, climate_rows: str) -> dict:
+    from pathlib import Path
+
+    wosis = Path(__file__).parent / "fixtures" / "data" / "wosis_2019"
+    (tmp_path / "climate.csv").write_text("profile_id,mat,mat_amplitude,moisture,npp\n"
+                                          + climate_rows)
+    (tmp_path / "run.yaml").write_text(
+        f"data: {{source: wosis, path: {wosis}, climate: climate.csv}}\n")
+    return load_config(str(tmp_path / "run.yaml"), out=str(tmp_path / "out"))
+
+
+def test_site_data_from_a_wosis_folder(tmp_path):
+    rows = "".join(f"{p},{t},8,0.6,{n}\n" for p, t, n in
+                   ((101, 10, 500), (102, 26, 1100), (105, 20, 700), (107, 27, 900),
+                    (108, -2, 200), (999, 5, 300)))  # 999: not in the download, ignored
+    cfg = _wosis_config(tmp_path, rows)
+    site = pipeline._site_data(cfg)
+    ids = [str(p) for p in site.profiles["profile_id"].values]
+    assert ids == ["101", "102", "105", "107", "108"]
+    f = site.forcing
+    total = sum(np.asarray(getattr(f, k)) for k in
+                ("input_cwd", "input_litr1", "input_litr2", "input_litr3"))
+    np.testing.assert_allclose(total, [500, 1100, 700, 900, 200])  # NPP = total input, row order
+    assert np.asarray(f.tsoi).shape == (len(ids), 12, 20)
+    assert site.covariates is None and site.grid is None
+    plan = stage_plan(cfg)
+    assert "maps" not in plan and "network_clm5" not in plan  # no covariates, no grid
+    assert set(plan["report"]["upstream"]) == {"data", "calibrate_clm5", "calibrate_compas"}
+
+
+@pytest.mark.parametrize(("rows", "expected"), [
+    ("101,10,8,0.6,500\n", "no climate for 4 profile(s), e.g. ['102', '105', '107', '108']"),
+    ("".join(f"{p},10,8,0.6\n" for p in (101, 102, 105, 107, 108)),
+     "column 'npp' is empty for profile(s) ['101', '102'"),
+    ("".join(f"{p},10,8,0.6,x\n" for p in (101, 102, 105, 107, 108)),
+     "column 'npp' is not a number for profile(s) ['101'"),
+    ("".join(f"{p},10,8,0.6,500\n" for p in (101, 101, 102, 105, 107, 108)),
+     "profile_id ['101'] listed more than once"),
+])
+def test_site_data_errors_name_the_file(tmp_path, rows, expected):
+    cfg = _wosis_config(tmp_path, rows)
+    with pytest.raises(ValueError) as info:
+        pipeline._site_data(cfg)
+    assert str(tmp_path / "climate.csv") in str(info.value)
+    assert expected in str(info.value)
