@@ -355,6 +355,12 @@ def make_report(cfg: dict, out: Path, world, tables: dict, stages) -> dict:
                   " from the paper's 1.05 because this run's chains are short; its numbers"
                   " illustrate the method, they are not converged posteriors. Use"
                   " `--preset paper` (or longer chains) for results.", ""]
+    from surrogate.pipeline import plausibility_flags
+
+    flags = plausibility_flags(res)
+    if flags:
+        lines += ["**Implausible numbers (check before using them):**", ""]
+        lines += [f"- {f}" for f in flags] + [""]
     lines += ["## Headline numbers", ""]
     if "log_soc_correlation" in res:
         c = res["log_soc_correlation"]
@@ -419,5 +425,6 @@ def make_report(cfg: dict, out: Path, world, tables: dict, stages) -> dict:
     (out / "report.md").write_text("\n".join(lines) + "\n")
     summary = {"log_soc_correlation": res.get("log_soc_correlation"),
                "heldout_nse": {m: r["heldout"]["nse"] for m, r in res["models"].items()},
-               "kept_sites": {m: r["sites"]["kept"] for m, r in res["models"].items()}}
+               "kept_sites": {m: r["sites"]["kept"] for m, r in res["models"].items()},
+               "flags": flags}
     return summary

@@ -19,120 +19,254 @@ optional YAML file; unknown keys are rejected.
 
 from __future__ import annotations
 
-import copy
+import functools
+import hashlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["PRESETS", "load_config", "run_pipeline", "ConfigError"]
+from surrogate.config import PRESETS, ConfigError, load_config
+
+__all__ = ["PRESETS", "load_config", "run_pipeline", "ConfigError", "stage_plan",
+           "enable_compilation_cache", "plausibility_flags", "GLOBAL_STOCK_RANGE_PGC",
+           "MIN_FEASIBLE_FRACTION"]
+
+STAGE_DIR = "stages"
 
 
-class ConfigError(ValueError):
-    """A pipeline configuration key is unknown or has an invalid value."""
+def enable_compilation_cache(path: str | Path | None = None) -> Path | None:
+    """Turn on JAX's persistent compilation cache, shared by every stage and process.
+
+    The cache lives in ``$SOCMC_CACHE/jax`` (default ``$XDG_CACHE_HOME/socmc/jax``, i.e.
+    ``~/.cache/socmc/jax``); ``SOCMC_CACHE=off`` disables it. Programs that take 0.5 s or
+    more to compile are cached whatever their size, so the CPU programs of the samplers, the
+    steady states and the network are compiled once per machine, not once per process.
+
+    Args:
+        path: Cache folder (overrides the environment).
+
+    Returns:
+        The cache folder, or ``None`` when disabled.
+    """
+    root = os.environ.get("SOCMC_CACHE", "")
+    if path is None and root.lower() in ("off", "0", "none", "false"):
+        return None
+    if path is None:
+        base = Path(root) if root else Path(os.environ.get("XDG_CACHE_HOME")
+                                            or Path.home() / ".cache") / "socmc"
+        path = base / "jax"
+    path = Path(path).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    return path
 
 
-_BASE: dict[str, Any] = {
-    "out": "socmc_output",
-    "seed": 0,
-    "models": ["clm5", "compas"],
-    "data": {"source": "virtual_world", "resolution": 4.0, "n_profiles": 240,
-             "size": "default", "noise_sd": 0.25},
-    # The default budget (20,000 iterations per chain) is what fits the ~10 minute demo on
-    # 2 cores; chains of 21-23 parameters are not converged to R-hat 1.05 by then, so the
-    # demo screens at 1.5 and says so in the report. The paper preset uses 1.05.
-    "calibration": {"sampler": "am", "num_warmup": 10000, "num_samples": 10000,
-                    "num_chains": 3, "num_draws": 200, "chunk_size": 256,
-                    "likelihood": "lognormal", "rhat_max": 1.5, "nse_min": 0.0},
-    "network": {"n_members": 4, "max_epochs": 400, "patience": 80, "dropout": 0.2,
-                "loss": "product", "heldout_fraction": 0.15, "hidden": [256, 512, 512, 256],
-                "epochs_per_call": 20},
-}
+# ---------------------------------------------------------------------------------------
+# Fingerprints: a stage is redone when the fingerprint of its inputs changed
+# ---------------------------------------------------------------------------------------
 
-PRESETS: dict[str, dict[str, Any]] = {
-    "default": {},
-    "tiny": {"data": {"resolution": 10.0, "n_profiles": 40},
-             # a smoke test: chains this short cannot converge, so the R-hat screen is
-             # relaxed to let the later stages run; never use it for results
-             "calibration": {"num_warmup": 600, "num_samples": 400, "num_draws": 50,
-                             "chunk_size": 64, "rhat_max": 10.0},
-             "network": {"n_members": 2, "max_epochs": 40, "patience": 20,
-                         "hidden": [32, 32], "epochs_per_call": 10}},
-    "paper": {"data": {"resolution": 0.5, "n_profiles": None, "size": "paper"},
-              "calibration": {"num_warmup": 35000, "num_samples": 35000, "num_draws": 1000,
-                              "chunk_size": 1024, "rhat_max": 1.05},
-              "network": {"n_members": 10, "max_epochs": 6000, "patience": 1200,
-                          "epochs_per_call": 50}},
-}
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("socmc")
+    except PackageNotFoundError:
+        return "unknown"
 
 
-def _merge(base: dict, over: dict, path: str = "") -> dict:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        if k not in base:
-            raise ConfigError(f"unknown config key '{path}{k}'; known: {sorted(base)}")
-        if isinstance(base[k], dict):
-            if not isinstance(v, dict):
-                raise ConfigError(f"config key '{path}{k}' must be a mapping")
-            out[k] = _merge(base[k], v, f"{path}{k}.")
-        else:
-            out[k] = v
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def file_hash(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (or of a folder's files, names included, sorted)."""
+    p = Path(path)
+    h = hashlib.sha256()
+    files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+    for f in files:
+        h.update(str(f.relative_to(p) if p.is_dir() else f.name).encode())
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix.rstrip("."): d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}."))
     return out
 
 
-def load_config(path: str | None = None, *, preset: str | None = None,
-                out: str | None = None) -> dict:
-    """Preset (default ``default``) + YAML file + ``out`` override -> validated config."""
-    import yaml
+def _changed_keys(old: dict, new: dict) -> list[str]:
+    a, b = _flat(old), _flat(new)
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
-    user: dict = {}
-    if path is not None:
-        with open(path) as fh:
-            user = yaml.safe_load(fh) or {}
-        if not isinstance(user, dict):
-            raise ConfigError(f"{path}: the config must be a YAML mapping")
-    preset = preset or user.pop("preset", None) or "default"
-    user.pop("preset", None)
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown preset '{preset}'; choose one of {sorted(PRESETS)}")
-    cfg = _merge(_merge(_BASE, PRESETS[preset]), user)
-    cfg["preset"] = preset
-    if out is not None:
-        cfg["out"] = out
-    bad = [m for m in cfg["models"] if m not in ("clm5", "compas")]
-    if bad:
-        raise ConfigError(f"models: unknown model(s) {bad}; choose from clm5, compas")
-    if cfg["data"]["source"] != "virtual_world":
-        raise ConfigError("data.source: only 'virtual_world' runs from the command line so far;"
-                          " for your own data use the library API (docs/pipeline.md)")
-    return cfg
+
+_SCREENING = ("rhat_max", "nse_min")
+"""Calibration keys that only change which sites are kept: the chains are resumed."""
+_NOT_RESULTS = ("chunk_size",)
+"""Calibration keys that do not change any number (``run_sites``: batching only)."""
+
+
+def stage_plan(cfg: dict) -> dict[str, dict]:
+    """Every stage's inputs and fingerprint, computed from the configuration alone.
+
+    A stage's fingerprint hashes its inputs (the configuration keys it reads, the input data
+    files' hashes, the package version) and its upstream stages' fingerprints, so a change
+    reruns the stage and everything downstream of it. Calibration stages also carry
+    ``core``: the fingerprint without the screening thresholds; when only those changed the
+    chains are reused (``run_sites`` resumes and re-screens), otherwise they are redone.
+
+    Returns:
+        ``{stage: {"inputs": ..., "upstream": [...], "fingerprint": str}}`` in run order.
+    """
+    version = _version()
+    plan: dict[str, dict] = {}
+
+    def add(name: str, inputs: dict, upstream: list[str], **extra) -> None:
+        ups = {u: plan[u]["fingerprint"] for u in upstream}
+        plan[name] = {"inputs": inputs, "upstream": ups, "version": version,
+                      "fingerprint": _digest([inputs, ups, version]), **extra}
+
+    add("data", {"data": cfg["data"], "seed": cfg["seed"], "files": _input_files(cfg)}, [])
+    cal = {k: v for k, v in cfg["calibration"].items() if k not in _NOT_RESULTS}
+    core = {k: v for k, v in cal.items() if k not in _SCREENING}
+    for m in cfg["models"]:
+        inputs = {"model": m, "seed": cfg["seed"], "calibration": cal}
+        add(f"calibrate_{m}", inputs, ["data"],
+            core=_digest([{**inputs, "calibration": core}, plan["data"]["fingerprint"],
+                          version]))
+    virtual = cfg["data"]["source"] == "virtual_world"
+    kinds = ["calibrate"]
+    if virtual or cfg["data"]["covariates"]:  # no covariates: no network
+        kinds.append("network")
+        for m in cfg["models"]:
+            add(f"network_{m}", {"model": m, "seed": cfg["seed"], "network": cfg["network"]},
+                ["data", f"calibrate_{m}"])
+    every = [f"{s}_{m}" for s in kinds for m in cfg["models"]]
+    if not virtual:  # your own data has no covariate grid: no maps, no map analyses
+        add("report", {"models": cfg["models"], "preset": cfg["preset"]}, ["data", *every])
+        return plan
+    add("maps", {"models": cfg["models"]}, ["data", *every])
+    add("analyses", {"models": cfg["models"], "seed": cfg["seed"]}, ["data", "maps", *every])
+    add("report", {"models": cfg["models"], "preset": cfg["preset"]}, ["analyses"])
+    return plan
+
+
+def _input_files(cfg: dict) -> dict[str, str]:
+    """Hashes of the data files the configuration reads (none for the virtual world)."""
+    paths = {k: v for k, v in cfg["data"].items() if k in ("path", "climate") and v}
+    return {k: file_hash(v) for k, v in sorted(paths.items())}
+
+
+def _outputs(name: str, out: Path, virtual: bool = True) -> list[Path]:
+    """Files a finished stage has written (a missing one means: redo the stage)."""
+    if name == "data":  # your own data: nothing is written (its files are fingerprinted)
+        return [out / "data"] if virtual else []
+    kind, _, model = name.partition("_")
+    return {
+        "calibrate": [out / "calibration" / model / "site_table.nc"],
+        "network": [out / "network" / f"{model}_ensemble.npz",
+                    out / "network" / f"{model}_sites.nc"],
+        "maps": [out / "maps"],
+        "analyses": [out / "analyses.json", out / "analyses_components.nc"],
+        "report": [out / "report.md", out / "summary.json"],
+    }[kind]
 
 
 class _Stages:
-    """Stage markers with timings (``out/stages/<name>.json``)."""
+    """Stage markers (``out/stages/<name>.json``): fingerprint, inputs, status, timings."""
 
-    def __init__(self, out: Path, force: bool) -> None:
-        self.dir = out / "stages"
-        self.dir.mkdir(parents=True, exist_ok=True)
+    def __init__(self, out: Path, plan: dict[str, dict], force: bool) -> None:
+        self.out = out
+        self.dir = out / STAGE_DIR
+        self.plan = plan
         self.force = force
+        self.virtual = plan["data"]["inputs"]["data"]["source"] == "virtual_world"
         self.timings: dict[str, float] = {}
 
+    def marker(self, name: str) -> dict | None:
+        p = self.dir / f"{name}.json"
+        try:
+            return json.loads(p.read_text())
+        except (OSError, ValueError):
+            return None
+
     def done(self, name: str) -> bool:
-        return (not self.force) and (self.dir / f"{name}.json").exists()
+        """Finished with the same fingerprint and its outputs present (``force``: redo all
+        but the calibration, which resumes)."""
+        if self.force and not name.startswith("calibrate_"):
+            return False
+        m = self.marker(name)
+        return (m is not None and m.get("status") == "done"
+                and m.get("fingerprint") == self.plan[name]["fingerprint"]
+                and all(p.exists() for p in _outputs(name, self.out, self.virtual)))
+
+    def why(self, name: str) -> str:
+        """Why a stage runs (for the log)."""
+        m = self.marker(name)
+        p = self.plan[name]
+        if m is None:
+            return "new"
+        if m.get("fingerprint") != p["fingerprint"]:
+            keys = _changed_keys(m.get("inputs", {}), p["inputs"])
+            ups = [u for u, f in p["upstream"].items() if m.get("upstream", {}).get(u) != f]
+            what = keys + [f"stage {u}" for u in ups]
+            if m.get("version") != p["version"]:
+                what.append(f"socmc {m.get('version')} -> {p['version']}")
+            return "inputs changed: " + (", ".join(what) or "unknown")
+        if m.get("status") != "done":
+            return "resuming an unfinished run"
+        if self.force and not name.startswith("calibrate_"):
+            return "--force"
+        return "outputs missing"
+
+    def start(self, name: str) -> None:
+        self._write(name, {"status": "running"})
 
     def mark(self, name: str, seconds: float, **info: Any) -> None:
         import resource
 
         self.timings[name] = seconds
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB -> MiB
-        (self.dir / f"{name}.json").write_text(json.dumps(
-            {"seconds": seconds, "peak_rss_mib_so_far": peak, **info}, default=str, indent=1))
+        self._write(name, {"status": "done", "seconds": seconds,
+                           "peak_rss_mib_so_far": peak, **info})
 
-    def seconds(self, name: str) -> float | None:
-        p = self.dir / f"{name}.json"
-        return json.loads(p.read_text())["seconds"] if p.exists() else None
+    def _write(self, name: str, info: dict) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        p = self.plan[name]
+        body = {**info, "fingerprint": p["fingerprint"], "inputs": p["inputs"],
+                "upstream": p["upstream"], "version": p["version"],
+                **({"core": p["core"]} if "core" in p else {})}
+        _write_json(self.dir / f"{name}.json", body)
+
+    def seconds(self, name: str) -> float:
+        m = self.marker(name) or {}
+        return float(m.get("seconds", float("nan")))
+
+    def forget_others(self) -> None:
+        """Remove markers of stages this configuration does not have (e.g. a dropped model)."""
+        for p in self.dir.glob("*.json"):
+            if p.stem not in self.plan:
+                p.unlink()
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (a killed run never leaves half a marker)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    os.replace(tmp, path)
 
 
 def _log(msg: str) -> None:
@@ -140,36 +274,170 @@ def _log(msg: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# Plausibility of the headline numbers
+# ---------------------------------------------------------------------------------------
+
+GLOBAL_STOCK_RANGE_PGC = (500.0, 5000.0)
+"""Plausible global SOC stock 0-1 m [Pg C]. Observation-based estimates span about
+1,000-3,000 Pg C (e.g. Batjes 1996: 1,462-1,548; SoilGrids and the PRODA paper are in that
+span); the range allows a factor of about 2 either side for a coarse or virtual grid."""
+
+MIN_FEASIBLE_FRACTION = 0.9
+"""Flag a model whose steady state is infeasible in more than 10 % of the land cells."""
+
+
+def plausibility_flags(analyses: dict) -> list[str]:
+    """Headline numbers that are implausible and must be checked before use.
+
+    Args:
+        analyses: The ``analyses.json`` mapping (per model: ``total_PgC_proda``,
+            ``total_PgC_customary``, ``feasible_cells_fraction``, ``heldout``).
+
+    Returns:
+        One readable sentence per flag (empty when nothing is implausible).
+    """
+    lo, hi = GLOBAL_STOCK_RANGE_PGC
+    flags = []
+    for m, r in analyses.get("models", {}).items():
+        for key, label in (("total_PgC_proda", "PRODA"), ("total_PgC_customary", "customary")):
+            v = r.get(key)
+            if v is None:
+                continue
+            if not np.isfinite(v) or not lo <= v <= hi:
+                flags.append(f"{m.upper()} global SOC 0-1 m with {label} parameters is {v:,.0f}"
+                             f" Pg C, outside the plausible {lo:,.0f}-{hi:,.0f} Pg C")
+        for key, where in (("feasible_cells_fraction", "land cells (PRODA maps)"),):
+            f = r.get(key)
+            if f is not None and not f >= MIN_FEASIBLE_FRACTION:
+                flags.append(f"{m.upper()}: the steady state is infeasible in"
+                             f" {100 * (1 - f):.0f} % of the {where}")
+        f = r.get("heldout", {}).get("feasible_fraction")
+        if f is not None and not f >= MIN_FEASIBLE_FRACTION:
+            flags.append(f"{m.upper()}: the steady state is infeasible at {100 * (1 - f):.0f} %"
+                         " of the held-out profiles")
+    return flags
+
+
+# ---------------------------------------------------------------------------------------
 # Stages
 # ---------------------------------------------------------------------------------------
 
 def _world(cfg: dict, out: Path):
+    """The data of the run: the virtual world, or :class:`SiteData` from your own files."""
+    d = cfg["data"]
+    if d["source"] != "virtual_world":
+        return _site_data(cfg)
     from socmodels.data import virtual_world
 
-    d = cfg["data"]
     return virtual_world(seed=cfg["seed"], resolution=d["resolution"], n_profiles=d["n_profiles"],
                          size=d["size"], out_dir=out / "data", noise_sd=d["noise_sd"])
 
 
+class SiteData:
+    """Your own sites: screened profiles, their forcing and (optionally) covariates.
+
+    Attributes:
+        profiles: Screened profiles (``socmodels.data.read_wosis`` / ``read_profiles_csv``).
+        forcing: Batched forcing aligned with ``profiles`` (``climate_forcing``).
+        covariates: Site x covariate table (index ``profile_id`` as str) or ``None``.
+        grid: ``None`` (no covariate grid: no maps).
+    """
+
+    grid = None
+
+    def __init__(self, profiles, forcing, covariates) -> None:
+        self.profiles, self.forcing, self.covariates = profiles, forcing, covariates
+
+
+_CLIMATE_REQUIRED = ("mat", "mat_amplitude", "moisture", "npp")
+_CLIMATE_OPTIONAL = ("bedrock_depth", "active_layer_depth", "sand")
+
+
+def _site_table(path: str, ids: list[str], what: str):
+    """A per-profile table (``profile_id`` + numeric columns) aligned with ``ids``."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, sep=None, engine="python", dtype={"profile_id": str})
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read the {what} table ({exc})") from None
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    if "profile_id" not in df.columns:
+        raise ValueError(f"{path}: the {what} table needs a 'profile_id' column"
+                         f" (columns: {list(df.columns)})")
+    df["profile_id"] = df["profile_id"].astype(str).str.strip()
+    dup = df["profile_id"][df["profile_id"].duplicated()].unique().tolist()
+    if dup:
+        raise ValueError(f"{path}: profile_id {dup[:5]} listed more than once")
+    df = df.set_index("profile_id")
+    missing = [i for i in ids if i not in df.index]
+    if missing:
+        raise ValueError(f"{path}: no {what} for {len(missing)} profile(s), e.g. {missing[:5]}")
+    df = df.loc[ids]
+    for col in df.columns:
+        vals = pd.to_numeric(df[col], errors="coerce")
+        bad = df.index[vals.isna() & df[col].notna()].tolist()
+        if bad:
+            raise ValueError(f"{path}: column '{col}' is not a number for profile(s) {bad[:5]}")
+        df[col] = vals
+    return df
+
+
+def _site_data(cfg: dict) -> SiteData:
+    """Profiles (WoSIS folder or CSV), forcing from the site climate, site covariates."""
+    from socmodels.data import climate_forcing, read_profiles_csv, read_wosis
+
+    d = cfg["data"]
+    if d["source"] == "wosis":
+        profiles = read_wosis(d["path"], depth_unit=d["depth_unit"])
+    else:
+        profiles = read_profiles_csv(d["path"], soc_unit=d["soc_unit"],
+                                     depth_unit=d["depth_unit"])
+    ids = [str(p) for p in np.asarray(profiles["profile_id"].values)]
+    if not ids:
+        raise ValueError(f"{d['path']}: no profile passed the screening (see"
+                         " socmodels.data.screening_report)")
+    clim = _site_table(d["climate"], ids, "climate")
+    absent = [c for c in _CLIMATE_REQUIRED if c not in clim.columns]
+    if absent:
+        raise ValueError(f"{d['climate']}: the climate table needs columns {absent}"
+                         f" (has {list(clim.columns)})")
+    for c in _CLIMATE_REQUIRED:
+        if clim[c].isna().any():
+            raise ValueError(f"{d['climate']}: column '{c}' is empty for profile(s)"
+                             f" {clim.index[clim[c].isna()].tolist()[:5]}")
+    opt = {c: clim[c].to_numpy(float) for c in _CLIMATE_OPTIONAL if c in clim.columns}
+    forcing = climate_forcing(*(clim[c].to_numpy(float) for c in _CLIMATE_REQUIRED), **opt,
+                              latitude=np.asarray(profiles["lat"].values, float))
+    cov = _site_table(d["covariates"], ids, "covariates") if d["covariates"] else None
+    if cov is not None and cov.isna().any().any():
+        raise ValueError(f"{d['covariates']}: missing covariate values in columns"
+                         f" {cov.columns[cov.isna().any()].tolist()}")
+    return SiteData(profiles, forcing, cov)
+
+
 def _sampler(cfg: dict):
-    from inference import AMConfig, NUTSConfig
+    """The sampler config of ``calibration.sampler`` with this run's budget.
+
+    The registry (:func:`inference.samplers.get_sampler`) gives the sampler and its
+    defaults; the pipeline sets only the budget. The adaptation start and the test-step
+    phase are scaled with a short warm-up as before (until the registry scales them).
+    """
+    import dataclasses
+
+    from inference.samplers import get_sampler
 
     c = cfg["calibration"]
-    if c["sampler"] == "nuts":
-        return NUTSConfig(num_warmup=c["num_warmup"], num_samples=c["num_samples"])
-    if c["sampler"] in ("am", "am_two_phase", "proda_compat"):
-        opts = dict(num_warmup=c["num_warmup"], num_samples=c["num_samples"],
-                    adapt_start=min(1000, c["num_warmup"] // 4))
-        if c["sampler"] == "am_two_phase":
-            opts["num_test_steps"] = c["num_warmup"] // 3
-        if c["sampler"] == "proda_compat":
-            from inference import proda_compat
-            return proda_compat(**opts)
-        return AMConfig(**opts)
-    raise ConfigError(f"calibration.sampler: unknown sampler {c['sampler']!r}")
+    base = get_sampler(c["sampler"])
+    opts = dict(num_warmup=c["num_warmup"], num_samples=c["num_samples"])
+    if hasattr(base, "adapt_start"):
+        opts["adapt_start"] = min(base.adapt_start, c["num_warmup"] // 4)
+    if getattr(base, "num_test_steps", 0):
+        opts["num_test_steps"] = c["num_warmup"] // 3
+    return dataclasses.replace(base, **opts)
 
 
-def _calibrate(cfg: dict, out: Path, world, model: str):
+def _calibrate(cfg: dict, out: Path, world, model: str, *, overwrite: bool = False):
     from inference import run_sites
 
     c = cfg["calibration"]
@@ -177,7 +445,7 @@ def _calibrate(cfg: dict, out: Path, world, model: str):
                      output_dir=out / "calibration" / model, likelihood=c["likelihood"],
                      num_chains=c["num_chains"], seed=cfg["seed"], num_draws=c["num_draws"],
                      chunk_size=c["chunk_size"], invalid="skip", rhat_max=c["rhat_max"],
-                     nse_min=c["nse_min"]).table
+                     nse_min=c["nse_min"], overwrite=overwrite).table
 
 
 def _unit_means(table, mod) -> np.ndarray:
@@ -211,8 +479,11 @@ def _network(cfg: dict, out: Path, world, model: str, table):
     n = cfg["network"]
     cov = _site_covariates(world, table)
     names = list(cov.columns)
-    grid_x = np.stack([np.asarray(world.grid[v].values).ravel() for v in names], axis=1)
-    scaler = MinMaxScaler.fit(grid_x[np.all(np.isfinite(grid_x), axis=1)], names=names)
+    if world.grid is not None:  # scale with the ranges over the map's cells (as PRODA)
+        grid_x = np.stack([np.asarray(world.grid[v].values).ravel() for v in names], axis=1)
+        scaler = MinMaxScaler.fit(grid_x[np.all(np.isfinite(grid_x), axis=1)], names=names)
+    else:  # no covariate grid: the ranges over the sites
+        scaler = MinMaxScaler.fit(cov.to_numpy(float), names=names)
     x = scaler.transform(cov.to_numpy(float))
     y = _unit_means(table, mod)
     kept = np.asarray(table["kept"].values, bool)
@@ -243,66 +514,171 @@ def _network(cfg: dict, out: Path, world, model: str, table):
 def run_pipeline(cfg: dict, *, force: bool = False) -> dict:
     """Run (or resume) the pipeline described by ``cfg`` (see :func:`load_config`).
 
-    Returns a dict of headline numbers (also written to ``out/summary.json``).
-    """
-    from surrogate import _proda
+    A stage runs when it has no finished marker, when the fingerprint of its inputs changed
+    (:func:`stage_plan`; everything downstream follows) or when its outputs are missing;
+    otherwise it is skipped without loading anything. ``force`` redoes every stage but the
+    calibration, which resumes its finished sites.
 
+    Args:
+        cfg: A validated configuration (:func:`load_config`).
+        force: Redo the finished non-calibration stages.
+
+    Returns:
+        The headline numbers (also in ``out/summary.json``).
+    """
+    from surrogate.config import validate_config
+
+    cfg = validate_config(cfg)
     out = Path(cfg["out"])
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(cfg, indent=1))
+    plan = stage_plan(cfg)
+    st = _Stages(out, plan, force)
+    if st.dir.exists():
+        st.forget_others()
+    todo = [name for name in plan if not st.done(name)]
+    if not todo:
+        _write_json(out / "config.json", cfg)
+        _log(f"every stage is up to date; nothing to do ({out / 'report.md'})")
+        return json.loads((out / "summary.json").read_text())
+    # Written before any work, so the folder always says what is (being) run; the markers
+    # of the stages say which configuration each output comes from.
+    _write_json(out / "config.json", cfg)
+    cache = enable_compilation_cache()
+    _log(f"stages to run: {', '.join(todo)}" + (f" (JAX cache {cache})" if cache else ""))
     for sub in ("network", "maps", "figures", "calibration"):
         (out / sub).mkdir(exist_ok=True)
-    st = _Stages(out, force)
     t_all = time.perf_counter()
 
-    _log(f"stage 1/6 data: virtual world (seed {cfg['seed']}, {cfg['data']['n_profiles']}"
-         f" profiles, {cfg['data']['resolution']} deg grid)")
-    t0 = time.perf_counter()
-    world = _world(cfg, out)  # deterministic; cheap enough to rebuild on resume
-    if not st.done("data"):
-        st.mark("data", time.perf_counter() - t0, profiles=int(world.profiles.sizes["profile"]))
+    @functools.cache
+    def world():
+        d = cfg["data"]
+        _log(f"stage 1/6 data: virtual world (seed {cfg['seed']}, {d['n_profiles']}"
+             f" profiles, {d['resolution']} deg grid)" if d["source"] == "virtual_world" else
+             f"stage 1/6 data: {d['source']} profiles from {d['path']}, climate from"
+             f" {d['climate']}")
+        t0 = time.perf_counter()
+        w = _world(cfg, out)  # deterministic; rebuilt when a later stage needs it
+        if "data" in todo and not st.done("data"):
+            st.mark("data", time.perf_counter() - t0,
+                    profiles=int(w.profiles.sizes["profile"]))
+        return w
+
+    if "data" in todo:
+        _log(f"stage data: {st.why('data')}")
+        world()
 
     tables = {}
     for model in cfg["models"]:
         name = f"calibrate_{model}"
-        _log(f"stage 2/6 calibrate {model}: {cfg['calibration']['sampler']}, "
-             f"{cfg['calibration']['num_chains']} chains per site" +
-             (" (resuming)" if (out / "calibration" / model).exists() else ""))
+        path = out / "calibration" / model
+        if name not in todo:
+            from inference import load_site_table
+
+            tables[model] = load_site_table(path)
+            continue
+        marker = st.marker(name)
+        overwrite = marker is not None and marker.get("core") != plan[name]["core"]
+        _log(f"stage 2/6 calibrate {model} ({st.why(name)}): {cfg['calibration']['sampler']},"
+             f" {cfg['calibration']['num_chains']} chains per site" +
+             (" (redoing every site)" if overwrite else
+              " (resuming finished sites)" if path.exists() else ""))
+        w = world()
+        st.start(name)
         t0 = time.perf_counter()
-        tables[model] = _calibrate(cfg, out, world, model)
-        if not st.done(name):
-            st.mark(name, time.perf_counter() - t0)
+        tables[model] = _calibrate(cfg, out, w, model, overwrite=overwrite)
+        st.mark(name, time.perf_counter() - t0)
 
     ensembles = {}
     for model in cfg["models"]:
         name = f"network_{model}"
-        from surrogate import load_ensemble
-        path = out / "network" / f"{model}_ensemble.npz"
-        if st.done(name) and path.exists():
-            ensembles[model] = load_ensemble(path)
+        if name not in plan:
             continue
-        _log(f"stage 3/6 network {model}: screening + best-guess ensemble")
+        if name not in todo and st.done(name):
+            from surrogate import load_ensemble
+
+            ensembles[model] = load_ensemble(out / "network" / f"{model}_ensemble.npz")
+            continue
+        _log(f"stage 3/6 network {model} ({st.why(name)}): screening + best-guess ensemble")
+        w = world()
+        st.start(name)
         t0 = time.perf_counter()
-        ensembles[model] = _network(cfg, out, world, model, tables[model])
+        ensembles[model] = _network(cfg, out, w, model, tables[model])
         st.mark(name, time.perf_counter() - t0)
 
-    if not st.done("maps"):
-        _log("stage 4/6 maps: parameter maps and SOC maps (customary and PRODA)")
-        t0 = time.perf_counter()
-        _proda.make_maps(cfg, out, world, tables, ensembles)
-        st.mark("maps", time.perf_counter() - t0)
+    from surrogate import _proda
 
-    if not st.done("analyses"):
-        _log("stage 5/6 analyses")
+    for name, label, fn in (("maps", "maps: parameter maps and SOC maps (customary and PRODA)",
+                             _proda.make_maps),
+                            ("analyses", "analyses", _proda.make_analyses)):
+        if name not in plan or st.done(name):
+            continue
+        _log(f"stage {4 if name == 'maps' else 5}/6 {label} ({st.why(name)})")
+        w = world()
+        st.start(name)
         t0 = time.perf_counter()
-        _proda.make_analyses(cfg, out, world, tables, ensembles)
-        st.mark("analyses", time.perf_counter() - t0)
+        fn(cfg, out, w, tables, ensembles)
+        st.mark(name, time.perf_counter() - t0)
 
-    _log("stage 6/6 report")
-    t0 = time.perf_counter()
-    summary = _proda.make_report(cfg, out, world, tables, st)
-    st.mark("report", time.perf_counter() - t0)
-    summary["total_seconds"] = time.perf_counter() - t_all
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
-    _log(f"done in {summary['total_seconds']:.0f} s: {out / 'report.md'}")
+    if st.done("report"):
+        summary = json.loads((out / "summary.json").read_text())
+    else:
+        _log(f"stage 6/6 report ({st.why('report')})")
+        w = world()
+        (st.dir / "report.json").unlink(missing_ok=True)  # no stale timing in the report
+        t0 = time.perf_counter()
+        make = _proda.make_report if "analyses" in plan else _site_report
+        summary = make(cfg, out, w, tables, st)
+        summary["total_seconds"] = time.perf_counter() - t_all
+        _write_json(out / "summary.json", summary)
+        st.mark("report", time.perf_counter() - t0)
+    _log(f"done in {time.perf_counter() - t_all:.0f} s: {out / 'report.md'}")
     return summary
+
+
+def _site_report(cfg: dict, out: Path, world: SiteData, tables: dict, stages) -> dict:
+    """``report.md`` of a run on your own data: calibration, screening, held-out skill."""
+    from surrogate import _proda, load_ensemble
+
+    d, c = cfg["data"], cfg["calibration"]
+    lines = ["# socmc PRODA report (your own data)", "",
+             f"Data: `{d['source']}` from `{d['path']}`"
+             f" ({int(world.profiles.sizes['profile'])} profiles after screening), climate"
+             f" from `{d['climate']}`. Sampler: {c['sampler']} ({c['num_warmup']} warm-up +"
+             f" {c['num_samples']} iterations x {c['num_chains']} chains), likelihood"
+             f" {c['likelihood']}. Screening: max R-hat <= {c['rhat_max']} and NSE >"
+             f" {c['nse_min']}.", "",
+             "**Maps and map analyses skipped:** there is no covariate grid for your own data"
+             " (the virtual world's stages 4-5 need one).", ""]
+    if world.covariates is None:
+        lines += ["**Network skipped:** no site covariate table (`data.covariates`).", ""]
+    res: dict = {"models": {}}
+    for m in cfg["models"]:
+        t = tables[m]
+        r: dict = {"sites": {"n": int(t.sizes["site"]), "kept": int(np.sum(t["kept"].values)),
+                             "median_nse": float(np.nanmedian(t["nse"].values)),
+                             "median_max_rhat": float(np.nanmedian(t["max_r_hat"].values))}}
+        path = out / "network" / f"{m}_ensemble.npz"
+        if f"network_{m}" in stages.plan and path.exists():
+            r["heldout"] = _proda._heldout_skill(cfg, out, world, m, load_ensemble(path), t)
+        res["models"][m] = r
+    flags = plausibility_flags(res)
+    if flags:
+        lines += ["**Implausible numbers (check before using them):**", ""]
+        lines += [f"- {f}" for f in flags] + [""]
+    lines += ["| model | sites calibrated / kept | median site NSE | median max R-hat |"
+              " held-out pooled NSE [68 % CI] |", "|---|---|---|---|---|"]
+    for m, r in res["models"].items():
+        h = r.get("heldout")
+        held = (f"{h['nse']:.2f} [{h['nse_lo']:.2f}, {h['nse_hi']:.2f}] (n ="
+                f" {h['n_profiles']})" if h else "no network")
+        s = r["sites"]
+        lines.append(f"| {m.upper()} | {s['n']} / {s['kept']} | {s['median_nse']:.2f} |"
+                     f" {s['median_max_rhat']:.3f} | {held} |")
+    lines += ["", "## Stage timings (s)", ""]
+    lines += [f"- {n}: {stages.seconds(n):.1f}" for n in stages.plan if n != "report"]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    (out / "analyses.json").write_text(json.dumps(res, indent=1, default=float))
+    return {"heldout_nse": {m: r["heldout"]["nse"] for m, r in res["models"].items()
+                            if "heldout" in r},
+            "kept_sites": {m: r["sites"]["kept"] for m, r in res["models"].items()},
+            "flags": flags}
