@@ -3,9 +3,10 @@ r"""The virtual world: the package's embedded default dataset, generated determi
 :func:`virtual_world` builds a synthetic Earth in which everything PRODA needs is known:
 
 1. **Land and climate.** Smooth random fields on the sphere (sums of random plane waves in
-   3-D, so they are resolution-independent and periodic in longitude) give a continent
-   field (land = the field above a threshold, 56 S - 80 N), continentality (distance inland)
-   and mountains. Mean annual temperature falls with latitude, elevation and
+   3-D, so they are resolution-independent and periodic in longitude) give mountains and
+   the climate's spatial noise; land is the real Earth's (the 1 km GLOBE mask shipped by
+   ``global-land-mask``, 56 S - 80 N) and continentality is the land fraction within
+   10 degrees. Mean annual temperature falls with latitude, elevation and
    continentality; the seasonal amplitude grows with latitude and continentality;
    precipitation has an ITCZ and mid-latitude storm tracks and dries inland; the moisture
    index is ``1 / (1 + (PET / P)^1.5)``; NPP follows the Miami model (Lieth 1975),
@@ -46,6 +47,7 @@ r"""The virtual world: the package's embedded default dataset, generated determi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import tempfile
 import time
@@ -167,16 +169,87 @@ def _fields(seed: int) -> dict[str, _SphereField]:
             zip(spec.items(), children, strict=True)}
 
 
-def _land_threshold(field: _SphereField) -> float:
-    """Continent-field threshold giving ~30 % land (area-weighted, 56S-80N, 2-degree ref)."""
-    lat = np.arange(-89.0, 90.0, 2.0)
-    lon = np.arange(-179.0, 180.0, 2.0)
-    la, lo = np.meshgrid(lat, lon, indexing="ij")
-    v = field(la, lo)
-    w = np.cos(np.radians(la)) * ((la > -56) & (la < 80))
-    order = np.argsort(v.ravel())[::-1]
-    cum = np.cumsum(w.ravel()[order]) / np.sum(np.cos(np.radians(la)))
-    return float(v.ravel()[order][np.searchsorted(cum, 0.30)])
+_MASK_CELL = 0.25           # degrees: the Earth land fraction is kept on this grid
+_MASK_CACHE_VERSION = 1
+
+
+def _cache_dir() -> Path:
+    import os
+
+    root = os.environ.get("SOCMC_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "socmc")
+    return Path(root)
+
+
+@functools.lru_cache(maxsize=1)
+def _earth_land_fraction() -> np.ndarray:
+    """Land fraction of the real Earth on a 0.25-degree grid, (720, 1440), rows north -> south.
+
+    From the 1 km GLOBE land mask shipped by the ``global-land-mask`` package (no download).
+    Decompressing that mask takes ~1 GB and ~10 s, so the block-averaged fraction is cached
+    in ``$SOCMC_CACHE_DIR`` (default ``~/.cache/socmc``) and in memory.
+    """
+    import os
+
+    import global_land_mask
+
+    src = Path(os.path.dirname(global_land_mask.__file__)) / "globe_combined_mask_compressed.npz"
+    cache = _cache_dir() / f"earth_land_fraction_{_MASK_CELL}_v{_MASK_CACHE_VERSION}.npy"
+    if cache.exists():
+        return np.load(cache)
+    with np.load(src) as z:
+        ocean = z["mask"]                            # (21600, 43200) bool, 1/120 deg, True = sea
+    b = int(round(_MASK_CELL * 120))
+    ny, nx = ocean.shape[0] // b, ocean.shape[1] // b
+    frac = np.empty((ny, nx), np.float32)
+    for r in range(ny):                                    # row strips keep memory small
+        frac[r] = 1.0 - ocean[r * b:(r + 1) * b].reshape(b, nx, b).mean(axis=(0, 2))
+    del ocean
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, frac)
+        os.replace(tmp, cache)
+    except OSError:  # a read-only home still works, only slower
+        pass
+    return frac
+
+
+@functools.lru_cache(maxsize=4)
+def _smoothed_land_fraction(radius_deg: float) -> np.ndarray:
+    """Land fraction averaged over a box of +- ``radius_deg`` (periodic in longitude)."""
+    from scipy.ndimage import uniform_filter
+
+    frac = _earth_land_fraction()
+    size = 2 * int(round(radius_deg / _MASK_CELL)) + 1
+    return uniform_filter(frac, size=size, mode=("nearest", "wrap"))
+
+
+def _sample(field: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Nearest-cell value of a (north -> south, -180 -> 180) 0.25-degree field at points."""
+    ny, nx = field.shape
+    r = np.clip(((90.0 - lat) / _MASK_CELL).astype(int), 0, ny - 1)
+    c = (np.floor(((lon + 180.0) % 360.0) / _MASK_CELL).astype(int)) % nx
+    return field[r, c]
+
+
+def earth_land(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The real Earth's land at points, and continentality.
+
+    Args:
+        lat, lon: points [degrees] (matching shapes).
+
+    Returns:
+        ``(is_land, inland)``: land where the land fraction within +- 1 degree exceeds one
+        half (so coarse grids keep coasts and drop small islands, whatever the resolution);
+        ``inland`` in [0, 1] grows with the land fraction within +- 10 degrees (0 on coasts
+        with as much sea as land around, 1 deep inside continents).
+    """
+    lat = np.asarray(lat, float)
+    lon = np.asarray(lon, float)
+    near = _sample(_smoothed_land_fraction(1.0), lat, lon)
+    wide = _sample(_smoothed_land_fraction(10.0), lat, lon)
+    return near > 0.5, np.clip((wide - 0.45) / 0.5, 0.0, 1.0)
 
 
 def _sig(x: np.ndarray) -> np.ndarray:
@@ -212,9 +285,9 @@ def world_covariates(lat: np.ndarray, lon: np.ndarray, seed: int = 0
     lat = np.asarray(lat, float)
     lon = np.asarray(lon, float)
     f = {k: fld(lat, lon) for k, fld in F.items()}
-    thr = _land_threshold(F["continent"])
-    cont = f["continent"]
-    K = np.clip((cont - thr) / 0.8, 0.0, 1.0)
+    # land and continentality of the real Earth (global-land-mask); the random "continent"
+    # field is no longer used for land
+    is_land, K = earth_land(lat, lon)
     ridges = np.clip(f["mountain"] - 0.4, 0.0, None)
     elev = np.clip(80 + 700 * K + 2600 * ridges * (0.3 + K) + 150 * f["elev"], 0.0, 5500.0)
     alat = np.abs(lat)
@@ -233,8 +306,8 @@ def world_covariates(lat: np.ndarray, lon: np.ndarray, seed: int = 0
     months = np.arange(12) + 0.5
     cyc = np.cos(2 * np.pi * (months - peak[..., None]) / 12.0)
     tavg = mat[..., None] + amp[..., None] * cyc
-    # land = continents between 56 S and 80 N without ice (warmest month below 4 degC)
-    land = (cont > thr) & (lat > -56.0) & (lat < 80.0) & (tavg.max(-1) > 4.0)
+    # land = the Earth's land between 56 S and 80 N without ice (warmest month below 4 degC)
+    land = is_land & (lat > -56.0) & (lat < 80.0) & (tavg.max(-1) > 4.0)
     ps = np.clip(0.25 + 0.5 * np.exp(-((alat - 15.0) / 10.0) ** 2) + 0.15 * f["pseason"],
                  0.0, 0.9)
     pm = prec[..., None] / 12.0 * (1.0 + ps[..., None] * cyc)
