@@ -274,3 +274,4 @@ def cf_problems(ds: xr.Dataset) -> list[str]:
                 out.append(f"{name}: bounds {b!r} has shape {ds[b].shape}, expected"
                            f" ({ds.sizes[name]}, 2)")
     return out
+

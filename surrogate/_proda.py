@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from socmodels import get_model
+from socmodels import netcdf as cf
 from surrogate import analysis as A
 from surrogate.predict import predict_unit
 
@@ -115,9 +116,37 @@ def make_maps(cfg: dict, out: Path, world, tables: dict, ensembles: dict) -> Non
             attrs={"model": mod.NAME, "stock_units": "gC m-2 (0-1 m)",
                    "theta": "PRODA parameters (ensemble median), physical units"},
         )
+        ds = _cf_maps(ds, mod)
         ds.to_netcdf(out / "maps" / f"{model}.nc")
         np.savez_compressed(out / "maps" / f"{model}_cells.npz", theta=theta, pools=pools,
                             theta_customary=th_c, pools_customary=pools_c, feasible=feas)
+
+
+def _cf_maps(ds: xr.Dataset, mod) -> xr.Dataset:
+    """CF-1.10 metadata of a ``maps/<model>.nc`` dataset (see :mod:`socmodels.netcdf`)."""
+    name = mod.NAME
+    cf.describe(ds["theta"], None, f"{name} PRODA parameters (ensemble median), physical units")
+    cf.describe(ds["theta_unit_std"], "1",
+                f"{name} ensemble spread (std) of the PRODA parameters in the unit cube")
+    for var, which in (("stock_1m", "PRODA"), ("stock_1m_customary", "customary")):
+        cf.describe(ds[var], "g m-2", f"{name} soil organic carbon stock 0-1 m (grams of"
+                    f" carbon), {which} parameters; NaN where infeasible",
+                    standard_name="soil_mass_content_of_carbon")
+    for var, which in (("feasible", "PRODA"), ("feasible_customary", "customary")):
+        cf.describe(ds[var], None, f"{name} steady state feasible, {which} parameters",
+                    flag_values=np.array([0.0, 1.0]), flag_meanings="infeasible feasible")
+    ds = cf.add_parameter_units(ds, mod.PARAMETERS, variables=["theta"],
+                                unit_cube=["theta_unit_std"])
+    ds = cf.add_lat_lon(ds)
+    return cf.set_conventions(ds, f"{name} PRODA parameter and SOC maps (socmc)")
+
+
+def cf_site_split(ds: xr.Dataset, model: str) -> xr.Dataset:
+    """CF metadata of the network stage's site split (``network/<model>_sites.nc``)."""
+    cf.describe(ds["site"], None, "site (profile) identifier")
+    cf.describe(ds["kept"], None, "site passed the R-hat and NSE screening")
+    cf.describe(ds["heldout"], None, "site held out from network training (skill test)")
+    return cf.set_conventions(ds, f"{model}: screened and held-out sites of the network stage")
 
 
 def _heldout_skill(cfg, out, world, model: str, ens, table) -> dict:
@@ -248,6 +277,12 @@ def make_analyses(cfg: dict, out: Path, world, tables: dict, ensembles: dict) ->
     comp_ds = xr.Dataset({f"{m}_{k}": (("lat", "lon"), v) for m, c in comps.items()
                           for k, v in c.items()},
                          coords={"lat": world.grid["lat"].values, "lon": world.grid["lon"].values})
+    for m in comps:
+        for k in comps[m]:
+            cf.describe(comp_ds[f"{m}_{k}"], A.COMPONENT_UNITS[k],
+                        f"{get_model(m).NAME} {A.COMPONENT_LONG_NAMES[k]} (PRODA parameters)")
+    comp_ds = cf.add_lat_lon(cf.set_conventions(
+        comp_ds, "system-level components of the PRODA-calibrated models (socmc)"))
     comp_ds.to_netcdf(out / "analyses_components.nc")
     (out / "analyses.json").write_text(json.dumps(res, indent=1, default=float))
 

@@ -19,6 +19,7 @@ import jax
 import numpy as np
 import xarray as xr
 
+from socmodels.netcdf import cf_units
 from surrogate.scaling import MinMaxScaler, as_array_scaler
 from surrogate.train import Ensemble
 
@@ -162,7 +163,7 @@ def predict_members(ensemble: Ensemble, covariates, *, table=None,
     for i, name in enumerate(pnames):
         attrs = {"space": space}
         if table is not None:
-            attrs.update(units=table[i].unit if space == "physical" else "1",
+            attrs.update(units=cf_units(table[i].unit) if space == "physical" else "1",
                          long_name=table[i].meaning)
         ds[name] = xr.DataArray(values[..., i], dims=dims, attrs=attrs)
     ds.attrs.update(ensemble_kind=ensemble.kind, n_members=len(ensemble), seed=ensemble.seed,

@@ -61,6 +61,7 @@ import pandas as pd
 import xarray as xr
 
 from socmodels import layers
+from socmodels import netcdf as cfmeta
 from socmodels.data._wosis_writer import LAYOUTS, write_wosis
 from socmodels.data.cesm import (
     climatology_forcing,
@@ -713,9 +714,12 @@ def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None
     grid = xr.Dataset({c: (("lat", "lon"), np.where(land, v, np.nan)) for c, v in cov.items()},
                       coords={"lat": ("lat", lat, {"units": "degrees_north"}),
                               "lon": ("lon", lon, {"units": "degrees_east"})})
-    grid["land"] = (("lat", "lon"), land.astype(np.int8), {"long_name": "land mask"})
-    grid.attrs.update(title="virtual world covariates (socmodels.data)", seed=seed,
-                      resolution=resolution)
+    grid["land"] = (("lat", "lon"), land.astype(np.int8), {
+        "long_name": "land mask", "standard_name": "land_binary_mask", "units": "1",
+        "flag_values": np.array([0, 1], np.int8), "flag_meanings": "sea land"})
+    grid = cfmeta.add_lat_lon(grid)
+    cfmeta.set_conventions(grid, "virtual world covariates (socmodels.data)", seed=seed,
+                       resolution=resolution)
     files: dict[str, Path] = {}
     files["covariates"] = write_covariates(grid, out / "covariates.nc")
     cell_desc = {k: (v[j, i] if v.ndim == 2 else v[j, i, :]) for k, v in desc.items()}
@@ -901,6 +905,7 @@ def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None
                    ss_clm5, ss_comp, dens_true, dens_obs, bd_used, ~bd_measured, tops, bots,
                    land, lat, lon, j, i, cell_desc, repaired)
     files["truth"] = out / "truth.nc"
+    truth = _cf_truth(truth)
     truth.to_netcdf(files["truth"], encoding={v: {"zlib": True, "complevel": 1}
                                               for v in truth.data_vars
                                               if truth[v].dtype != object})
@@ -998,6 +1003,54 @@ def _truth(profiles: xr.Dataset, kp: np.ndarray, site_cell: np.ndarray, gen_comp
     ds.attrs.update(title="virtual world truth (socmodels.data)",
                     repaired_cells=int(repaired.sum()))
     return ds
+
+
+_TRUTH_META = {  # name -> (UDUNITS units or None, long name); CF-1.10 (issue 12)
+    "generating_model": (None, "model that generated the profile's observations"),
+    "clm5_soc": ("g m-3", "CLM5 true steady-state SOC density (grams of carbon)"),
+    "compas_soc": ("g m-3", "COMPAS true steady-state SOC density (grams of carbon)"),
+    "obs_density_true": ("g m-3", "noise-free SOC density at the layer mid-point (generating"
+                         " model; grams of carbon)"),
+    "obs_density": ("g m-3", "SOC density written to the files (grams of carbon)"),
+    "bulk_density": ("kg dm-3", "bulk density used for the layer"),
+    "bd_estimated": (None, "bulk density from the pedotransfer function (not measured)"),
+    "cell": ("1", "index of the profile's land cell (order of grid_cells)"),
+    "repaired": (None, "COMPAS truth pulled toward its temperature anchor to be feasible"),
+    "descriptor_mat": ("degC", "mean annual air temperature (generator descriptor)"),
+    "descriptor_mat_amplitude": ("degC", "seasonal temperature amplitude (descriptor)"),
+    "descriptor_moisture": ("1", "moisture index 1 / (1 + (PET / P)^1.5) (descriptor)"),
+    "descriptor_npp": ("g m-2 yr-1", "net primary productivity (grams of carbon;"
+                       " descriptor)"),
+    "descriptor_bedrock_depth": ("m", "depth to bedrock within the column (descriptor)"),
+    "descriptor_woody_fraction": ("1", "woody fraction of litter input (descriptor)"),
+    "profile_id": ("1", "WoSIS-style profile identifier"),
+    "level": ("1", "soil level index (1 = top)"),
+}
+
+
+def _cf_truth(ds: xr.Dataset) -> xr.Dataset:
+    """CF-1.10 metadata of the truth file (:mod:`socmodels.netcdf`)."""
+    from socmodels import clm5, compas
+
+    for name, (units, long_name) in _TRUTH_META.items():
+        cfmeta.describe(ds[name], units, long_name)
+    for v in ("repaired",):
+        ds[v].attrs.update(flag_values=np.array([0.0, 1.0]), flag_meanings="no yes")
+    for mod, tag in ((clm5, "clm5"), (compas, "compas")):
+        name = mod.NAME
+        for suffix, what in (("theta", "true parameters per profile"),
+                             ("u", "true parameters per profile, unit cube"),
+                             ("theta_map", "true parameter maps"),
+                             ("u_map", "true parameter maps, unit cube")):
+            cfmeta.describe(ds[f"{tag}_{suffix}"], "1" if suffix.startswith("u") else None,
+                        f"{name} {what}")
+        cfmeta.describe(ds[f"{tag}_stock_1m_map"], "g m-2", f"{name} true SOC stock 0-1 m"
+                    " (grams of carbon)", standard_name="soil_mass_content_of_carbon")
+        ds = cfmeta.add_parameter_units(ds, mod.PARAMETERS, dim=f"{tag}_parameter",
+                                    variables=[f"{tag}_theta", f"{tag}_theta_map"],
+                                    unit_cube=[f"{tag}_u", f"{tag}_u_map"])
+    ds = cfmeta.add_lat_lon(ds)
+    return cfmeta.set_conventions(ds, ds.attrs.get("title", "virtual world truth"))
 
 
 # ---------------------------------------------------------------------------------------
