@@ -82,7 +82,7 @@ from socmodels.data.profiles import pedotransfer_bd, read_wosis
 from socmodels.forcing import Forcing
 
 __all__ = ["virtual_world", "VirtualWorld", "SIZES", "MAX_OBS_DENSITY", "true_parameters",
-           "world_covariates"]
+           "world_covariates", "earth_land", "earth_land_fraction"]
 
 SIZES = {"default": 240, "paper": 70_000}
 """Number of generated profiles per ``size`` (before screening)."""
@@ -232,6 +232,20 @@ def _sample(field: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     r = np.clip(((90.0 - lat) / _MASK_CELL).astype(int), 0, ny - 1)
     c = (np.floor(((lon + 180.0) % 360.0) / _MASK_CELL).astype(int)) % nx
     return field[r, c]
+
+
+def earth_land_fraction() -> xr.DataArray:
+    """The real Earth's land fraction on a 0.25-degree grid (``lat`` north -> south, ``lon``).
+
+    From the GLOBE mask of ``global-land-mask`` (see :func:`earth_land`); used for the land
+    outline of the figures.
+    """
+    frac = _earth_land_fraction()
+    ny, nx = frac.shape
+    lat = 90.0 - _MASK_CELL * (np.arange(ny) + 0.5)
+    lon = -180.0 + _MASK_CELL * (np.arange(nx) + 0.5)
+    return xr.DataArray(frac, dims=("lat", "lon"), coords={"lat": lat, "lon": lon},
+                        name="land_fraction", attrs={"units": "1", "long_name": "land fraction"})
 
 
 def earth_land(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
