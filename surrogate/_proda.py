@@ -336,8 +336,9 @@ def _figures(cfg: dict, out: Path, world, tables: dict) -> list[tuple[str, str]]
         c = cfg["calibration"]
         for m in models:
             # the run's own screening thresholds (issue 12)
-            add(dashboard(tables[m], rhat_max=c["rhat_max"], nse_min=c["nse_min"]),
-                f"diagnostics_{m}.png",
+            fig = dashboard(tables[m], rhat_max=c["rhat_max"], nse_min=c["nse_min"])
+            plots.outline_site_maps(fig)
+            add(fig, f"diagnostics_{m}.png",
                 f"{names[m]} site diagnostics; dashed red: this run's screening thresholds"
                 f" (R-hat <= {c['rhat_max']}, NSE > {c['nse_min']}).")
     except Exception as exc:  # the report must not fail on a plotting problem

@@ -9,12 +9,14 @@ show the 1:1 line and Pearson's r. Thresholds (R-hat, NSE) are the run's own.
 Functions:
     :func:`map_panel`, :func:`land_outline`, :func:`comparison_panel`,
     :func:`soc_maps_figure`, :func:`latitudinal_figure`, :func:`components_figure`,
-    :func:`recovery_figure`, :func:`parameter_maps_figure`, :func:`save`.
+    :func:`recovery_figure`, :func:`parameter_maps_figure`, :func:`outline_site_maps`,
+    :func:`save`.
 """
 
 from __future__ import annotations
 
 import functools
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
@@ -23,7 +25,7 @@ import xarray as xr
 
 __all__ = ["DPI", "SEA_COLOUR", "MISSING_COLOUR", "map_panel", "land_outline",
            "comparison_panel", "soc_maps_figure", "latitudinal_figure", "components_figure",
-           "recovery_figure", "parameter_maps_figure", "save"]
+           "recovery_figure", "parameter_maps_figure", "outline_site_maps", "save"]
 
 DPI = 100
 SEA_COLOUR = "#e4eef5"
@@ -115,7 +117,8 @@ def map_panel(ax, lon, lat, values, *, label: str, title: str | None = None, lan
 
 
 def comparison_panel(ax, x, y, *, xlabel: str, ylabel: str, title: str | None = None,
-                     log: bool = False, one_to_one: bool = True, s: float = 4.0) -> float:
+                     log: bool = False, one_to_one: bool = True, s: float = 4.0,
+                     limits: tuple[float, float] | None = None) -> float:
     """Scatter of paired values with the 1:1 line and Pearson's r (of logs when ``log``).
 
     Args:
@@ -126,6 +129,7 @@ def comparison_panel(ax, x, y, *, xlabel: str, ylabel: str, title: str | None = 
         log: logarithmic axes; r is computed on the logarithms.
         one_to_one: draw the 1:1 line.
         s: marker size.
+        limits: common axis range (default: the data's); the 1:1 line spans it.
 
     Returns:
         Pearson's r (NaN with fewer than 3 pairs or no spread).
@@ -140,10 +144,22 @@ def comparison_panel(ax, x, y, *, xlabel: str, ylabel: str, title: str | None = 
         else float("nan")
     ax.scatter(a, b, s=s, alpha=0.5, color="tab:blue", edgecolors="none")
     if log:
+        from matplotlib.ticker import LogLocator, NullFormatter
+
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(LogLocator(base=10.0, numticks=4))
+            axis.set_minor_formatter(NullFormatter())
         ax.set_xscale("log")
         ax.set_yscale("log")
-    if one_to_one and a.size:
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_minor_formatter(NullFormatter())
+    if limits is not None:
+        lo, hi = limits
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+    elif a.size:
         lo, hi = min(a.min(), b.min()), max(a.max(), b.max())
+    if one_to_one and a.size:
         ax.plot([lo, hi], [lo, hi], color="0.2", lw=0.8, ls="--", label="1:1")
     ax.text(0.04, 0.95, f"r = {r:.2f}" + (" (log)" if log else "") + f"\nn = {a.size}",
             transform=ax.transAxes, va="top", fontsize=7,
@@ -156,11 +172,28 @@ def comparison_panel(ax, x, y, *, xlabel: str, ylabel: str, title: str | None = 
     return r
 
 
+def outline_site_maps(fig) -> None:
+    """Add the coastline and lon/lat units to the site-map panels of a figure.
+
+    For figures drawn elsewhere (e.g. :func:`inference.dashboard`): every axis whose x label
+    is ``longitude`` gets the land outline, the map's extent and labels with units.
+    """
+    for ax in fig.axes:
+        if ax.get_xlabel() == "longitude":
+            ax.set_facecolor(SEA_COLOUR)
+            land_outline(ax)
+            ax.set_xlim(-180, 180)
+            ax.set_ylim(-60, 85)
+            ax.set_xlabel(LON_LABEL, fontsize=8)
+            ax.set_ylabel(LAT_LABEL, fontsize=8)
+
+
 def save(fig, path: str | Path, *, dpi: int = DPI) -> Path:
     """Save a figure as PNG (``dpi`` ~100 keeps a panel figure under ~200 KB) and close it."""
+    from socmodels._figures import save_png
+
     plt = _plt()
-    path = Path(path)
-    fig.savefig(path, dpi=dpi)
+    path = save_png(fig, path, dpi=dpi)
     plt.close(fig)
     return path
 
@@ -255,9 +288,7 @@ def recovery_figure(true_unit: np.ndarray, pred_unit: np.ndarray, names: Sequenc
             ax.axis("off")
             continue
         comparison_panel(ax, true_unit[..., k], pred_unit[..., k], xlabel="true (unit cube)",
-                         ylabel="PRODA (unit cube)", title=names[k], s=2.0)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
+                         ylabel="PRODA (unit cube)", title=names[k], s=2.0, limits=(0.0, 1.0))
         ax.xaxis.label.set_fontsize(6)
         ax.yaxis.label.set_fontsize(6)
         if k % ncol:
@@ -285,7 +316,9 @@ def parameter_maps_figure(ds: xr.Dataset, names: Sequence[str], *, land=None, nc
         u = units[name]
         map_panel(ax, ds["lon"].values, ds["lat"].values, v, land=land,
                   label=f"{name} ({u})" if u != "1" else f"{name} (1)",
-                  title=f"{ds.attrs.get('model', '')} {name}: {long_names[name]}")
+                  title=textwrap.fill(textwrap.shorten(
+                      f"{ds.attrs.get('model', '')} {name}: {long_names[name]}", 96,
+                      placeholder=" ..."), 52))
     for ax in axes.ravel()[len(names):]:
         ax.axis("off")
     return fig

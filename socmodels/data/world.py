@@ -190,14 +190,18 @@ def _earth_land_fraction() -> np.ndarray:
     Decompressing that mask takes ~1 GB and ~10 s, so the block-averaged fraction is cached
     in ``$SOCMC_CACHE_DIR`` (default ``~/.cache/socmc``) and in memory.
     """
+    import importlib.util
     import os
 
-    import global_land_mask
-
-    src = Path(os.path.dirname(global_land_mask.__file__)) / "globe_combined_mask_compressed.npz"
     cache = _cache_dir() / f"earth_land_fraction_{_MASK_CELL}_v{_MASK_CACHE_VERSION}.npy"
     if cache.exists():
         return np.load(cache)
+    # located, not imported: importing global_land_mask decompresses its whole mask
+    spec = importlib.util.find_spec("global_land_mask")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the virtual world needs the 'global-land-mask' package (pip install"
+                          " global-land-mask): it ships the Earth's land mask")
+    src = Path(list(spec.submodule_search_locations)[0]) / "globe_combined_mask_compressed.npz"
     with np.load(src) as z:
         ocean = z["mask"]                            # (21600, 43200) bool, 1/120 deg, True = sea
     b = int(round(_MASK_CELL * 120))
@@ -1111,7 +1115,7 @@ def plot_virtual_world(world: VirtualWorld, kind: str = "covariates", path: Any 
         fig, axes = plt.subplots(3, 2, figsize=(11, 9.5), constrained_layout=True)
         for ax, (name, label, cmap) in zip(axes.ravel(), _COV_PANELS, strict=True):
             im = ax.pcolormesh(lon, lat, g[name].values, cmap=cmap, shading="auto")
-            fig.colorbar(im, ax=ax, shrink=0.8)
+            fig.colorbar(im, ax=ax, shrink=0.8).set_label(label, fontsize=8)
             ax.set_title(f"{name}: {label}", fontsize=9)
         axes[0, 0].scatter(world.profiles["lon"], world.profiles["lat"], s=4, c="k",
                            label="profiles")
@@ -1122,17 +1126,23 @@ def plot_virtual_world(world: VirtualWorld, kind: str = "covariates", path: Any 
         for ax, (model, name, label) in zip(axes.ravel(), panels, strict=False):
             da = t[f"{model}_theta_map"].sel({f"{model}_parameter": name})
             im = ax.pcolormesh(lon, lat, da.values, cmap="viridis", shading="auto")
-            fig.colorbar(im, ax=ax, shrink=0.8)
+            fig.colorbar(im, ax=ax, shrink=0.8).set_label(label, fontsize=8)
             ax.set_title(f"true {model.upper()} {name}: {label}", fontsize=9)
         for ax, model in zip(axes.ravel()[len(panels):], ("clm5", "compas"), strict=True):
             im = ax.pcolormesh(lon, lat, t[f"{model}_stock_1m_map"].values / 1000.0,
                                cmap="YlOrBr", shading="auto", vmin=0)
-            fig.colorbar(im, ax=ax, shrink=0.8)
+            fig.colorbar(im, ax=ax, shrink=0.8).set_label("SOC 0-1 m [kgC m-2]", fontsize=8)
             ax.set_title(f"true {model.upper()} SOC stock 0-1 m [kgC m-2]", fontsize=9)
     else:
         raise ValueError("kind must be 'covariates' or 'parameters'")
+    coast = earth_land_fraction().coarsen(lat=2, lon=2).mean()
     for ax in fig.axes:
         if ax.get_label() != "<colorbar>":
+            ax.set_facecolor("#e4eef5")  # sea; the Earth's coastline from the land mask
+            ax.contour(coast["lon"], coast["lat"], coast.values, levels=[0.5], colors="0.15",
+                       linewidths=0.5)
+            ax.set_xlabel("longitude [degrees east]", fontsize=7)
+            ax.set_ylabel("latitude [degrees north]", fontsize=7)
             ax.set_xlim(-180, 180)
             ax.set_ylim(-60, 85)
             ax.set_aspect("equal")
@@ -1140,5 +1150,7 @@ def plot_virtual_world(world: VirtualWorld, kind: str = "covariates", path: Any 
     fig.suptitle(f"virtual world (seed {world.info['seed']}, {world.info['resolution']} deg,"
                  f" {world.info['n_profiles_kept']} profiles)", fontsize=10)
     if path is not None:
-        fig.savefig(path, dpi=110)
+        from socmodels._figures import save_png
+
+        save_png(fig, path, dpi=100)  # palette PNG: a docs figure stays small
     return fig
