@@ -143,7 +143,8 @@ def _cf_maps(ds: xr.Dataset, mod) -> xr.Dataset:
 
 def cf_site_split(ds: xr.Dataset, model: str) -> xr.Dataset:
     """CF metadata of the network stage's site split (``network/<model>_sites.nc``)."""
-    cf.describe(ds["site"], None, "site (profile) identifier")
+    cf.describe(ds["site"], None if ds["site"].dtype.kind in "OUS" else "1",
+                "site (profile) identifier")
     cf.describe(ds["kept"], None, "site passed the R-hat and NSE screening")
     cf.describe(ds["heldout"], None, "site held out from network training (skill test)")
     return cf.set_conventions(ds, f"{model}: screened and held-out sites of the network stage")
