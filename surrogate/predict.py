@@ -19,7 +19,7 @@ import jax
 import numpy as np
 import xarray as xr
 
-from socmodels.netcdf import cf_units
+from socmodels.netcdf import add_lat_lon, cf_units, set_conventions
 from surrogate.scaling import MinMaxScaler, as_array_scaler
 from surrogate.train import Ensemble
 
@@ -220,4 +220,9 @@ def predict_maps(ensemble: Ensemble, covariates, *, table=None,
     """
     members = predict_members(ensemble, covariates, table=table, scaler=scaler, names=names,
                               space=space, covariate_dim=covariate_dim, scaled=scaled)
-    return summarize_ensemble(members, quantiles=quantiles)
+    maps = summarize_ensemble(members, quantiles=quantiles)
+    if table is not None and "lat" in maps.dims and "lon" in maps.dims:
+        # CF-1.10, so that maps.to_netcdf(...) writes a file CF tools read (socmodels.netcdf)
+        maps = add_lat_lon(maps)
+        set_conventions(maps, f"{table.model} PRODA parameter maps (socmc)")
+    return maps
