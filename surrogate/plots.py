@@ -281,8 +281,10 @@ def recovery_figure(true_unit: np.ndarray, pred_unit: np.ndarray, names: Sequenc
     """True (x) vs PRODA-predicted (y) parameter maps in the unit cube, one panel each."""
     plt = _plt()
     nrow = int(np.ceil(len(names) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(1.9 * ncol, 1.9 * nrow + 0.4),
-                             layout="constrained", squeeze=False)
+    # a fixed grid: constrained layout costs seconds for ~24 panels
+    fig, axes = plt.subplots(nrow, ncol, figsize=(1.9 * ncol, 1.9 * nrow + 0.4), squeeze=False,
+                             gridspec_kw=dict(left=0.05, right=0.99, bottom=0.06, top=0.93,
+                                              wspace=0.35, hspace=0.45))
     for k, ax in enumerate(axes.ravel()):
         if k >= len(names):
             ax.axis("off")
