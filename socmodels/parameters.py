@@ -134,6 +134,7 @@ class ParameterTable(tuple):
         Linear parameters: ``lower + u (upper - lower)``; log-scale ones:
         ``exp(log lower + u (log upper - log lower))``.
         """
+        self._check_length(u, "to_physical")
         lg, lo, hi = self._bounds_transformed()
         v = lo + jnp.asarray(u) * (hi - lo)
         if not lg.any():
@@ -142,6 +143,7 @@ class ParameterTable(tuple):
 
     def to_unit(self, theta):
         """Physical values -> unit cube (inverse of :meth:`to_physical`)."""
+        self._check_length(theta, "to_unit")
         lg, lo, hi = self._bounds_transformed()
         t = jnp.asarray(theta)
         if lg.any():
@@ -181,7 +183,60 @@ class ParameterTable(tuple):
                 "|---|---|---|---|---|---|---|---|---|"]
         for i, p in enumerate(self):
             prior = "log-uniform" if p.scale == "log" else "uniform"
+            note = "" if p.default_in_prior else " (outside the prior box)"
             rows.append(f"| {i + 1} | `{p.name}` | {p.meaning} | {p.lower:g} | {p.upper:g} |"
-                        f" {prior} | {p.default:g} | {p.unit} |"
+                        f" {prior} | {p.default:g}{note} | {p.unit} |"
                         f" {p.component} ({COMPONENTS[p.component]}) |")
         return "\n".join(rows)
+
+    def _check_length(self, x, fn: str) -> None:
+        """Raise :class:`ParameterError` unless the last axis has one entry per parameter."""
+        shape = np.shape(x)
+        if len(shape) == 0 or shape[-1] != len(self):
+            got = "a scalar" if len(shape) == 0 else f"{shape[-1]} (shape {tuple(shape)})"
+            raise ParameterError(
+                f"{self.model} PARAMETERS.{fn}: the last axis must have {len(self)} entries,"
+                f" one per parameter in order {self.names}; got {got}")
+
+    def to_dataframe(self):
+        """The table as a :class:`pandas.DataFrame` (one row per parameter, index ``name``).
+
+        Columns: ``meaning``, ``lower``, ``upper``, ``prior`` (uniform/log-uniform),
+        ``customary``, ``default_in_prior`` (False where the customary value lies outside the
+        prior box, e.g. CLM5 ``efolding``), ``unit``, ``component``, ``source``.
+        """
+        import pandas as pd
+
+        rows = [{"name": p.name, "meaning": p.meaning, "lower": p.lower, "upper": p.upper,
+                 "prior": "log-uniform" if p.scale == "log" else "uniform",
+                 "customary": p.default, "default_in_prior": p.default_in_prior,
+                 "unit": p.unit, "component": p.component, "source": p.source}
+                for p in self]
+        df = pd.DataFrame(rows).set_index("name")
+        df.attrs["model"] = self.model
+        return df
+
+    def to_xarray(self):
+        """The table as an :class:`xarray.Dataset` along ``parameter`` (CF units per parameter).
+
+        Variables ``lower``, ``upper``, ``customary`` carry their units through the
+        ``parameter_units`` coordinate (see :mod:`socmodels.netcdf`); ``default_in_prior``,
+        ``log_scale``, ``meaning``, ``component`` describe each parameter.
+        """
+        import xarray as xr
+
+        from socmodels.netcdf import add_parameter_units, set_conventions
+
+        ds = xr.Dataset(
+            {"lower": ("parameter", self.lower, {"long_name": "lower prior bound"}),
+             "upper": ("parameter", self.upper, {"long_name": "upper prior bound"}),
+             "customary": ("parameter", self.defaults, {"long_name": "customary value"}),
+             "default_in_prior": ("parameter", np.array([p.default_in_prior for p in self]),
+                                  {"long_name": "customary value inside the prior box"}),
+             "log_scale": ("parameter", self.log_scale,
+                           {"long_name": "log-uniform prior (else uniform)"}),
+             "component": ("parameter", np.array([p.component for p in self], dtype=object),
+                           {"long_name": "model component"})},
+            coords={"parameter": list(self.names)})
+        ds = add_parameter_units(ds, self, variables=["lower", "upper", "customary"])
+        return set_conventions(ds, f"{self.model} parameter table")

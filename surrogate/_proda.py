@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from socmodels import get_model
+from socmodels import netcdf as cf
 from surrogate import analysis as A
 from surrogate.predict import predict_unit
 
@@ -115,9 +116,38 @@ def make_maps(cfg: dict, out: Path, world, tables: dict, ensembles: dict) -> Non
             attrs={"model": mod.NAME, "stock_units": "gC m-2 (0-1 m)",
                    "theta": "PRODA parameters (ensemble median), physical units"},
         )
+        ds = _cf_maps(ds, mod)
         ds.to_netcdf(out / "maps" / f"{model}.nc")
         np.savez_compressed(out / "maps" / f"{model}_cells.npz", theta=theta, pools=pools,
                             theta_customary=th_c, pools_customary=pools_c, feasible=feas)
+
+
+def _cf_maps(ds: xr.Dataset, mod) -> xr.Dataset:
+    """CF-1.10 metadata of a ``maps/<model>.nc`` dataset (see :mod:`socmodels.netcdf`)."""
+    name = mod.NAME
+    cf.describe(ds["theta"], None, f"{name} PRODA parameters (ensemble median), physical units")
+    cf.describe(ds["theta_unit_std"], "1",
+                f"{name} ensemble spread (std) of the PRODA parameters in the unit cube")
+    for var, which in (("stock_1m", "PRODA"), ("stock_1m_customary", "customary")):
+        cf.describe(ds[var], "g m-2", f"{name} soil organic carbon stock 0-1 m (grams of"
+                    f" carbon), {which} parameters; NaN where infeasible",
+                    standard_name="soil_mass_content_of_carbon")
+    for var, which in (("feasible", "PRODA"), ("feasible_customary", "customary")):
+        cf.describe(ds[var], None, f"{name} steady state feasible, {which} parameters",
+                    flag_values=np.array([0.0, 1.0]), flag_meanings="infeasible feasible")
+    ds = cf.add_parameter_units(ds, mod.PARAMETERS, variables=["theta"],
+                                unit_cube=["theta_unit_std"])
+    ds = cf.add_lat_lon(ds)
+    return cf.set_conventions(ds, f"{name} PRODA parameter and SOC maps (socmc)")
+
+
+def cf_site_split(ds: xr.Dataset, model: str) -> xr.Dataset:
+    """CF metadata of the network stage's site split (``network/<model>_sites.nc``)."""
+    cf.describe(ds["site"], None if ds["site"].dtype.kind in "OUS" else "1",
+                "site (profile) identifier")
+    cf.describe(ds["kept"], None, "site passed the R-hat and NSE screening")
+    cf.describe(ds["heldout"], None, "site held out from network training (skill test)")
+    return cf.set_conventions(ds, f"{model}: screened and held-out sites of the network stage")
 
 
 def _heldout_skill(cfg, out, world, model: str, ens, table) -> dict:
@@ -248,94 +278,116 @@ def make_analyses(cfg: dict, out: Path, world, tables: dict, ensembles: dict) ->
     comp_ds = xr.Dataset({f"{m}_{k}": (("lat", "lon"), v) for m, c in comps.items()
                           for k, v in c.items()},
                          coords={"lat": world.grid["lat"].values, "lon": world.grid["lon"].values})
+    for m in comps:
+        for k in comps[m]:
+            cf.describe(comp_ds[f"{m}_{k}"], A.COMPONENT_UNITS[k],
+                        f"{get_model(m).NAME} {A.COMPONENT_LONG_NAMES[k]} (PRODA parameters)")
+    comp_ds = cf.add_lat_lon(cf.set_conventions(
+        comp_ds, "system-level components of the PRODA-calibrated models (socmc)"))
     comp_ds.to_netcdf(out / "analyses_components.nc")
     (out / "analyses.json").write_text(json.dumps(res, indent=1, default=float))
 
 
-def _figures(cfg: dict, out: Path, world, tables: dict) -> list[str]:
-    import matplotlib
+def _figures(cfg: dict, out: Path, world, tables: dict) -> list[tuple[str, str]]:
+    """Draw the report's figures (:mod:`surrogate.plots`); returns ``(path, caption)`` pairs."""
+    from surrogate import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    figs: list[tuple[str, str]] = []
+    fdir = out / "figures"
+    models = list(cfg["models"])
+    names = {m: get_model(m).NAME for m in models}
+    maps = {m: xr.load_dataset(out / "maps" / f"{m}.nc") for m in models}
+    land = np.asarray(world.grid["land"].values, bool) if "land" in world.grid else None
 
-    figs = []
-    maps = {m: xr.load_dataset(out / "maps" / f"{m}.nc") for m in cfg["models"]}
-    fig, axes = plt.subplots(len(maps), 2, figsize=(11, 3.2 * len(maps)), squeeze=False)
-    for r, (m, ds) in enumerate(maps.items()):
-        for c, (var, title) in enumerate((("stock_1m_customary", "customary"),
-                                          ("stock_1m", "PRODA"))):
-            ax = axes[r, c]
-            im = ax.pcolormesh(ds["lon"], ds["lat"], np.log10(ds[var] / 1e3), vmin=0, vmax=2.5,
-                               cmap="viridis", shading="auto")
-            ax.set_title(f"{ds.attrs['model']} {title}: log10 SOC 0-1 m (kgC m-2)")
-            fig.colorbar(im, ax=ax)
-    fig.tight_layout()
-    fig.savefig(out / "figures" / "soc_maps.png", dpi=90)
-    plt.close(fig)
-    figs.append("figures/soc_maps.png")
+    def add(fig, name: str, caption: str) -> None:
+        plots.save(fig, fdir / name)
+        figs.append((f"figures/{name}", caption))
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for m, ds in maps.items():
-        for var, ls in (("stock_1m_customary", "--"), ("stock_1m", "-")):
-            z = A.zonal_profile(ds[var] / 1e3, stat="median")
-            ax.plot(z.values, z[z.dims[0]].values, ls, label=f"{ds.attrs['model']} {var[9:] or 'PRODA'}")
-    ax.set_xlabel("zonal median SOC 0-1 m (kgC m-2)")
-    ax.set_ylabel("latitude")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "figures" / "latitudinal.png", dpi=90)
-    plt.close(fig)
-    figs.append("figures/latitudinal.png")
-
-    comp = xr.load_dataset(out / "analyses_components.nc")
-    if {"clm5", "compas"} <= set(cfg["models"]):
-        keys = ("cte", "k", "xi", "v", "b", "carbon_input")
-        fig, axes = plt.subplots(2, 3, figsize=(10, 6))
-        for ax, k in zip(axes.ravel(), keys, strict=True):
-            a, b = comp[f"clm5_{k}"].values.ravel(), comp[f"compas_{k}"].values.ravel()
-            ax.scatter(a, b, s=4, alpha=0.5)
-            ax.set_xlabel(f"CLM5 {k}")
-            ax.set_ylabel(f"COMPAS {k}")
-        fig.tight_layout()
-        fig.savefig(out / "figures" / "components.png", dpi=90)
-        plt.close(fig)
-        figs.append("figures/components.png")
-
-    for m in cfg["models"]:
+    add(plots.soc_maps_figure(maps, land=land), "soc_maps.png",
+        "SOC stock 0-1 m with customary (left) and PRODA (right) parameters; grey: land"
+        " cells without a feasible steady state; pale blue: sea.")
+    add(plots.latitudinal_figure(maps), "latitudinal.png",
+        "Zonal median SOC stock 0-1 m, customary (dashed) and PRODA (solid) parameters.")
+    if len(models) >= 2:
+        comp = xr.load_dataset(out / "analyses_components.nc")
+        pair = models[:2]
+        add(plots.components_figure(comp, pair, names), "components.png",
+            f"System-level components of {names[pair[0]]} (x) and {names[pair[1]]} (y) with"
+            " PRODA parameters over land cells; dashed: 1:1; r of logs on log axes.")
+    for m in models:
+        mod = get_model(m)
+        ds = maps[m]
+        spread = np.nanstd(np.asarray(mod.PARAMETERS.to_unit(
+            np.moveaxis(ds["theta"].values, 0, -1))).reshape(-1, len(mod.PARAMETERS)), axis=0)
+        top = [mod.PARAMETERS.names[k] for k in np.argsort(-np.nan_to_num(spread))[:4]]
+        add(plots.parameter_maps_figure(ds, top, land=land), f"parameter_maps_{m}.png",
+            f"{names[m]} PRODA parameter maps (ensemble median) of the four parameters with"
+            " the largest spatial spread in the unit cube.")
         mk = f"{m}_theta_map"
         if mk in world.truth:
-            mod = get_model(m)
-            ds = maps[m]
-            names = list(mod.PARAMETERS.names)
-            ncol = 6
-            nrow = int(np.ceil(len(names) / ncol))
-            fig, axes = plt.subplots(nrow, ncol, figsize=(2.2 * ncol, 2.2 * nrow))
             tu = np.asarray(mod.PARAMETERS.to_unit(np.moveaxis(world.truth[mk].values, 0, -1)))
             pu = np.asarray(mod.PARAMETERS.to_unit(np.moveaxis(ds["theta"].values, 0, -1)))
-            for k, ax in enumerate(axes.ravel()):
-                if k >= len(names):
-                    ax.axis("off")
-                    continue
-                ax.scatter(tu[..., k].ravel(), pu[..., k].ravel(), s=2, alpha=0.4)
-                ax.plot([0, 1], [0, 1], "k-", lw=0.5)
-                ax.set_title(names[k], fontsize=8)
-                ax.tick_params(labelsize=6)
-            fig.suptitle(f"{mod.NAME}: true (x) vs PRODA-predicted (y) parameter maps, unit cube")
-            fig.tight_layout()
-            fig.savefig(out / "figures" / f"recovery_{m}.png", dpi=90)
-            plt.close(fig)
-            figs.append(f"figures/recovery_{m}.png")
+            add(plots.recovery_figure(tu, pu, list(mod.PARAMETERS.names), names[m]),
+                f"recovery_{m}.png",
+                f"{names[m]}: true vs PRODA-predicted parameter maps over land cells (unit"
+                " cube), with the 1:1 line and r.")
     try:
         from inference import dashboard
 
-        for m in cfg["models"]:
-            f = dashboard(tables[m])
-            f.savefig(out / "figures" / f"diagnostics_{m}.png", dpi=80)
-            plt.close(f)
-            figs.append(f"figures/diagnostics_{m}.png")
+        c = cfg["calibration"]
+        for m in models:
+            # the run's own screening thresholds (issue 12)
+            fig = dashboard(tables[m], rhat_max=c["rhat_max"], nse_min=c["nse_min"])
+            plots.outline_site_maps(fig)
+            add(fig, f"diagnostics_{m}.png",
+                f"{names[m]} site diagnostics; dashed red: this run's screening thresholds"
+                f" (R-hat <= {c['rhat_max']}, NSE > {c['nse_min']}).")
     except Exception as exc:  # the report must not fail on a plotting problem
         print(f"[socmc] diagnostics dashboard skipped: {exc}")
     return figs
+
+
+def write_html_report(markdown_text: str, out: Path, *, title: str = "socmc PRODA report"
+                      ) -> Path:
+    """``report.html`` beside ``report.md``: the same text with every figure embedded.
+
+    Images are inlined as base64 PNG (no external assets), so the file can be mailed or
+    attached as it is.
+
+    Args:
+        markdown_text: the report's Markdown (image paths relative to ``out``).
+        out: the run's output folder.
+        title: HTML title.
+
+    Returns:
+        The path written.
+    """
+    import base64
+    import html
+    import re
+
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark").enable("table").render(markdown_text)
+
+    def inline(m: re.Match) -> str:
+        src = html.unescape(m.group(1))
+        path = out / src
+        if not path.exists():
+            return m.group(0)
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        return f'src="data:image/png;base64,{data}"'
+
+    body = re.sub(r'src="([^"]+\.png)"', inline, body)
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}"
+             "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:2px 8px}"
+             "img{max-width:100%}figure{margin:1em 0}")
+    page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{style}</style></head>"
+            f"<body>\n{body}</body></html>\n")
+    path = out / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path
 
 
 def make_report(cfg: dict, out: Path, world, tables: dict, stages) -> dict:
@@ -421,8 +473,12 @@ def make_report(cfg: dict, out: Path, world, tables: dict, stages) -> dict:
     lines += ["## Stage timings (s)", ""]
     for name in sorted(p.stem for p in (out / "stages").glob("*.json")):
         lines.append(f"- {name}: {stages.seconds(name):.1f}")
-    lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figs]
-    (out / "report.md").write_text("\n".join(lines) + "\n")
+    lines += ["", "## Figures", ""]
+    for f, caption in figs:
+        lines += [f"![{caption}]({f})", "", f"*{caption}*", ""]
+    text = "\n".join(lines) + "\n"
+    (out / "report.md").write_text(text)
+    write_html_report(text, out)
     summary = {"log_soc_correlation": res.get("log_soc_correlation"),
                "heldout_nse": {m: r["heldout"]["nse"] for m, r in res["models"].items()},
                "kept_sites": {m: r["sites"]["kept"] for m, r in res["models"].items()},

@@ -526,6 +526,17 @@ class SystemComponents(NamedTuple):
 
 _UNITS = {"cte": "1", "k": "yr-1", "xi": "1", "v": "yr-1", "b": "1", "i": "1",
           "carbon_input": "gC m-2 yr-1", "litter_to_soil": "1", "e": "1"}
+#: UDUNITS units (CF files) and long names of the system-level components
+COMPONENT_UNITS = {k: u.replace("gC", "g") for k, u in _UNITS.items()}
+COMPONENT_LONG_NAMES = {
+    "cte": "carbon transfer efficiency CTE (Eq. 10)",
+    "k": "baseline decomposition rate K (Eq. 11)",
+    "xi": "environmental modifier Xi (Eq. 13)", "v": "vertical transport rate V (Eq. 12)",
+    "b": "input allocation B: fraction of carbon input below 5 cm (Eq. 14)",
+    "i": "input allocation index I (per cm)",
+    "carbon_input": "plant carbon input (grams of carbon)",
+    "litter_to_soil": "fraction of carbon input passed from litter to mineral soil",
+    "e": "non-microbial carbon transfer E (COMPAS; NaN for CLM5)"}
 
 _CLM5_PATHS = (  # (fraction parameter, donor pool index) -- reference §2.5 / §8
     ("fl1s1", 1), ("fl2s1", 2), ("fl3s2", 3), ("fs1s2", 4), ("fs1s3", 4),
@@ -749,7 +760,8 @@ def components_to_dataset(components: SystemComponents, *, dims: Sequence[str] =
         a = np.asarray(value)
         if a.ndim != len(dims):
             raise ValueError(f"component '{name}' has {a.ndim} axes; dims={tuple(dims)}")
-        data[name] = xr.DataArray(a, dims=tuple(dims), attrs={"units": _UNITS[name]})
+        data[name] = xr.DataArray(a, dims=tuple(dims), attrs={
+            "units": COMPONENT_UNITS[name], "long_name": COMPONENT_LONG_NAMES[name]})
     return xr.Dataset(data, coords=coords)
 
 

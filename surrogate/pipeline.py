@@ -507,6 +507,8 @@ def _network(cfg: dict, out: Path, world, model: str, table):
     split = xr.Dataset({"kept": ("site", kept),
                         "heldout": ("site", np.isin(np.arange(len(y)), held))},
                        coords={"site": table["site"].values})
+    from surrogate._proda import cf_site_split
+    split = cf_site_split(split, model)
     split.to_netcdf(out / "network" / f"{model}_sites.nc")
     return ens
 

@@ -19,6 +19,7 @@ import jax
 import numpy as np
 import xarray as xr
 
+from socmodels.netcdf import add_lat_lon, cf_units, set_conventions
 from surrogate.scaling import MinMaxScaler, as_array_scaler
 from surrogate.train import Ensemble
 
@@ -162,7 +163,7 @@ def predict_members(ensemble: Ensemble, covariates, *, table=None,
     for i, name in enumerate(pnames):
         attrs = {"space": space}
         if table is not None:
-            attrs.update(units=table[i].unit if space == "physical" else "1",
+            attrs.update(units=cf_units(table[i].unit) if space == "physical" else "1",
                          long_name=table[i].meaning)
         ds[name] = xr.DataArray(values[..., i], dims=dims, attrs=attrs)
     ds.attrs.update(ensemble_kind=ensemble.kind, n_members=len(ensemble), seed=ensemble.seed,
@@ -219,4 +220,9 @@ def predict_maps(ensemble: Ensemble, covariates, *, table=None,
     """
     members = predict_members(ensemble, covariates, table=table, scaler=scaler, names=names,
                               space=space, covariate_dim=covariate_dim, scaled=scaled)
-    return summarize_ensemble(members, quantiles=quantiles)
+    maps = summarize_ensemble(members, quantiles=quantiles)
+    if table is not None and "lat" in maps.dims and "lon" in maps.dims:
+        # CF-1.10, so that maps.to_netcdf(...) writes a file CF tools read (socmodels.netcdf)
+        maps = add_lat_lon(maps)
+        set_conventions(maps, f"{table.model} PRODA parameter maps (socmc)")
+    return maps

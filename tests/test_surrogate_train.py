@@ -148,6 +148,8 @@ def test_parameter_maps(ensemble, data):
                       coords={"lat": [-1.5, -0.5, 0.5, 1.5], "lon": np.arange(5.0)})
     table = ParameterTable("toy", list(CLM5_PARAMETERS)[:N_PAR])
     maps = sg.predict_maps(ensemble, grid, table=table, scaler=scaler)
+    from socmodels.netcdf import cf_problems
+    assert cf_problems(maps) == []  # CF-1.10 as returned (issue 12)
     for name in table.names:
         for suffix in ("", "_std", "_p14", "_p86"):
             assert maps[name + suffix].dims == ("lat", "lon")

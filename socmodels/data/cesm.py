@@ -615,6 +615,7 @@ def write_clm5_history(path: str | Path, forcing: Forcing, lat: np.ndarray, lon:
     })
     ds.attrs = {"title": "CLM5 history-like monthly means (socmodels.data virtual world)",
                 "source": "socmodels.data.write_clm5_history", "hist_interval": "month"}
+    ds = _cf_history(ds)  # CF-1.10 metadata (issue 12)
     enc = {}
     for v in ds.data_vars:
         e: dict[str, Any] = {"_FillValue": np.float32(1e36)} if v != "time_bounds" else {}
@@ -625,3 +626,18 @@ def write_clm5_history(path: str | Path, forcing: Forcing, lat: np.ndarray, lon:
     enc["time_bounds"] = {"units": enc_units, "calendar": "noleap", "dtype": "float64"}
     ds.to_netcdf(path, encoding=enc, engine="netcdf4")
     return path
+
+
+def _cf_history(ds: xr.Dataset) -> xr.Dataset:
+    """Long names, lat/lon bounds and ``Conventions`` (CF-1.10) of a written history file."""
+    from socmodels import netcdf as cf
+
+    for v, ln in (("ALTMAX", "maximum annual active layer thickness"),
+                  ("ALTMAX_LASTYEAR", "maximum active layer thickness of the previous year"),
+                  ("landfrac", "land fraction"), ("levgrnd", "depth of ground levels"),
+                  ("levdcmp", "depth of decomposition levels"),
+                  ("levsoi", "depth of soil levels"), ("time_bounds", "averaging interval")):
+        ds[v].attrs.setdefault("long_name", ln)
+    ds = cf.add_lat_lon(ds)
+    return cf.set_conventions(ds, ds.attrs["title"], source=ds.attrs["source"],
+                              hist_interval=ds.attrs["hist_interval"])

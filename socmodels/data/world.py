@@ -3,9 +3,10 @@ r"""The virtual world: the package's embedded default dataset, generated determi
 :func:`virtual_world` builds a synthetic Earth in which everything PRODA needs is known:
 
 1. **Land and climate.** Smooth random fields on the sphere (sums of random plane waves in
-   3-D, so they are resolution-independent and periodic in longitude) give a continent
-   field (land = the field above a threshold, 56 S - 80 N), continentality (distance inland)
-   and mountains. Mean annual temperature falls with latitude, elevation and
+   3-D, so they are resolution-independent and periodic in longitude) give mountains and
+   the climate's spatial noise; land is the real Earth's (the 1 km GLOBE mask shipped by
+   ``global-land-mask``, 56 S - 80 N) and continentality is the land fraction within
+   10 degrees. Mean annual temperature falls with latitude, elevation and
    continentality; the seasonal amplitude grows with latitude and continentality;
    precipitation has an ITCZ and mid-latitude storm tracks and dries inland; the moisture
    index is ``1 / (1 + (PET / P)^1.5)``; NPP follows the Miami model (Lieth 1975),
@@ -46,6 +47,7 @@ r"""The virtual world: the package's embedded default dataset, generated determi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import tempfile
 import time
@@ -59,6 +61,7 @@ import pandas as pd
 import xarray as xr
 
 from socmodels import layers
+from socmodels import netcdf as cfmeta
 from socmodels.data._wosis_writer import LAYOUTS, write_wosis
 from socmodels.data.cesm import (
     climatology_forcing,
@@ -79,7 +82,7 @@ from socmodels.data.profiles import pedotransfer_bd, read_wosis
 from socmodels.forcing import Forcing
 
 __all__ = ["virtual_world", "VirtualWorld", "SIZES", "MAX_OBS_DENSITY", "true_parameters",
-           "world_covariates"]
+           "world_covariates", "earth_land", "earth_land_fraction"]
 
 SIZES = {"default": 240, "paper": 70_000}
 """Number of generated profiles per ``size`` (before screening)."""
@@ -167,16 +170,105 @@ def _fields(seed: int) -> dict[str, _SphereField]:
             zip(spec.items(), children, strict=True)}
 
 
-def _land_threshold(field: _SphereField) -> float:
-    """Continent-field threshold giving ~30 % land (area-weighted, 56S-80N, 2-degree ref)."""
-    lat = np.arange(-89.0, 90.0, 2.0)
-    lon = np.arange(-179.0, 180.0, 2.0)
-    la, lo = np.meshgrid(lat, lon, indexing="ij")
-    v = field(la, lo)
-    w = np.cos(np.radians(la)) * ((la > -56) & (la < 80))
-    order = np.argsort(v.ravel())[::-1]
-    cum = np.cumsum(w.ravel()[order]) / np.sum(np.cos(np.radians(la)))
-    return float(v.ravel()[order][np.searchsorted(cum, 0.30)])
+_MASK_CELL = 0.25           # degrees: the Earth land fraction is kept on this grid
+_MASK_CACHE_VERSION = 1
+
+
+def _cache_dir() -> Path:
+    import os
+
+    root = os.environ.get("SOCMC_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "socmc")
+    return Path(root)
+
+
+@functools.lru_cache(maxsize=1)
+def _earth_land_fraction() -> np.ndarray:
+    """Land fraction of the real Earth on a 0.25-degree grid, (720, 1440), rows north -> south.
+
+    From the 1 km GLOBE land mask shipped by the ``global-land-mask`` package (no download).
+    Decompressing that mask takes ~1 GB and ~10 s, so the block-averaged fraction is cached
+    in ``$SOCMC_CACHE_DIR`` (default ``~/.cache/socmc``) and in memory.
+    """
+    import importlib.util
+    import os
+
+    cache = _cache_dir() / f"earth_land_fraction_{_MASK_CELL}_v{_MASK_CACHE_VERSION}.npy"
+    if cache.exists():
+        return np.load(cache)
+    # located, not imported: importing global_land_mask decompresses its whole mask
+    spec = importlib.util.find_spec("global_land_mask")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the virtual world needs the 'global-land-mask' package (pip install"
+                          " global-land-mask): it ships the Earth's land mask")
+    src = Path(list(spec.submodule_search_locations)[0]) / "globe_combined_mask_compressed.npz"
+    with np.load(src) as z:
+        ocean = z["mask"]                            # (21600, 43200) bool, 1/120 deg, True = sea
+    b = int(round(_MASK_CELL * 120))
+    ny, nx = ocean.shape[0] // b, ocean.shape[1] // b
+    frac = np.empty((ny, nx), np.float32)
+    for r in range(ny):                                    # row strips keep memory small
+        frac[r] = 1.0 - ocean[r * b:(r + 1) * b].reshape(b, nx, b).mean(axis=(0, 2))
+    del ocean
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, frac)
+        os.replace(tmp, cache)
+    except OSError:  # a read-only home still works, only slower
+        pass
+    return frac
+
+
+@functools.lru_cache(maxsize=4)
+def _smoothed_land_fraction(radius_deg: float) -> np.ndarray:
+    """Land fraction averaged over a box of +- ``radius_deg`` (periodic in longitude)."""
+    from scipy.ndimage import uniform_filter
+
+    frac = _earth_land_fraction()
+    size = 2 * int(round(radius_deg / _MASK_CELL)) + 1
+    return uniform_filter(frac, size=size, mode=("nearest", "wrap"))
+
+
+def _sample(field: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Nearest-cell value of a (north -> south, -180 -> 180) 0.25-degree field at points."""
+    ny, nx = field.shape
+    r = np.clip(((90.0 - lat) / _MASK_CELL).astype(int), 0, ny - 1)
+    c = (np.floor(((lon + 180.0) % 360.0) / _MASK_CELL).astype(int)) % nx
+    return field[r, c]
+
+
+def earth_land_fraction() -> xr.DataArray:
+    """The real Earth's land fraction on a 0.25-degree grid (``lat`` north -> south, ``lon``).
+
+    From the GLOBE mask of ``global-land-mask`` (see :func:`earth_land`); used for the land
+    outline of the figures.
+    """
+    frac = _earth_land_fraction()
+    ny, nx = frac.shape
+    lat = 90.0 - _MASK_CELL * (np.arange(ny) + 0.5)
+    lon = -180.0 + _MASK_CELL * (np.arange(nx) + 0.5)
+    return xr.DataArray(frac, dims=("lat", "lon"), coords={"lat": lat, "lon": lon},
+                        name="land_fraction", attrs={"units": "1", "long_name": "land fraction"})
+
+
+def earth_land(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The real Earth's land at points, and continentality.
+
+    Args:
+        lat, lon: points [degrees] (matching shapes).
+
+    Returns:
+        ``(is_land, inland)``: land where the land fraction within +- 1 degree exceeds one
+        half (so coarse grids keep coasts and drop small islands, whatever the resolution);
+        ``inland`` in [0, 1] grows with the land fraction within +- 10 degrees (0 on coasts
+        with as much sea as land around, 1 deep inside continents).
+    """
+    lat = np.asarray(lat, float)
+    lon = np.asarray(lon, float)
+    near = _sample(_smoothed_land_fraction(1.0), lat, lon)
+    wide = _sample(_smoothed_land_fraction(10.0), lat, lon)
+    return near > 0.5, np.clip((wide - 0.45) / 0.5, 0.0, 1.0)
 
 
 def _sig(x: np.ndarray) -> np.ndarray:
@@ -212,9 +304,9 @@ def world_covariates(lat: np.ndarray, lon: np.ndarray, seed: int = 0
     lat = np.asarray(lat, float)
     lon = np.asarray(lon, float)
     f = {k: fld(lat, lon) for k, fld in F.items()}
-    thr = _land_threshold(F["continent"])
-    cont = f["continent"]
-    K = np.clip((cont - thr) / 0.8, 0.0, 1.0)
+    # land and continentality of the real Earth (global-land-mask); the random "continent"
+    # field is no longer used for land
+    is_land, K = earth_land(lat, lon)
     ridges = np.clip(f["mountain"] - 0.4, 0.0, None)
     elev = np.clip(80 + 700 * K + 2600 * ridges * (0.3 + K) + 150 * f["elev"], 0.0, 5500.0)
     alat = np.abs(lat)
@@ -233,8 +325,8 @@ def world_covariates(lat: np.ndarray, lon: np.ndarray, seed: int = 0
     months = np.arange(12) + 0.5
     cyc = np.cos(2 * np.pi * (months - peak[..., None]) / 12.0)
     tavg = mat[..., None] + amp[..., None] * cyc
-    # land = continents between 56 S and 80 N without ice (warmest month below 4 degC)
-    land = (cont > thr) & (lat > -56.0) & (lat < 80.0) & (tavg.max(-1) > 4.0)
+    # land = the Earth's land between 56 S and 80 N without ice (warmest month below 4 degC)
+    land = is_land & (lat > -56.0) & (lat < 80.0) & (tavg.max(-1) > 4.0)
     ps = np.clip(0.25 + 0.5 * np.exp(-((alat - 15.0) / 10.0) ** 2) + 0.15 * f["pseason"],
                  0.0, 0.9)
     pm = prec[..., None] / 12.0 * (1.0 + ps[..., None] * cyc)
@@ -639,9 +731,12 @@ def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None
     grid = xr.Dataset({c: (("lat", "lon"), np.where(land, v, np.nan)) for c, v in cov.items()},
                       coords={"lat": ("lat", lat, {"units": "degrees_north"}),
                               "lon": ("lon", lon, {"units": "degrees_east"})})
-    grid["land"] = (("lat", "lon"), land.astype(np.int8), {"long_name": "land mask"})
-    grid.attrs.update(title="virtual world covariates (socmodels.data)", seed=seed,
-                      resolution=resolution)
+    grid["land"] = (("lat", "lon"), land.astype(np.int8), {
+        "long_name": "land mask", "standard_name": "land_binary_mask", "units": "1",
+        "flag_values": np.array([0, 1], np.int8), "flag_meanings": "sea land"})
+    grid = cfmeta.add_lat_lon(grid)
+    cfmeta.set_conventions(grid, "virtual world covariates (socmodels.data)", seed=seed,
+                       resolution=resolution)
     files: dict[str, Path] = {}
     files["covariates"] = write_covariates(grid, out / "covariates.nc")
     cell_desc = {k: (v[j, i] if v.ndim == 2 else v[j, i, :]) for k, v in desc.items()}
@@ -827,6 +922,7 @@ def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None
                    ss_clm5, ss_comp, dens_true, dens_obs, bd_used, ~bd_measured, tops, bots,
                    land, lat, lon, j, i, cell_desc, repaired)
     files["truth"] = out / "truth.nc"
+    truth = _cf_truth(truth)
     truth.to_netcdf(files["truth"], encoding={v: {"zlib": True, "complevel": 1}
                                               for v in truth.data_vars
                                               if truth[v].dtype != object})
@@ -926,6 +1022,54 @@ def _truth(profiles: xr.Dataset, kp: np.ndarray, site_cell: np.ndarray, gen_comp
     return ds
 
 
+_TRUTH_META = {  # name -> (UDUNITS units or None, long name); CF-1.10 (issue 12)
+    "generating_model": (None, "model that generated the profile's observations"),
+    "clm5_soc": ("g m-3", "CLM5 true steady-state SOC density (grams of carbon)"),
+    "compas_soc": ("g m-3", "COMPAS true steady-state SOC density (grams of carbon)"),
+    "obs_density_true": ("g m-3", "noise-free SOC density at the layer mid-point (generating"
+                         " model; grams of carbon)"),
+    "obs_density": ("g m-3", "SOC density written to the files (grams of carbon)"),
+    "bulk_density": ("kg dm-3", "bulk density used for the layer"),
+    "bd_estimated": (None, "bulk density from the pedotransfer function (not measured)"),
+    "cell": ("1", "index of the profile's land cell (order of grid_cells)"),
+    "repaired": (None, "COMPAS truth pulled toward its temperature anchor to be feasible"),
+    "descriptor_mat": ("degC", "mean annual air temperature (generator descriptor)"),
+    "descriptor_mat_amplitude": ("degC", "seasonal temperature amplitude (descriptor)"),
+    "descriptor_moisture": ("1", "moisture index 1 / (1 + (PET / P)^1.5) (descriptor)"),
+    "descriptor_npp": ("g m-2 yr-1", "net primary productivity (grams of carbon;"
+                       " descriptor)"),
+    "descriptor_bedrock_depth": ("m", "depth to bedrock within the column (descriptor)"),
+    "descriptor_woody_fraction": ("1", "woody fraction of litter input (descriptor)"),
+    "profile_id": ("1", "WoSIS-style profile identifier"),
+    "level": ("1", "soil level index (1 = top)"),
+}
+
+
+def _cf_truth(ds: xr.Dataset) -> xr.Dataset:
+    """CF-1.10 metadata of the truth file (:mod:`socmodels.netcdf`)."""
+    from socmodels import clm5, compas
+
+    for name, (units, long_name) in _TRUTH_META.items():
+        cfmeta.describe(ds[name], units, long_name)
+    for v in ("repaired",):
+        ds[v].attrs.update(flag_values=np.array([0.0, 1.0]), flag_meanings="no yes")
+    for mod, tag in ((clm5, "clm5"), (compas, "compas")):
+        name = mod.NAME
+        for suffix, what in (("theta", "true parameters per profile"),
+                             ("u", "true parameters per profile, unit cube"),
+                             ("theta_map", "true parameter maps"),
+                             ("u_map", "true parameter maps, unit cube")):
+            cfmeta.describe(ds[f"{tag}_{suffix}"], "1" if suffix.startswith("u") else None,
+                        f"{name} {what}")
+        cfmeta.describe(ds[f"{tag}_stock_1m_map"], "g m-2", f"{name} true SOC stock 0-1 m"
+                    " (grams of carbon)", standard_name="soil_mass_content_of_carbon")
+        ds = cfmeta.add_parameter_units(ds, mod.PARAMETERS, dim=f"{tag}_parameter",
+                                    variables=[f"{tag}_theta", f"{tag}_theta_map"],
+                                    unit_cube=[f"{tag}_u", f"{tag}_u_map"])
+    ds = cfmeta.add_lat_lon(ds)
+    return cfmeta.set_conventions(ds, ds.attrs.get("title", "virtual world truth"))
+
+
 # ---------------------------------------------------------------------------------------
 # Figures
 # ---------------------------------------------------------------------------------------
@@ -970,7 +1114,7 @@ def plot_virtual_world(world: VirtualWorld, kind: str = "covariates", path: Any 
         fig, axes = plt.subplots(3, 2, figsize=(11, 9.5), constrained_layout=True)
         for ax, (name, label, cmap) in zip(axes.ravel(), _COV_PANELS, strict=True):
             im = ax.pcolormesh(lon, lat, g[name].values, cmap=cmap, shading="auto")
-            fig.colorbar(im, ax=ax, shrink=0.8)
+            fig.colorbar(im, ax=ax, shrink=0.8).set_label(label, fontsize=8)
             ax.set_title(f"{name}: {label}", fontsize=9)
         axes[0, 0].scatter(world.profiles["lon"], world.profiles["lat"], s=4, c="k",
                            label="profiles")
@@ -981,17 +1125,23 @@ def plot_virtual_world(world: VirtualWorld, kind: str = "covariates", path: Any 
         for ax, (model, name, label) in zip(axes.ravel(), panels, strict=False):
             da = t[f"{model}_theta_map"].sel({f"{model}_parameter": name})
             im = ax.pcolormesh(lon, lat, da.values, cmap="viridis", shading="auto")
-            fig.colorbar(im, ax=ax, shrink=0.8)
+            fig.colorbar(im, ax=ax, shrink=0.8).set_label(label, fontsize=8)
             ax.set_title(f"true {model.upper()} {name}: {label}", fontsize=9)
         for ax, model in zip(axes.ravel()[len(panels):], ("clm5", "compas"), strict=True):
             im = ax.pcolormesh(lon, lat, t[f"{model}_stock_1m_map"].values / 1000.0,
                                cmap="YlOrBr", shading="auto", vmin=0)
-            fig.colorbar(im, ax=ax, shrink=0.8)
+            fig.colorbar(im, ax=ax, shrink=0.8).set_label("SOC 0-1 m [kgC m-2]", fontsize=8)
             ax.set_title(f"true {model.upper()} SOC stock 0-1 m [kgC m-2]", fontsize=9)
     else:
         raise ValueError("kind must be 'covariates' or 'parameters'")
+    coast = earth_land_fraction().coarsen(lat=2, lon=2).mean()
     for ax in fig.axes:
         if ax.get_label() != "<colorbar>":
+            ax.set_facecolor("#e4eef5")  # sea; the Earth's coastline from the land mask
+            ax.contour(coast["lon"], coast["lat"], coast.values, levels=[0.5], colors="0.15",
+                       linewidths=0.5)
+            ax.set_xlabel("longitude [degrees east]", fontsize=7)
+            ax.set_ylabel("latitude [degrees north]", fontsize=7)
             ax.set_xlim(-180, 180)
             ax.set_ylim(-60, 85)
             ax.set_aspect("equal")
@@ -999,5 +1149,7 @@ def plot_virtual_world(world: VirtualWorld, kind: str = "covariates", path: Any 
     fig.suptitle(f"virtual world (seed {world.info['seed']}, {world.info['resolution']} deg,"
                  f" {world.info['n_profiles_kept']} profiles)", fontsize=10)
     if path is not None:
-        fig.savefig(path, dpi=110)
+        from socmodels._figures import save_png
+
+        save_png(fig, path, dpi=100)  # palette PNG: a docs figure stays small
     return fig
