@@ -104,8 +104,9 @@ class UserWorld:
     info: dict[str, Any]
 
 
-def _unknown(keys: Any, allowed: set[str], where: str) -> None:
-    bad = sorted(set(keys) - allowed)
+def _unknown(mapping: dict, allowed: set[str], where: str) -> None:
+    """Reject keys not in ``allowed`` (keys set to None are ignored: a schema's defaults)."""
+    bad = sorted(k for k, v in mapping.items() if k not in allowed and v is not None)
     if bad:
         raise DataError(f"unknown key(s) {bad} in {where}; allowed: {sorted(allowed)}",
                         column=where, reason="config")
@@ -137,7 +138,7 @@ def _read_profiles(d: dict) -> tuple[xr.Dataset, dict[str, Path]]:
     if source not in SOURCES:
         raise DataError(f"data.source must be one of {SOURCES} (or virtual_world), got"
                         f" {source!r}", column="data.source", reason="config")
-    reader = dict(d.get("reader") or {})
+    reader = {k: v for k, v in (d.get("reader") or {}).items() if v is not None}
     _unknown(reader, _READER_KEYS[source], f"data.reader (source {source})")
     if source == "wosis":
         folders = _paths(d.get("path"), "data.path", folder=True)
@@ -180,7 +181,7 @@ class _Climate:
         if not isinstance(c, dict):
             raise DataError("data.climate must be a mapping with 'kind' and 'path'",
                             column="data.climate", reason="config")
-        self.kind = c.get("kind", "table")
+        self.kind = c.get("kind") or "table"
         if self.kind not in CLIMATE_KINDS:
             raise DataError(f"data.climate.kind must be one of {CLIMATE_KINDS}, got"
                             f" {self.kind!r}", column="data.climate.kind", reason="config")
@@ -203,7 +204,7 @@ class _Climate:
                 hist = hist if len(hist) > 1 else hist[0]
             years = c.get("years")
             self.clim = read_clm5_history(hist, years=tuple(years) if years else None,
-                                          input_units=c.get("input_units", "auto"))
+                                          input_units=c.get("input_units") or "auto")
             self.cell_lat = np.asarray(self.clim["lat"].values, float)
             self.cell_lon = np.asarray(self.clim["lon"].values, float)
 

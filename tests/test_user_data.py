@@ -173,7 +173,7 @@ def test_whole_pipeline_on_user_data(user_files, tmp_path, monkeypatch):
     from surrogate.pipeline import load_config, run_pipeline
 
     cfg = load_config(preset="tiny", out=str(tmp_path / "run"))
-    cfg["data"] = _cfg(user_files)
+    cfg["data"].update(_cfg(user_files))   # (the stage-1 log line reads n_profiles)
     cfg["calibration"].update(num_warmup=300, num_samples=200, num_draws=20, chunk_size=16,
                               rhat_max=10.0, nse_min=-1e9)
     cfg["network"].update(n_members=2, max_epochs=10, patience=5, hidden=[8, 8],
@@ -190,5 +190,33 @@ def test_whole_pipeline_on_user_data(user_files, tmp_path, monkeypatch):
         assert r["heldout"]["n_profiles"] > 0 and np.isfinite(r["heldout"]["nse"])
         ds = xr.load_dataset(out / "maps" / f"{m}.nc")
         assert ds["stock_1m"].shape == (11, 13)
-        assert np.isfinite(ds["stock_1m"].values).sum() > 0
+        # every climate cell is a map cell (feasibility is 0/1 there, NaN nowhere); the
+        # customary map does not depend on the (tiny, untrained) network
+        assert set(np.unique(ds["feasible"].values)) <= {0.0, 1.0}
+        assert np.all(ds["stock_1m_customary"].values[ds["feasible_customary"].values > 0]
+                      > 0)
+        assert np.nanmean(ds["feasible_customary"].values) > 0.5
     assert (out / "report.md").exists()
+
+
+def test_user_world_from_cesm_history(user_files, tmp_path):
+    from socmodels.data import climate_forcing, write_clm5_history
+
+    lat, lon = np.arange(40.0, 61.0, 4.0), np.arange(0.0, 25.0, 4.0)
+    land = np.ones((lat.size, lon.size), bool)
+    land[0, -1] = False                                            # one sea cell
+    j, i = np.nonzero(land)
+    mat = 16.0 - 0.6 * (lat[j] - 40.0)
+    forcing = climate_forcing(mat, np.full(j.size, 8.0), np.full(j.size, 0.6),
+                              300.0 + 10.0 * lon[i], latitude=lat[j])
+    write_clm5_history(tmp_path / "case.clm2.h0.0001.nc", forcing, lat, lon, land)
+    cfg = _cfg(user_files, climate={"kind": "cesm",
+                                    "path": str(tmp_path / "case.clm2.h0.*.nc")})
+    w = user_world(cfg, tmp_path, 0)
+    assert set(w.covariates.columns) == {"Lon", "Lat", "cesm2_npp", "nbedrock"}
+    assert w.info["covariates_constant"] == ["nbedrock"]
+    assert w.grid.sizes == {"lat": lat.size, "lon": lon.size}
+    assert len(w.grid_cells) == land.sum() and w.grid_forcing.batch_shape == (land.sum(),)
+    # NPP covariate = the total litter input of the nearest cell
+    np.testing.assert_allclose(np.sort(np.unique(w.grid["cesm2_npp"].values[land])),
+                               np.sort(np.unique(300.0 + 10.0 * lon)), rtol=1e-4)
