@@ -1132,6 +1132,58 @@ NOTEBOOKS["05_bring_your_own_data.ipynb"] = [
     except DataError as err:
         print(err)
     """),
+    md("""
+    ## 6. The whole pipeline on your own files
+
+    `socmc run my_run.yaml` runs every PRODA stage (calibration, network, maps, analyses,
+    report) on your data when the config's `data` section points at your profiles and at a
+    climate source: a WoSIS folder (`source: wosis`) or a one-table CSV (`source: csv`), and
+    a climate table (`climate: {kind: table, ...}`) or CESM2/CLM5 history files
+    (`kind: cesm`), optionally a covariate grid. `docs/data.md` §6 has a complete config.
+    The data stage is `surrogate.sources.user_world`; here it reads the files written above.
+    """),
+    code("""
+    import yaml
+
+    from surrogate.sources import user_world
+
+    config = yaml.safe_load(f\"\"\"
+    data:
+      source: wosis
+      path: {DATA / "wosis_2019"}
+      reader: {{on_error: drop}}
+      climate:
+        kind: cesm
+        path: {DATA / "virtual_world.clm2.h0.*.nc"}
+        max_distance_km: 1500
+      covariates: {DATA / "covariates.nc"}
+    \"\"\")
+    mine_world = user_world(config["data"], DATA / "my_run", seed=SEED)
+    info = mine_world.info
+    print(f"{info['n_profiles_kept']} profiles, {len(info['covariates'])} covariates,"
+          f" {info['n_map_cells']} map cells; nearest climate cell at most"
+          f" {info['climate_distance_km_max']:.0f} km away")
+    print("notes:", *info["notes"], sep="\\n  ")
+    """),
+    md("""
+    Without a covariate grid the network sees only what the climate gives (`Lon`, `Lat` and,
+    for a climate table, `BIO1`, `BIO4`, `BIO12` and NPP). A table of one climate row per
+    site is not a grid: the world then has no map grid (`grid is None`) and the map stages
+    have nothing to map. The same CSV profiles as above with a climate table:
+    """),
+    code("""
+    lat_c, lon_c = np.meshgrid(np.arange(-60.0, 81.0, 5.0), np.arange(-180.0, 180.0, 5.0),
+                               indexing="ij")
+    pd.DataFrame({"lat": lat_c.ravel(), "lon": lon_c.ravel(),
+                  "mat": 28.0 - 0.45 * np.abs(lat_c.ravel()),
+                  "map": 400.0 + 1200.0 * np.cos(np.radians(lat_c.ravel())) ** 2,
+                  "mat_amplitude": 1.0 + 0.25 * np.abs(lat_c.ravel())}
+                 ).to_csv(DATA / "my_climate.csv", index=False)
+    csv_world = user_world({"source": "csv", "path": str(my_csv),
+                            "climate": {"kind": "table", "path": str(DATA / "my_climate.csv")}},
+                           DATA / "my_csv_run", seed=SEED)
+    csv_world.covariates.round(1)
+    """),
 ]
 
 

@@ -718,8 +718,9 @@ def read_climate_table(path: str | Path, lat: Any, lon: Any, *, mat_amplitude: A
         ``bio4``, WorldClim's temperature seasonality, converted as sqrt(2) x BIO4 / 100);
         or a NetCDF file with variables of those names on ``lat``/``lon`` (land = cells
         where ``mat`` and ``map`` are finite).
-    lat, lon : array_like
-        Site coordinates [degrees].
+    lat, lon : array_like or None
+        Site coordinates [degrees]; both None: every land cell of the table, in table order
+        (for maps).
     mat_amplitude : array_like, optional
         Semi-amplitude [K] per site, for tables without one.
     max_distance_km : float, optional
@@ -793,6 +794,8 @@ def read_climate_table(path: str | Path, lat: Any, lon: Any, *, mat_amplitude: A
     if cols["lat"].size == 0:
         raise DataError("no land cell (finite mat and map) in the table", file=path,
                         column="mat", reason="empty")
+    if lat is None and lon is None:   # every land cell of the table (the map grid)
+        lat, lon = cols["lat"], cols["lon"]
     slat = np.atleast_1d(np.asarray(lat, float))
     slon = np.atleast_1d(np.asarray(lon, float))
     idx, dist = nearest_cells(cols["lat"], cols["lon"], slat, slon)
