@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from socmodels.contract import resolve_model
+
 __all__ = ["recovery", "recovery_experiment", "truth_table"]
 
 
@@ -69,7 +71,7 @@ def recovery(table: xr.Dataset, truth, *, model: str, threshold: float = 0.5,
         Site table of :func:`inference.run_sites` (``mean``, ``sd``, ``q05``, ``q95``).
     truth : see :func:`truth_table`
     model : str
-        ``"clm5"``, ``"compas"`` or ``"toy"`` (for the parameter bounds).
+        a registered model name or a model object (for the parameter bounds).
     threshold : float
         ``identifiable`` if the median posterior/prior sd ratio is below it.
     only_kept : bool
@@ -81,9 +83,7 @@ def recovery(table: xr.Dataset, truth, *, model: str, threshold: float = 0.5,
     sd_ratio, identifiable`` and ``n_sites``; plus per-site ``truth_unit`` and
     ``mean_unit`` (site, parameter) for the scatter plots.
     """
-    from inference.run import _resolve
-
-    params = _resolve(model).PARAMETERS
+    params = resolve_model(model).PARAMETERS
     lo, hi = params.lower, params.upper
     true = truth_table(truth, model, params.names)
     sel = table["status"] == "ok" if "status" in table else xr.ones_like(table["nse"], bool)

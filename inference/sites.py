@@ -25,6 +25,7 @@ import xarray as xr
 
 from inference.likelihoods import Likelihood, layer_weights
 from socmodels import layers
+from socmodels.contract import resolve_model
 
 __all__ = ["SiteData", "Profiles", "ProfileError", "read_profiles", "make_site",
            "site_key", "site_keys", "site_hash"]
@@ -188,14 +189,13 @@ def make_site(obs, depth, forcing, *, model, likelihood: Likelihood | None = Non
     forcing : socmodels.Forcing
         Single-site forcing.
     model : str or module
-        ``"clm5"``, ``"compas"`` or a module with the soil-model contract.
+        A registered model name (``socmodels.MODELS``) or a model object.
     likelihood : Likelihood, optional
         Only used for layer weights (``gaussian_relative(layer_weights=True)``).
     mask : array (L,) of bool, optional
         Valid layers; default: finite ``obs`` > 0.
     """
     from inference.likelihoods import lognormal
-    from inference.models import resolve_model
 
     module = resolve_model(model)
     likelihood = lognormal() if likelihood is None else likelihood

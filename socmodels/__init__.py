@@ -25,6 +25,7 @@ from socmodels.contract import (  # noqa: E402
     get_model,
     has_capability,
     register_model,
+    resolve_model,
 )
 from socmodels.forcing import Forcing, ForcingError  # noqa: E402
 from socmodels.parameters import COMPONENTS, Parameter, ParameterError, ParameterTable  # noqa: E402
@@ -34,7 +35,8 @@ register_model(clm5)
 register_model(compas)
 
 __all__ = ["layers", "Forcing", "ForcingError", "Parameter", "ParameterTable", "ParameterError",
-           "COMPONENTS", "get_model", "register_model", "has_capability", "MODELS", "SoilModel",
+           "COMPONENTS", "get_model", "register_model", "resolve_model", "has_capability",
+           "MODELS", "SoilModel",
            "Failure", "describe_status", "clm5", "compas"]
 
 

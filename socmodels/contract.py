@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from socmodels.parameters import ParameterTable
 
-__all__ = ["SoilModel", "MODELS", "register_model", "get_model", "model_key",
+__all__ = ["SoilModel", "MODELS", "register_model", "get_model", "resolve_model", "model_key",
            "has_capability", "REQUIRED", "OPTIONAL"]
 
 REQUIRED = ("NAME", "POOL_NAMES", "PARAMETERS", "prepare", "steady_state", "customary_theta")
@@ -111,6 +111,24 @@ def get_model(name: str) -> Any:
     except KeyError:
         raise ValueError(f"unknown model '{name}'; registered models are {sorted(_MODELS)}"
                          " (socmodels.register_model adds one)") from None
+
+
+def resolve_model(model: Any) -> Any:
+    """A registered name -> the model; a model object is checked and returned as is.
+
+    An unregistered object needs at least ``PARAMETERS``, ``prepare`` and ``steady_state``
+    (enough to sample it); :func:`register_model` asks for the full contract.
+
+    Raises:
+        ValueError: for an unknown name.
+        TypeError: for an object without those members.
+    """
+    if isinstance(model, str):
+        return get_model(model)
+    for attr in ("PARAMETERS", "prepare", "steady_state"):
+        if not hasattr(model, attr):
+            raise TypeError(f"soil model {model!r} lacks '{attr}'")
+    return model
 
 
 def has_capability(model: Any, name: str) -> bool:

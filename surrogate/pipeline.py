@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+import socmodels
+
 __all__ = ["PRESETS", "load_config", "run_pipeline", "ConfigError"]
 
 
@@ -101,9 +103,9 @@ def load_config(path: str | None = None, *, preset: str | None = None,
     cfg["preset"] = preset
     if out is not None:
         cfg["out"] = out
-    bad = [m for m in cfg["models"] if m not in ("clm5", "compas")]
+    bad = [m for m in cfg["models"] if str(m).lower() not in socmodels.MODELS]
     if bad:
-        raise ConfigError(f"models: unknown model(s) {bad}; choose from clm5, compas")
+        raise ConfigError(f"models: unknown model(s) {bad}; choose from {sorted(socmodels.MODELS)}")
     if cfg["data"]["source"] != "virtual_world":
         raise ConfigError("data.source: only 'virtual_world' runs from the command line so far;"
                           " for your own data use the library API (docs/pipeline.md)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,10 +13,10 @@ import xarray as xr
 from numpyro.infer.util import initialize_model, log_likelihood
 
 import inference
-from inference import toy
 from inference.likelihoods import DEFAULT_LOGNORMAL_SIGMA
 from inference.sites import ProfileError, read_profiles, site_key, site_keys
 from inference.testing import example_forcing, profiles_dataset
+from tests.support import toy_model as toy
 
 OBS = np.array([30000.0, 20000.0, 15000.0, 10000.0, 5000.0])
 DEPTH = np.array([0.05, 0.15, 0.3, 0.5, 0.8])
@@ -101,7 +103,8 @@ class _NaNModel:
     @staticmethod
     def steady_state(theta, prepared):
         ss = toy.steady_state(theta, prepared)
-        return toy.ToyState(ss.soc.at[3].set(jnp.nan), ss.pools, ss.stock, jnp.asarray(True))
+        return dataclasses.replace(ss, soc=ss.soc.at[3].set(jnp.nan),
+                                   status=jnp.zeros((), jnp.int32))
 
 
 def test_nan_prediction_gives_minus_inf():
