@@ -7,7 +7,7 @@ and variables ``node_depth`` [m], ``soc_density`` [gC m-3] (the observation) and
 errors name the sites and the fix.
 
 A layer is *valid* if ``layer_mask`` is True, the observation is finite and > 0 (PRODA
-drops zero layers, ``proda_reference.md`` section 2.9) and the depth is finite and inside
+drops zero layers, ``docs/original_code.md`` section 2.9) and the depth is finite and inside
 the 0-8.6 m model column. Valid layers are moved to the front of the layer axis (order kept)
 and padded, so that every site has the same array shape.
 """

@@ -71,7 +71,7 @@ def customary_theta(model: str, table, cells_forcing) -> np.ndarray:
 
     CLM5: :func:`socmodels.clm5.customary_theta` (tech-note defaults, texture rule per cell).
     COMPAS: mean over the kept sites of the site posterior means in the unit cube (paper,
-    ``proda_reference.md`` §3.2), mapped to physical units.
+    ``docs/original_code.md`` §3.2), mapped to physical units.
     """
     mod = get_model(model)
     if not has_capability(mod, "CUSTOMARY_FROM_POSTERIOR"):

@@ -5,13 +5,13 @@ without running CLM5/COMPAS:
 
 * grid-cell areas (:func:`cell_area`), SOC stocks over a depth with the coarse-fragment
   correction (:func:`soc_stock`), global totals in Pg C (:func:`global_total`)
-  -- ``proda_reference.md`` §1;
+  -- ``docs/original_code.md`` §1;
 * correlation of log SOC between two maps (:func:`log_correlation`, paper §3: r = -0.026
   customary, 0.51 after PRODA);
 * pooled NSE ("explained variation", :func:`pooled_nse`) with bootstrap and ensemble
   intervals (:func:`nse_bootstrap`, :func:`ensemble_nse`) -- reference §8;
 * the system-level components CTE, K, Xi, V, B/I and carbon input, paper Eq. 10-14
-  (:func:`components_clm5`, :func:`components_compas`) -- reference §8;
+  (:func:`components`, computed by each model's ``site_components``) -- reference §8;
 * Michaelis constants over substrate for COMPAS (:func:`michaelis_ratios`, paper Fig. 5);
 * latitudinal profiles (:func:`zonal_profile`).
 
@@ -24,10 +24,13 @@ ENZ, SOC)``, concentrations in gC m-3. ``theta`` is the *physical* parameter vec
 first). Leading batch axes (any number, e.g. ``(lat, lon)``) are broadcast and mapped with
 ``jax.vmap``; the component functions are pure JAX and can be ``jit``-ed.
 
-Model physics is not re-implemented here: modifiers, transport coefficients, the input
-profile and litter-to-soil fluxes come from ``socmodels`` (``clm5.rates``,
-``compas.rates``, ``compas.soil_fluxes``, ``processes.prepare_site``), so the diagnostics
-describe exactly the models that produced the pools.
+Model physics is not re-implemented here: each model computes its own components and
+Michaelis ratios for one site (``clm5.site_components``, ``compas.site_components``,
+``compas.site_michaelis_ratios``, from the models' own rates and fluxes), and
+:func:`components` / :func:`michaelis_ratios` validate the inputs and map them over batch
+axes, so the diagnostics describe exactly the models that produced the pools.
+
+"reference §N" below means ``docs/original_code.md`` §N.
 
 The GCB implementation of the components (``fun_bulk_process_converge.m``) is not public
 (reference §8, Q12). Each component below states which definition it follows; the
@@ -86,7 +89,6 @@ CF_DEPTHS = (0.0, 0.3, 1.0)
 VALID_STOCK = (0.0, 1.0e6)
 """Open interval of valid stocks [gC m-2]; other cells are excluded (reference §1)."""
 
-_T_REF = 298.15  # K, reference temperature of the Q10 function (reference §2.3)
 _DZ = jnp.asarray(layers.dz)
 
 

@@ -23,7 +23,7 @@ DEPTH = np.array([0.05, 0.15, 0.3, 0.5, 0.8])
 
 
 def test_layer_weights_reference_example():
-    # proda_reference.md section 2.9
+    # docs/original_code.md section 2.9
     np.testing.assert_allclose(inference.layer_weights(OBS, DEPTH),
                                [10 * np.exp(-0.5), 1, 1, 1, 10 * np.exp(-0.5)], rtol=1e-12)
 
@@ -118,7 +118,7 @@ def test_compas_infeasible_minus_inf_and_finite_gradient(forcings):
 
     site = inference.make_site(OBS / 3, DEPTH, forcings["deep"], model="compas")
     P = compas.PARAMETERS
-    # proda_reference.md: at kp = 0.7 the MIC <= 10 % rule is violated; at 0.3/0.5 feasible
+    # docs/original_code.md: at kp = 0.7 the MIC <= 10 % rule is violated; at 0.3/0.5 feasible
     feasible = jax.jit(lambda u: compas.steady_state(P.to_physical(u), site.prepared).feasible)
     assert not bool(feasible(jnp.full(len(P), 0.7)))
     f = jax.jit(lambda x, space: inference.log_density(x, site, model="compas", space=space)[0],

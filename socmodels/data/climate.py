@@ -65,7 +65,7 @@ __all__ = ["climate_forcing", "soil_temperature", "thaw_depth", "nbedrock_from_d
            "NO_PERMAFROST_ALT", "DAMPING_DEPTH", "LITTER_FRACTIONS"]
 
 NO_PERMAFROST_ALT = 41.9984368640029
-"""ALTMAX without permafrost [m]: node depth of CLM's 25th ground level (``proda_reference``
+"""ALTMAX without permafrost [m]: node depth of CLM's 25th ground level (``docs/original_code.md``
 §1), what CLM reports when no layer stays frozen."""
 
 DAMPING_DEPTH = float(np.sqrt(2 * 0.5e-6 / (2 * np.pi / (365.0 * 86400.0))))
