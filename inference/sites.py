@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
+from jaxtyping import Array, Bool, Float
 
 from inference.likelihoods import Likelihood, layer_weights
 from socmodels import layers
@@ -33,6 +34,11 @@ __all__ = ["SiteData", "Profiles", "ProfileError", "read_profiles", "make_site",
 
 class ProfileError(ValueError):
     """A soil profile cannot be used (no or too few valid layers, bad input)."""
+
+
+# Shapes for the annotations (jaxtyping, not checked at run time); ``*sites`` = batch axes.
+_Layers = Float[Array, "*sites L"]
+_Mask = Bool[Array, "*sites L"]
 
 
 class SiteData(NamedTuple):
@@ -47,11 +53,11 @@ class SiteData(NamedTuple):
     prepared : the soil model's ``prepare(forcing)`` output for the site.
     """
 
-    obs: Any
-    depth: Any
-    mask: Any
-    weight: Any
-    prepared: Any
+    obs: _Layers
+    depth: _Layers
+    mask: _Mask
+    weight: _Layers
+    prepared: Any  # the model's prepare() output (a SitePrep for CLM5/COMPAS)
 
 
 @dataclasses.dataclass(frozen=True)
