@@ -29,7 +29,7 @@ updated every iteration, including repeated states), :math:`t_0` is ``adapt_star
 factor :math:`2.38^2/d` is optimal for Gaussian targets (Gelman, Roberts & Gilks 1996) and
 is the value Haario et al. recommend; the authors' PRODA code uses :math:`2.4/d`
 (``PRODA_SCALING``), a covariance about 2.4 times smaller for d = 21
-(``proda_reference.md`` section 5, Q4). ``L`` is refreshed every ``adapt_every`` iterations
+(``docs/original_code.md`` section 5, Q4). ``L`` is refreshed every ``adapt_every`` iterations
 from the current estimate; the statistics themselves are updated every iteration.
 
 Adaptation stops at ``adapt_until`` (the end of warm-up): from then on the proposal is

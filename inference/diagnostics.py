@@ -10,7 +10,7 @@ of the posterior-mean predicted profile at the observed layers:
           \\qquad \\bar m_i = \\mathrm{E}[m_i \\mid o],
 
 which is undefined (NaN) for single-layer profiles. The paper's screening keeps a site if
-R-hat <= 1.05 and NSE > 0 (``proda_reference.md`` section 5: mean R-hat over parameters
+R-hat <= 1.05 and NSE > 0 (``docs/original_code.md`` section 5: mean R-hat over parameters
 and a model-variance "R2" in the authors' code, Q5, Q11); here R-hat is reduced with the
 maximum over parameters by default (stricter), and the NSE uses the observations' variance.
 

@@ -16,7 +16,7 @@ posterior-predictive observations. Three are offered:
     variation (60 %) as the CLM5 original. Non-positive predictions are infeasible.
 
 ``gaussian_relative(r=0.6, layer_weights=False)``
-    The CLM5 original (``proda_reference.md`` section 2.9): :math:`\\sigma_i = r\\,o_i`,
+    The CLM5 original (``docs/original_code.md`` section 2.9): :math:`\\sigma_i = r\\,o_i`,
 
     .. math:: \\log p(o_i\\mid m_i) = -w_i \\frac{(m_i - o_i)^2}{2 (r o_i)^2}
               - \\log(r o_i) - \\tfrac12 \\log 2\\pi,
@@ -204,7 +204,7 @@ def get_likelihood(spec: str | dict | Likelihood) -> Likelihood:
 
 
 def layer_weights(obs, depth) -> np.ndarray:
-    """PRODA's rank-based layer weights (``proda_reference.md`` section 2.9).
+    """PRODA's rank-based layer weights (``docs/original_code.md`` section 2.9).
 
     ``r_obs`` ranks ``|o_i - mean(o)|`` in descending order (1 = largest; ties by original
     order), ``r_depth`` likewise for ``|z_i - mean(z)|``; ``r = (r_obs + r_depth) / 2`` and

@@ -34,11 +34,9 @@ import numpyro
 import numpyro.distributions as dist
 from jax import random
 
-import socmodels
-import socmodels.clm5  # noqa: F401  imported eagerly: their module-level JAX constants must
-import socmodels.compas  # noqa: F401  not be created inside a trace (lazy import under jit)
 from inference.likelihoods import Likelihood, lognormal
 from inference.sites import SiteData
+from socmodels.contract import resolve_model
 from socmodels.observation import observe
 
 __all__ = ["SPACES", "SitePrediction", "resolve_model", "log_density", "predict",
@@ -58,21 +56,6 @@ class SitePrediction(NamedTuple):
 
     soc: Any
     log_likelihood: Any
-
-
-def resolve_model(model: str | ModuleType) -> ModuleType:
-    """``"clm5"``/``"compas"`` -> the ``socmodels`` module; a module is returned as is.
-
-    A soil-model module provides ``PARAMETERS``, ``prepare(forcing)`` and
-    ``steady_state(theta, prepared)`` returning an object with ``.soc`` (20,) and
-    ``.feasible``.
-    """
-    if isinstance(model, str):
-        return socmodels.get_model(model)
-    for attr in ("PARAMETERS", "prepare", "steady_state"):
-        if not hasattr(model, attr):
-            raise TypeError(f"soil model {model!r} lacks '{attr}'")
-    return model
 
 
 @functools.lru_cache(maxsize=None)
@@ -213,7 +196,7 @@ def site_model(site: SiteData, *, soil_model: str | ModuleType = "clm5",
     site : SiteData
         From :func:`inference.make_site` (or one row of a batched run).
     soil_model : str or module
-        ``"clm5"``, ``"compas"`` or a module with the model contract. (Not ``model``: that
+        A registered model name (``socmodels.MODELS``) or a model object. (Not ``model``: that
         name is taken by NumPyro utilities such as ``numpyro.infer.log_likelihood``.)
     likelihood : Likelihood, default ``lognormal()``
     observed : bool

@@ -83,11 +83,7 @@ def model_name(model) -> str:
 
 
 def _resolve(name: str):
-    if name == "toy":
-        from inference import toy
-
-        return toy
-    return resolve_model(name)
+    return resolve_model(name)  # the socmodels registry (tests register their toy model)
 
 
 @dataclasses.dataclass(frozen=True)

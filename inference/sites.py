@@ -7,7 +7,7 @@ and variables ``node_depth`` [m], ``soc_density`` [gC m-3] (the observation) and
 errors name the sites and the fix.
 
 A layer is *valid* if ``layer_mask`` is True, the observation is finite and > 0 (PRODA
-drops zero layers, ``proda_reference.md`` section 2.9) and the depth is finite and inside
+drops zero layers, ``docs/original_code.md`` section 2.9) and the depth is finite and inside
 the 0-8.6 m model column. Valid layers are moved to the front of the layer axis (order kept)
 and padded, so that every site has the same array shape.
 """
@@ -22,9 +22,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
+from jaxtyping import Array, Bool, Float
 
 from inference.likelihoods import Likelihood, layer_weights
 from socmodels import layers
+from socmodels.contract import resolve_model
 
 __all__ = ["SiteData", "Profiles", "ProfileError", "read_profiles", "make_site",
            "site_key", "site_keys", "site_hash"]
@@ -32,6 +34,11 @@ __all__ = ["SiteData", "Profiles", "ProfileError", "read_profiles", "make_site",
 
 class ProfileError(ValueError):
     """A soil profile cannot be used (no or too few valid layers, bad input)."""
+
+
+# Shapes for the annotations (jaxtyping, not checked at run time); ``*sites`` = batch axes.
+_Layers = Float[Array, "*sites L"]
+_Mask = Bool[Array, "*sites L"]
 
 
 class SiteData(NamedTuple):
@@ -46,11 +53,11 @@ class SiteData(NamedTuple):
     prepared : the soil model's ``prepare(forcing)`` output for the site.
     """
 
-    obs: Any
-    depth: Any
-    mask: Any
-    weight: Any
-    prepared: Any
+    obs: _Layers
+    depth: _Layers
+    mask: _Mask
+    weight: _Layers
+    prepared: Any  # the model's prepare() output (a SitePrep for CLM5/COMPAS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,14 +195,13 @@ def make_site(obs, depth, forcing, *, model, likelihood: Likelihood | None = Non
     forcing : socmodels.Forcing
         Single-site forcing.
     model : str or module
-        ``"clm5"``, ``"compas"`` or a module with the soil-model contract.
+        A registered model name (``socmodels.MODELS``) or a model object.
     likelihood : Likelihood, optional
         Only used for layer weights (``gaussian_relative(layer_weights=True)``).
     mask : array (L,) of bool, optional
         Valid layers; default: finite ``obs`` > 0.
     """
     from inference.likelihoods import lognormal
-    from inference.models import resolve_model
 
     module = resolve_model(model)
     likelihood = lognormal() if likelihood is None else likelihood

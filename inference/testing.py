@@ -13,6 +13,7 @@ import numpy as np
 import xarray as xr
 
 from socmodels import Forcing, layers
+from socmodels.contract import resolve_model
 from socmodels.observation import observe
 
 __all__ = ["example_forcing", "synthetic_sites", "profiles_dataset"]
@@ -65,7 +66,7 @@ def synthetic_sites(model, n: int, *, seed: int = 0, depths=(0.05, 0.15, 0.3, 0.
     Parameters
     ----------
     model : str or module
-        ``"clm5"``, ``"compas"``, ``"toy"`` or a module with the model contract.
+        A registered model name (``socmodels.MODELS``) or a model object.
     n : int
     seed : int
     depths : sequence of float
@@ -82,9 +83,7 @@ def synthetic_sites(model, n: int, *, seed: int = 0, depths=(0.05, 0.15, 0.3, 0.
         ``truth`` is a DataArray (profile, parameter) of physical values with coordinate
         ``profile_id``.
     """
-    from inference.run import _resolve, model_name
-
-    module = _resolve(model_name(model)) if isinstance(model, str) else model
+    module = resolve_model(model)
     params = module.PARAMETERS
     d = len(params)
     rng = np.random.default_rng(seed)

@@ -16,32 +16,34 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from socmodels import layers  # noqa: E402
+# The built-in models are imported eagerly: registering them needs the modules, and their
+# module-level JAX constants must not be created inside a trace (a lazy import under jit).
+from socmodels import clm5, compas, layers  # noqa: E402
+from socmodels.contract import (  # noqa: E402
+    MODELS,
+    SoilModel,
+    get_model,
+    has_capability,
+    register_model,
+    resolve_model,
+)
 from socmodels.forcing import Forcing, ForcingError  # noqa: E402
 from socmodels.parameters import COMPONENTS, Parameter, ParameterError, ParameterTable  # noqa: E402
+from socmodels.status import Failure, describe_status  # noqa: E402
+
+register_model(clm5)
+register_model(compas)
 
 __all__ = ["layers", "Forcing", "ForcingError", "Parameter", "ParameterTable", "ParameterError",
-           "COMPONENTS", "get_model", "MODELS"]
-
-MODELS = ("clm5", "compas")
-
-
-def get_model(name: str):
-    """Return the model module (``socmodels.clm5`` or ``socmodels.compas``) by name."""
-    key = name.lower()
-    if key == "clm5":
-        from socmodels import clm5
-        return clm5
-    if key == "compas":
-        from socmodels import compas
-        return compas
-    raise ValueError(f"unknown model '{name}'; choose one of {MODELS}")
+           "COMPONENTS", "get_model", "register_model", "resolve_model", "has_capability",
+           "MODELS", "SoilModel",
+           "Failure", "describe_status", "clm5", "compas"]
 
 
 def __getattr__(name: str):
     # Lazy sub-modules, so that `import socmodels` stays cheap.
     import importlib
-    if name in ("clm5", "compas", "observation", "data", "reference", "transport"):
+    if name in ("observation", "data", "reference"):
         return importlib.import_module(f"socmodels.{name}")
     if name == "observe":
         from socmodels.observation import observe

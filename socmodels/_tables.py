@@ -1,6 +1,6 @@
 """Parameter tables of CLM5 and COMPAS (re-exported as ``clm5.PARAMETERS``, ``compas.PARAMETERS``).
 
-Order, names and bounds follow the authors' code (``proda_reference.md`` §2.2, §3.2) so that
+Order, names and bounds follow the authors' code (``docs/original_code.md`` §2.2, §3.2) so that
 position ``i`` means ``kp(i+1)``. Components follow §8 of the reference.
 """
 

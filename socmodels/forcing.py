@@ -17,10 +17,18 @@ from typing import Any
 
 import jax
 import numpy as np
+from jaxtyping import Array, Float
 
 from socmodels.layers import NLEV
 
 __all__ = ["Forcing", "ForcingError", "FIELDS"]
+
+# Shapes of the fields (jaxtyping annotations; not checked at run time). Leaves are NumPy
+# arrays after ``create`` and JAX arrays inside ``jit``/``vmap``; ``*batch`` = site axes.
+MonthlyLayers = Float[Array | np.ndarray, "*batch 12 20"]
+Monthly = Float[Array | np.ndarray, "*batch 12"]
+Layers = Float[Array | np.ndarray, "*batch 20"]
+PerSite = Float[Array | np.ndarray, "*batch"]
 
 
 class ForcingError(ValueError):
@@ -68,18 +76,18 @@ class Forcing:
         cellsand: (20,) sand content, %.
     """
 
-    tsoi: Any
-    w_scalar: Any
-    o_scalar: Any
-    fpi_vr: Any
-    altmax: Any
-    altmax_lastyear: Any
-    nbedrock: Any
-    input_cwd: Any
-    input_litr1: Any
-    input_litr2: Any
-    input_litr3: Any
-    cellsand: Any
+    tsoi: MonthlyLayers
+    w_scalar: MonthlyLayers
+    o_scalar: MonthlyLayers
+    fpi_vr: MonthlyLayers
+    altmax: Monthly
+    altmax_lastyear: Monthly
+    nbedrock: Monthly
+    input_cwd: PerSite
+    input_litr1: PerSite
+    input_litr2: PerSite
+    input_litr3: PerSite
+    cellsand: Layers
 
     @classmethod
     def create(cls, *, site: str | int | None = None, **fields: Any) -> "Forcing":

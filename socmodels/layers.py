@@ -2,7 +2,7 @@
 
 All depths in metres. Indices are 0-based in Python: ``dz[0]`` is the first (top) layer.
 Values follow the CLM5 default 25-level grid (CTSM ``initVerticalMod``), see
-``docs/models.md`` and ``proda_reference.md`` §1.
+``docs/models.md`` and ``docs/original_code.md`` §1.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ prior the original code implied for enzyme turnover (see ``docs/differences.md``
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator
+import keyword
+from typing import Any, Iterator, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
@@ -82,7 +83,34 @@ class ParameterTable(tuple):
         names = [p.name for p in params]
         if len(set(names)) != len(names):
             raise ValueError(f"{model}: duplicate parameter names")
+        bad = [n for n in names if not n.isidentifier() or keyword.iskeyword(n)]
+        if bad:
+            raise ValueError(f"{model}: parameter names must be Python identifiers: {bad}")
+        # One NamedTuple type per table: ``unpack`` returns it (a JAX pytree, since JAX
+        # treats NamedTuples as pytree nodes).
+        tag = "".join(c for c in model.title() if c.isalnum()) or "Model"
+        obj.Values = NamedTuple(f"{tag}Parameters", [(n, Any) for n in names])
         return obj
+
+    def unpack(self, theta) -> NamedTuple:
+        """Physical parameter vector(s) -> NamedTuple with one field per parameter name.
+
+        ``theta`` has shape ``(..., n)`` in table order; each field has shape ``(...)``.
+        Pure indexing, so it works under ``jit``, ``vmap`` and ``grad``::
+
+            p = clm5.PARAMETERS.unpack(theta)
+            p.q10, p.w_scaling
+        """
+        t = jnp.asarray(theta)
+        if t.ndim == 0 or t.shape[-1] != len(self):
+            raise ParameterError(f"{self.model}: expected a parameter vector with last axis"
+                                 f" {len(self)} ({self.names}); got shape {t.shape}")
+        return self.Values(*(t[..., i] for i in range(len(self))))
+
+    def pack(self, values) -> jnp.ndarray:
+        """Inverse of :meth:`unpack`: a NamedTuple (or mapping) by name -> ``(..., n)``."""
+        get = values.__getitem__ if isinstance(values, dict) else values.__getattribute__
+        return jnp.stack([jnp.asarray(get(n)) for n in self.names], axis=-1)
 
     def __iter__(self) -> Iterator[Parameter]:  # for typing
         return super().__iter__()

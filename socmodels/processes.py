@@ -11,14 +11,15 @@ changes the parameters); the per-parameter work in the models is then cheap.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Float, Int
 
 from socmodels import layers
 from socmodels._linalg import tridiag_solve
 from socmodels.forcing import Forcing
+from socmodels.status import status_bits
 
 __all__ = [
     "SitePrep",
@@ -33,6 +34,7 @@ __all__ = [
     "MAX_DEPTH_CRYOTURB",
     "MAX_CARBON_DENSITY",
     "is_feasible",
+    "feasibility_status",
 ]
 
 MAX_ALTDEPTH_CRYOTURBATION = 2.0
@@ -45,6 +47,15 @@ _W_P = jnp.asarray((layers.zsoi21[1:layers.NLEV] - layers.zisoi21[:layers.NLEV -
                    / layers.dz_node21[1:layers.NLEV])  # weight of the lower node, interfaces 1..19
 _DZN = jnp.asarray(layers.dz_node21[1:layers.NLEV])  # node distance across interfaces 1..19
 _DZ = jnp.asarray(layers.dz)
+
+# Shapes for the annotations of the public containers (jaxtyping; no runtime checking).
+# ``*batch`` stands for any leading batch axes added by ``vmap``.
+MonthlyLayers = Float[Array, "*batch 12 20"]
+Interfaces = Float[Array, "*batch 19"]
+Layers = Float[Array, "*batch 20"]
+PoolsLayers = Float[Array, "*batch pools 20"]
+Scalar = Float[Array, "*batch"]
+StatusCode = Int[Array, "*batch"]
 
 
 def _month_shapes(altmax, altmax_lastyear, nbedrock):
@@ -119,15 +130,15 @@ class SitePrep:
         sand: (20,) sand (%).
     """
 
-    t10: Any
-    w: Any
-    o: Any
-    on: Any
-    g_bio: Any
-    g_cryo: Any
-    inputs: Any
-    profile_on: Any
-    sand: Any
+    t10: MonthlyLayers
+    w: MonthlyLayers
+    o: MonthlyLayers
+    on: MonthlyLayers
+    g_bio: Interfaces
+    g_cryo: Interfaces
+    inputs: Float[Array, "*batch 4"]  # noqa: F722
+    profile_on: Scalar
+    sand: Layers
 
 
 jax.tree_util.register_dataclass(
@@ -201,9 +212,9 @@ def litter_steady_state(prep: SitePrep, k_cwd, k_l1, k_l23, fcwdl2, l, u, fin):
 
 @dataclasses.dataclass(frozen=True)
 class SteadyState:
-    """A steady state of CLM5 or COMPAS (one site; batched under ``vmap``).
+    """A steady state of a soil model (one site; batched under ``vmap``).
 
-    Attributes:
+    Attributes (per-site shapes; ``vmap`` adds leading axes):
         pools: (n_pools, 20) carbon per pool and layer, gC m-3 (order ``pool_names``).
         soc: (20,) the quantity compared with soil profiles, gC m-3
             (CLM5: S1+S2+S3; COMPAS: DOC+MIC+ENZ+SOC).
@@ -211,25 +222,31 @@ class SteadyState:
         stock_1m: stock of ``soc`` over 0-1 m, gC m-2.
         respiration: column heterotrophic respiration from the fluxes, gC m-2 yr-1.
         total_input: column plant input, gC m-2 yr-1 (equals ``respiration`` at steady state).
-        feasible: True if every pool is finite and non-negative, no layer holds more than
-            :data:`MAX_CARBON_DENSITY` (COMPAS: and the model's constraints hold, see
-            ``compas.steady_state``). Infeasible states are never clipped or sign-flipped.
+        status: () int32 bit mask of :class:`~socmodels.Failure` flags, 0 when feasible:
+            every pool finite and non-negative, no layer above :data:`MAX_CARBON_DENSITY`
+            and (COMPAS) the model's own constraints hold (see ``compas.steady_state``).
+            Infeasible states are never clipped or sign-flipped.
         pool_names: names of the pools (static).
     """
 
-    pools: Any
-    soc: Any
-    stock: Any
-    stock_1m: Any
-    respiration: Any
-    total_input: Any
-    feasible: Any
+    pools: PoolsLayers
+    soc: Layers
+    stock: Scalar
+    stock_1m: Scalar
+    respiration: Scalar
+    total_input: Scalar
+    status: StatusCode
     pool_names: tuple[str, ...] = ()
+
+    @property
+    def feasible(self):
+        """True where ``status == 0`` (no :class:`~socmodels.Failure` bit set)."""
+        return jnp.asarray(self.status) == 0
 
 
 jax.tree_util.register_dataclass(
     SteadyState,
-    data_fields=["pools", "soc", "stock", "stock_1m", "respiration", "total_input", "feasible"],
+    data_fields=["pools", "soc", "stock", "stock_1m", "respiration", "total_input", "status"],
     meta_fields=["pool_names"])
 
 STOCK_1M_WEIGHTS = jnp.asarray(layers.stock_weights(1.0))
@@ -240,11 +257,21 @@ of pure peat. Steady states above it arise only where decomposition vanishes (e.
 e-folding depth near 0 m or deep frozen layers) and are numerically meaningless."""
 
 
-def is_feasible(pools):
-    """Finite, non-negative (to round-off) and below :data:`MAX_CARBON_DENSITY` per layer."""
+def feasibility_status(pools):
+    """Status bits (int32) of the checks every model shares.
+
+    ``NONFINITE`` (a NaN/inf pool), ``NEGATIVE`` (below ``-1e-10`` times the largest finite
+    pool, i.e. beyond round-off) and ``DENSITY_CAP`` (a layer's total above
+    :data:`MAX_CARBON_DENSITY`).
+    """
     finite = jnp.all(jnp.isfinite(pools))
     clean = jnp.where(jnp.isfinite(pools), pools, 0.0)
     scale = jnp.max(jnp.abs(clean))
     nonneg = jnp.all(clean >= -1e-10 * scale)
     bounded = jnp.all(jnp.sum(clean, axis=0) <= MAX_CARBON_DENSITY)
-    return finite & nonneg & bounded
+    return status_bits(NONFINITE=~finite, NEGATIVE=~nonneg, DENSITY_CAP=~bounded)
+
+
+def is_feasible(pools):
+    """Finite, non-negative (to round-off) and below :data:`MAX_CARBON_DENSITY` per layer."""
+    return feasibility_status(pools) == 0

@@ -1,7 +1,7 @@
 """Dense NumPy/SciPy reference implementation of the CLM5 and COMPAS soil-carbon models.
 
 This module is an *independent*, deliberately literal transcription of the specification of
-the authors' MATLAB code (``proda_reference.md``; section numbers below refer to it). It
+the authors' MATLAB code (``docs/original_code.md``; section numbers below refer to it). It
 builds the full dense matrices element by element and solves them with ``numpy.linalg``;
 it does not exploit any structure (block-diagonality, tridiagonality, ...). It serves
 

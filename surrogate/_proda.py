@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from socmodels import get_model
+from socmodels import get_model, has_capability
 from socmodels import netcdf as cf
 from surrogate import analysis as A
 from surrogate.predict import predict_unit
@@ -72,10 +72,10 @@ def customary_theta(model: str, table, cells_forcing) -> np.ndarray:
 
     CLM5: :func:`socmodels.clm5.customary_theta` (tech-note defaults, texture rule per cell).
     COMPAS: mean over the kept sites of the site posterior means in the unit cube (paper,
-    ``proda_reference.md`` §3.2), mapped to physical units.
+    ``docs/original_code.md`` §3.2), mapped to physical units.
     """
     mod = get_model(model)
-    if model == "clm5":
+    if not has_capability(mod, "CUSTOMARY_FROM_POSTERIOR"):
         return np.asarray(mod.customary_theta(cells_forcing))
     from surrogate.pipeline import _unit_means
 
@@ -252,25 +252,27 @@ def make_analyses(cfg: dict, out: Path, world, tables: dict, ensembles: dict) ->
                       "median_nse": float(np.nanmedian(t["nse"].values)),
                       "median_max_rhat": float(np.nanmedian(t["max_r_hat"].values))}
         r["recovery"] = _recovery(world, model, t, ds)
-        comp_fn = A.components_clm5 if model == "clm5" else A.components_compas
-        c = comp_fn(jnp.asarray(cells["theta"]), world.grid_forcing, jnp.asarray(cells["pools"]))
-        comps[model] = {k: _to_map(world, np.asarray(v)) for k, v in c._asdict().items()}
-        if model == "compas":
+        if has_capability(mod, "site_components"):
+            c = A.components(mod, jnp.asarray(cells["theta"]), world.grid_forcing,
+                             jnp.asarray(cells["pools"]))
+            comps[model] = {k: _to_map(world, np.asarray(v)) for k, v in c._asdict().items()}
+        if has_capability(mod, "site_michaelis_ratios"):
             ratio = A.michaelis_ratios(jnp.asarray(cells["theta"]), world.grid_forcing,
-                                       jnp.asarray(cells["pools"]))
+                                       jnp.asarray(cells["pools"]), model=mod)
             r["michaelis_gt100_fraction"] = {
                 k: float(A.first_order_fraction(np.asarray(v))) for k, v in
                 (ratio._asdict().items() if hasattr(ratio, "_asdict") else ratio.items())}
         res["models"][model] = r
-    if {"clm5", "compas"} <= set(cfg["models"]):
-        before = A.log_correlation(maps["clm5"]["stock_1m_customary"],
-                                   maps["compas"]["stock_1m_customary"])
-        after = A.log_correlation(maps["clm5"]["stock_1m"], maps["compas"]["stock_1m"])
+    pair = list(comps)[:2]  # the first two models with components are compared
+    if len(pair) == 2:
+        m1, m2 = pair
+        before = A.log_correlation(maps[m1]["stock_1m_customary"], maps[m2]["stock_1m_customary"])
+        after = A.log_correlation(maps[m1]["stock_1m"], maps[m2]["stock_1m"])
         res["log_soc_correlation"] = {"customary": float(before["r"]),
                                       "proda": float(after["r"])}
         cc = {}
         for k in ("cte", "k", "xi", "v", "b", "carbon_input"):
-            a, b = comps["clm5"][k], comps["compas"][k]
+            a, b = comps[m1][k], comps[m2][k]
             ok = np.isfinite(a) & np.isfinite(b)
             cc[k] = float(np.corrcoef(a[ok], b[ok])[0, 1]) if ok.sum() > 2 and a[ok].std() > 0 \
                 and b[ok].std() > 0 else float("nan")
@@ -308,9 +310,10 @@ def _figures(cfg: dict, out: Path, world, tables: dict) -> list[tuple[str, str]]
         " cells without a feasible steady state; pale blue: sea.")
     add(plots.latitudinal_figure(maps), "latitudinal.png",
         "Zonal median SOC stock 0-1 m, customary (dashed) and PRODA (solid) parameters.")
-    if len(models) >= 2:
-        comp = xr.load_dataset(out / "analyses_components.nc")
-        pair = models[:2]
+    comp_path = out / "analyses_components.nc"
+    comp = xr.load_dataset(comp_path) if comp_path.exists() else xr.Dataset()
+    pair = [m for m in models if f"{m}_cte" in comp][:2]
+    if len(pair) == 2:
         add(plots.components_figure(comp, pair, names), "components.png",
             f"System-level components of {names[pair[0]]} (x) and {names[pair[1]]} (y) with"
             " PRODA parameters over land cells; dashed: 1:1; r of logs on log axes.")
@@ -440,10 +443,12 @@ def make_report(cfg: dict, out: Path, world, tables: dict, stages) -> dict:
     if "component_correlation" in res:
         lines += ["Between-model correlation of system-level components (PRODA maps): " +
                   ", ".join(f"{k} {v:.2f}" for k, v in res["component_correlation"].items()), ""]
-    if "compas" in res["models"] and "michaelis_gt100_fraction" in res["models"]["compas"]:
-        mm = res["models"]["compas"]["michaelis_gt100_fraction"]
-        lines += ["COMPAS: share of cell-layers whose Michaelis constant exceeds 100x the"
-                  " substrate: " + ", ".join(f"{k} {100 * v:.0f} %" for k, v in mm.items()), ""]
+    for m_name, r_m in res["models"].items():
+        if "michaelis_gt100_fraction" in r_m:
+            mm = r_m["michaelis_gt100_fraction"]
+            lines += [f"{get_model(m_name).NAME}: share of cell-layers whose Michaelis constant"
+                      " exceeds 100x the substrate: "
+                      + ", ".join(f"{k} {100 * v:.0f} %" for k, v in mm.items()), ""]
     lines += ["## Truth recovery (virtual world)", "",
               "SOC: the PRODA (and customary) 0-1 m stock maps against each model's true stock"
               " map (log scale). Parameters: R² between true and recovered values in the unit"

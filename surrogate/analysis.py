@@ -5,13 +5,13 @@ without running CLM5/COMPAS:
 
 * grid-cell areas (:func:`cell_area`), SOC stocks over a depth with the coarse-fragment
   correction (:func:`soc_stock`), global totals in Pg C (:func:`global_total`)
-  -- ``proda_reference.md`` §1;
+  -- ``docs/original_code.md`` §1;
 * correlation of log SOC between two maps (:func:`log_correlation`, paper §3: r = -0.026
   customary, 0.51 after PRODA);
 * pooled NSE ("explained variation", :func:`pooled_nse`) with bootstrap and ensemble
   intervals (:func:`nse_bootstrap`, :func:`ensemble_nse`) -- reference §8;
 * the system-level components CTE, K, Xi, V, B/I and carbon input, paper Eq. 10-14
-  (:func:`components_clm5`, :func:`components_compas`) -- reference §8;
+  (:func:`components`, computed by each model's ``site_components``) -- reference §8;
 * Michaelis constants over substrate for COMPAS (:func:`michaelis_ratios`, paper Fig. 5);
 * latitudinal profiles (:func:`zonal_profile`).
 
@@ -24,10 +24,13 @@ ENZ, SOC)``, concentrations in gC m-3. ``theta`` is the *physical* parameter vec
 first). Leading batch axes (any number, e.g. ``(lat, lon)``) are broadcast and mapped with
 ``jax.vmap``; the component functions are pure JAX and can be ``jit``-ed.
 
-Model physics is not re-implemented here: modifiers, transport coefficients, the input
-profile and litter-to-soil fluxes come from ``socmodels`` (``clm5.rates``,
-``compas.rates``, ``compas.soil_fluxes``, ``processes.prepare_site``), so the diagnostics
-describe exactly the models that produced the pools.
+Model physics is not re-implemented here: each model computes its own components and
+Michaelis ratios for one site (``clm5.site_components``, ``compas.site_components``,
+``compas.site_michaelis_ratios``, from the models' own rates and fluxes), and
+:func:`components` / :func:`michaelis_ratios` validate the inputs and map them over batch
+axes, so the diagnostics describe exactly the models that produced the pools.
+
+"reference §N" below means ``docs/original_code.md`` §N.
 
 The GCB implementation of the components (``fun_bulk_process_converge.m``) is not public
 (reference §8, Q12). Each component below states which definition it follows; the
@@ -41,18 +44,17 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from socmodels import clm5, compas, layers
-from socmodels._tables import CLM5_PARAMETERS, COMPAS_PARAMETERS
+from socmodels import clm5, compas, get_model, has_capability, layers
+from socmodels.components import MichaelisRatios, SystemComponents, check_variant, xi_bulk
 from socmodels.forcing import FIELDS as FORCING_FIELDS
 from socmodels.forcing import Forcing
-from socmodels.processes import prepare_site
 
 __all__ = [
     "EARTH_RADIUS",
@@ -68,6 +70,7 @@ __all__ = [
     "ensemble_nse",
     "xi_bulk",
     "SystemComponents",
+    "components",
     "components_clm5",
     "components_compas",
     "components_to_dataset",
@@ -86,7 +89,6 @@ CF_DEPTHS = (0.0, 0.3, 1.0)
 VALID_STOCK = (0.0, 1.0e6)
 """Open interval of valid stocks [gC m-2]; other cells are excluded (reference §1)."""
 
-_T_REF = 298.15  # K, reference temperature of the Q10 function (reference §2.3)
 _DZ = jnp.asarray(layers.dz)
 
 
@@ -399,74 +401,8 @@ def ensemble_nse(predicted, observed, *, member_axis: int = 0,
 
 
 # ======================================================================================
-# Per-site helpers for the components
+# System-level components (Eq. 10-14) and Michaelis ratios, dispatched through the model
 # ======================================================================================
-
-def _xi_t(tsoi, q10):
-    # Q10 function; identical above and below freezing because fq10 = q10 (reference §2.3).
-    return jnp.power(q10, (tsoi - _T_REF) / 10.0)
-
-
-def xi_bulk(q10, w_scaling, efolding, forcing):
-    r"""Per-layer modifier of ``fun_bulk_process`` (reference §8), used by ``variant="code"``.
-
-    .. math:: \xi_j = \overline{\xi_T}_j \; \overline{\xi_W}_j \; e^{-z_j/z_e}
-
-    (product of the 12-month means of the Q10 temperature scalar and the capped, scaled
-    water scalar; oxygen and nitrogen scalars excluded). The models themselves use the mean
-    of the monthly products including O (and N for litter), ``socmodels`` Q14; that
-    modifier is what ``variant="paper"`` uses.
-
-    Parameters
-    ----------
-    q10, w_scaling, efolding : scalars
-        Physical parameters (COMPAS: ``efolding`` = 0.5 m).
-    forcing : Forcing
-        One site (``tsoi`` and ``w_scalar`` of shape (12, 20)).
-
-    Returns
-    -------
-    array (20,)
-    """
-    xt = jnp.mean(_xi_t(jnp.asarray(forcing.tsoi), q10), axis=0)
-    xw = jnp.mean(jnp.minimum(1.0, w_scaling * jnp.asarray(forcing.w_scalar)), axis=0)
-    return xt * xw * jnp.exp(-jnp.asarray(layers.zsoi) / efolding)
-
-
-def _allocation_index(f, variant: str):
-    """Index I (~beta) of Eq. 14 and B = I^5 (fraction of input below 5 cm), one site."""
-    if variant == "code":
-        # fun_bulk_process: 1 - cumulative fraction at the bottom interface, exponent with
-        # the node depth; cumulative fractions >= 1 -> NaN; nan-mean over layers.
-        cum = jnp.cumsum(f)
-        tail = 1.0 - cum
-        depth = jnp.asarray(layers.zsoi)
-        ok = cum < 1.0
-    else:
-        # Eq. 14 read literally: Y_z is the cumulative fraction at depth D_z (the bottom
-        # interface), so (1 - Y_z)^(1/D_z) = beta exactly for the Jackson profile. The
-        # remaining fraction is summed from below (no cancellation in 1 - cumsum).
-        tail = jnp.flip(jnp.cumsum(jnp.flip(f))) - f
-        depth = jnp.asarray(layers.zisoi)
-        ok = tail > 0.0
-    val = jnp.power(jnp.clip(tail, 0.0, None), 1.0 / (100.0 * depth))
-    n = jnp.sum(ok).astype(val.dtype)
-    index = jnp.sum(jnp.where(ok, val, 0.0)) / jnp.maximum(n, 1.0)
-    if variant == "code":
-        index = jnp.where(n > 0, index, jnp.nan)
-    return index, jnp.power(index, 5.0)
-
-
-def _weighted(values, weights):
-    """sum(values * weights) / sum(weights) (NaN if the weights sum to 0)."""
-    s = jnp.sum(weights)
-    return jnp.where(s > 0, jnp.sum(values * weights) / jnp.where(s > 0, s, 1.0), jnp.nan)
-
-
-def _column(a):
-    """Column integral sum_z a_z dz_z of per-layer values (20,)."""
-    return jnp.sum(a * _DZ)
-
 
 def _map_sites(core, theta, forcing, pools, *per_layer):
     """Apply a one-site ``core(theta, forcing, pools, *per_layer)`` over leading batch axes.
@@ -494,36 +430,6 @@ def _map_sites(core, theta, forcing, pools, *per_layer):
     return jax.tree.map(lambda a: a.reshape(batch + a.shape[1:]), out)
 
 
-# ======================================================================================
-# System-level components (Eq. 10-14)
-# ======================================================================================
-
-class SystemComponents(NamedTuple):
-    """System-level components of one model (paper Eq. 10-14; reference §8).
-
-    Every field has the batch shape of the inputs.
-    """
-
-    cte: jnp.ndarray
-    """Carbon transfer efficiency CTE_system, Eq. 10 [1]."""
-    k: jnp.ndarray
-    """Baseline decomposition K_system, Eq. 11 [yr-1]."""
-    xi: jnp.ndarray
-    """Environmental modifier Xi_system, Eq. 13 [1]."""
-    v: jnp.ndarray
-    """Vertical transport rate V_system, Eq. 12 [yr-1]."""
-    b: jnp.ndarray
-    """Input allocation B_system = I^5, fraction of input below 5 cm, Eq. 14 [1]."""
-    i: jnp.ndarray
-    """Allocation index I (~ beta of the Jackson profile) [1 per cm]."""
-    carbon_input: jnp.ndarray
-    """Plant carbon input, sum of the four litter/CWD streams [gC m-2 yr-1]."""
-    litter_to_soil: jnp.ndarray
-    """Fraction of the carbon input passed from litter to mineral-soil pools [1] (Fig. S8)."""
-    e: jnp.ndarray
-    """COMPAS non-microbial carbon transfer E (reference §8); NaN for CLM5 [1]."""
-
-
 _UNITS = {"cte": "1", "k": "yr-1", "xi": "1", "v": "yr-1", "b": "1", "i": "1",
           "carbon_input": "gC m-2 yr-1", "litter_to_soil": "1", "e": "1"}
 #: UDUNITS units (CF files) and long names of the system-level components
@@ -538,215 +444,104 @@ COMPONENT_LONG_NAMES = {
     "litter_to_soil": "fraction of carbon input passed from litter to mineral soil",
     "e": "non-microbial carbon transfer E (COMPAS; NaN for CLM5)"}
 
-_CLM5_PATHS = (  # (fraction parameter, donor pool index) -- reference §2.5 / §8
-    ("fl1s1", 1), ("fl2s1", 2), ("fl3s2", 3), ("fs1s2", 4), ("fs1s3", 4),
-    ("fs2s1", 5), ("fs2s3", 5), ("fs3s1", 6))
-_CLM5_TAU = ("taucwd", "taul1", "taul2", "taul2", "tau4s1", "tau4s2", "tau4s3")
+
+def _model(model):
+    return get_model(model) if isinstance(model, str) else model
 
 
-def _check_variant(variant: str) -> None:
-    if variant not in ("paper", "code"):
-        raise ValueError("variant must be 'paper' or 'code'")
-
-
-def _check_pools(pools, n: int, model: str):
+def _check_pools(pools, mod):
     p = jnp.asarray(pools)
+    n = len(mod.POOL_NAMES)
     if p.shape[-2:] != (n, layers.NLEV):
-        raise ValueError(f"{model} pools must have shape (..., {n}, {layers.NLEV})"
+        raise ValueError(f"{mod.NAME} pools must have shape (..., {n}, {layers.NLEV})"
                          f" (pools, layers); got {p.shape}")
     return p
 
 
-def _clm5_site(theta, forcing, x, xi_layer, v_layer, *, variant):
-    t = CLM5_PARAMETERS
-    P = {n: theta[t.index(n)] for n in t.names}
-    r = clm5.rates(theta, prepare_site(forcing))
-    if xi_layer is not None:
-        xi_soil = xi_lit = xi_layer
-    elif variant == "code":
-        xi_soil = xi_lit = xi_bulk(P["q10"], P["w_scaling"], P["efolding"], forcing)
-    else:
-        xi_soil, xi_lit = r["xi"], r["xi_n"]
-    k = jnp.stack([1.0 / P[n] for n in _CLM5_TAU])  # baseline rates (7,) yr-1
-    mod = jnp.stack([xi_soil, xi_lit, xi_lit, xi_lit, xi_soil, xi_soil, xi_soil])
-    flow = k * jnp.sum(x * mod * _DZ, axis=-1)  # F_j, (7,)
-    num = sum(P[f] * flow[d] for f, d in _CLM5_PATHS)
-    den = sum(flow[d] for d in sorted({d for _, d in _CLM5_PATHS}))
-    stock = jnp.sum(x * _DZ, axis=-1)
-    sel = slice(4, 7) if variant == "code" else slice(0, 7)
-    soc = jnp.sum(x[4:7], axis=0) * _DZ  # gC m-2 per layer
-    v = r["l"] + r["u"] if v_layer is None else v_layer
-    i_idx, b = _allocation_index(r["fin"], variant)
-    c_in = forcing.input_cwd + forcing.input_litr1 + forcing.input_litr2 + forcing.input_litr3
-    to_soil = _column(P["fl1s1"] * r["l1"] * x[1] + P["fl2s1"] * r["l23"] * x[2]
-                      + P["fl3s2"] * r["l23"] * x[3])
-    return SystemComponents(
-        cte=num / den, k=_weighted(k[sel], stock[sel]), xi=_weighted(xi_soil, soc),
-        v=_weighted(v, soc), b=b, i=i_idx, carbon_input=jnp.asarray(c_in, k.dtype),
-        litter_to_soil=to_soil / c_in, e=jnp.asarray(jnp.nan, k.dtype))
+def _capability(mod, name: str, what: str):
+    if not has_capability(mod, name):
+        raise ValueError(f"model {mod.NAME} does not provide {what} ('{name}')")
+    return getattr(mod, name)
 
 
-def components_clm5(theta, forcing, pools, *, variant: str = "paper", xi_layer=None,
-                    v_layer=None) -> SystemComponents:
-    r"""System-level components of CLM5 (paper Eq. 10-14; reference §8).
+def components(model, theta, forcing, pools, *, variant: str = "paper", xi_layer=None,
+               v_layer=None) -> SystemComponents:
+    r"""System-level components of a model (paper Eq. 10-14), mapped over batch axes.
 
-    With :math:`F_j = \sum_z x_{j,z} k_j \xi_{j,z} \Delta z` (donor outflow: baseline rate
-    :math:`k_j = 1/\tau_j` times the modifier, i.e. the model's own rate):
+    The model computes them for one site (its ``site_components``); this validates the
+    inputs and maps it over the leading batch axes of ``pools``.
+
+    CLM5 (``clm5.site_components``). With :math:`F_j = \sum_z x_{j,z} k_j \xi_{j,z} \Delta z`
+    (donor outflow: baseline rate :math:`k_j = 1/\tau_j` times the modifier):
 
     * CTE (Eq. 10) :math:`= \sum_{ij} a_{ij} F_j / \sum_j F_j` over the paths L1->S1,
       L2->S1, L3->S2, S1->S2, S1->S3, S2->S1, S2->S3, S3->S1, each donor's outflow counted
       once in the denominator; the CWD split (fractions summing to 1, no respiration) is
       excluded as in ``fun_bulk_process``.
     * K (Eq. 11) :math:`= \sum_i k_i X_i / \sum_i X_i`, :math:`X_i = \sum_z x_{i,z}\Delta z`;
-      ``"paper"``: all seven pools of the soil system (the paper's components "integrate
-      both litter and mineral-soil organic carbon"); ``"code"``: S1-S3 only.
+      ``"paper"``: all seven pools of the soil system; ``"code"``: S1-S3 only.
     * Xi (Eq. 13) :math:`= \sum_z \xi_z s_z\Delta z / \sum_z s_z\Delta z`, s = S1+S2+S3.
     * V (Eq. 12) :math:`= \sum_z v_z s_z\Delta z / \sum_z s_z\Delta z`, v = loss rate of
       layer z by vertical mixing, ``l + u`` of ``socmodels.processes.transport_coefficients``
-      (the 12-month mean operator the model uses; equal to the code's ``365 diag(T)`` for
-      ``nbedrock = 20``, conservative otherwise, ``docs/differences.md`` Q8).
+      (``docs/differences.md`` Q8).
     * I, B (Eq. 14): :math:`I = \frac1n\sum_z (1 - Y_z)^{1/D_z}` (D in cm) over layers with
       input below them, ``B = I^5``; ``"paper"`` evaluates Y and D at the bottom interface
       (``I = beta`` for the Jackson profile); ``"code"`` uses the node depth in the exponent
       and ``1 - cumsum`` (``fun_bulk_process``; NaN when all input is in layer 1).
-    * litter_to_soil: :math:`\sum_z (a_{S1,L1} r_{L1} L1 + a_{S1,L2} r_{L2} L2 +
-      a_{S2,L3} r_{L3} L3)\Delta z` / carbon input, r = the model's litter rates.
+    * litter_to_soil: litter-to-mineral-soil transfer over the carbon input.
 
-    Modifier :math:`\xi`: ``"paper"``: the model's own (``clm5.rates``: 12-month mean of
+    Modifier :math:`\xi`: ``"paper"``: the model's own (``rates``: 12-month mean of
     :math:`\xi_T\xi_W\xi_O` times the depth scalar; litter also :math:`\xi_N`); ``"code"``:
     :func:`xi_bulk` (T and W only, as ``fun_bulk_process``) for every pool.
 
-    Parameters
-    ----------
-    theta : array (..., 21)
-        Physical CLM5 parameters (``clm5.PARAMETERS`` order).
-    forcing : socmodels.Forcing
-        Forcing with the same leading batch axes (or none, to share one forcing).
-    pools : array (..., 7, 20)
-        Steady-state pools (CWD, L1, L2, L3, S1, S2, S3) [gC m-3], e.g.
-        ``clm5.steady_state(theta, forcing).pools``.
-    variant : {"paper", "code"}
-        See above and ``docs/surrogate.md``.
-    xi_layer : array (..., 20), optional
-        Overrides the modifier (all pools) in CTE and Xi.
-    v_layer : array (..., 20), optional
-        Overrides the transport loss rates [yr-1].
+    COMPAS (``compas.site_components``; Q12): Michaelis-Menten fluxes enter through their
+    apparent first-order rates per unit donor; CTE counts the microbial transfer paths only
+    (L1/L2/L3 -> MIC with :math:`(1-p_i)\,CUE_i`, DOC -> MIC with ``mic_cue``; ``"code"``
+    carries :math:`(1-p_i)` a second time as ``fun_bulk_process`` does); ``e`` is the
+    non-microbial transfer (pl1s1, pl2s1, pl3s4, pdeath2soc); K weights all eight pools
+    (``"code"``: the seven of ``fun_bulk_process`` with its rates as written); Xi is
+    weighted by total soil C; V by the litter stock (the mineral pools are not
+    transported); I, B and the carbon input as CLM5; litter_to_soil from
+    ``compas.soil_fluxes``.
 
-    Returns
-    -------
-    SystemComponents (``e`` is NaN)
+    Args:
+        model: a registered model name or a model object with ``site_components``.
+        theta: (..., d) physical parameters (``PARAMETERS`` order).
+        forcing: a :class:`socmodels.Forcing` with the same leading batch axes (or none,
+            to share one forcing).
+        pools: (..., n_pools, 20) steady-state pools [gC m-3], e.g.
+            ``model.steady_state(theta, forcing).pools``.
+        variant: ``"paper"`` or ``"code"`` (see above and ``docs/surrogate.md``).
+        xi_layer: optional (..., 20) modifier override (all pools) in CTE and Xi.
+        v_layer: optional (..., 20) transport loss-rate override [yr-1].
+
+    Returns:
+        :class:`SystemComponents` (``e`` is NaN for models without it).
+
+    Raises:
+        ValueError: for a bad variant, pools of the wrong shape, or a model without
+            ``site_components``.
     """
-    _check_variant(variant)
-    pools = _check_pools(pools, 7, "CLM5")
-    return _map_sites(functools.partial(_clm5_site, variant=variant), theta, forcing, pools,
+    mod = _model(model)
+    check_variant(variant)
+    core = _capability(mod, "site_components", "system-level components")
+    pools = _check_pools(pools, mod)
+    return _map_sites(functools.partial(core, variant=variant), theta, forcing, pools,
                       xi_layer, v_layer)
 
 
-def _compas_site(theta, forcing, x, xi_layer, v_layer, *, variant):
-    t = COMPAS_PARAMETERS
-    P = {n: theta[t.index(n)] for n in t.names}
-    r = compas.rates(theta, prepare_site(forcing))
-    if xi_layer is not None:
-        xi_soil = xi_lit = xi_layer
-    elif variant == "code":
-        xi_soil = xi_lit = xi_bulk(P["q10"], P["w_scaling"], compas.EFOLDING, forcing)
-    else:
-        xi_soil, xi_lit = r["xi"], r["xi_n"]
-    cwd, l1, l2, l3, doc, mic, enz, som = x
-    lit = (l1, l2, l3)
-    k_l = (1.0 / P["tau4l1"], 1.0 / P["tau4l2"], 1.0 / P["tau4l2"])
-    p_l = (P["pl1s1"], P["pl2s1"], P["pl3s4"])
-    cue_l = (P["l1_cue"], P["l2l3_cue"], P["l2l3_cue"])
-    ka_xi = P["mm_const_assim"] * xi_soil
-    kd_xi = P["mm_const_decom"] * xi_soil
-
-    # CTE: microbial transfer paths litter -> MIC and DOC -> MIC
-    f_lit = [k * _column(L * xi_lit) for L, k in zip(lit, k_l, strict=True)]
-    if variant == "code":  # fun_bulk_process: (1 - p) again in the flow (Q12)
-        f_lit = [f * (1.0 - p) for f, p in zip(f_lit, p_l, strict=True)]
-    f_doc = _column(xi_soil / P["tau4s1"] * mic * doc / (ka_xi + doc))
-    a_mic = [(1.0 - p) * c for p, c in zip(p_l, cue_l, strict=True)]
-    cte = (sum(a * f for a, f in zip(a_mic, f_lit, strict=True)) + P["mic_cue"] * f_doc) \
-        / (sum(f_lit) + f_doc)
-
-    # E: non-microbial transfer (litter -> DOC/SOC directly, dead microbes -> SOC)
-    f_e = [k * _column(L * xi_lit) for L, k in zip(lit, k_l, strict=True)]
-    f_e.append(_column(mic * xi_soil) / P["tau4s2_death"])
-    e = sum(a * f for a, f in zip((*p_l, P["pdeath2soc"]), f_e, strict=True)) / sum(f_e)
-
-    # K: stock-weighted baseline (apparent first-order) rates
-    k_mic = 1.0 / P["tau4s2_death"] + 1.0 / P["tau4s2_enz"]
-    ones = jnp.ones(layers.NLEV)
-    if variant == "code":
-        rates = [ones / P["tau4cwd"], ones * p_l[0] * k_l[0], ones * p_l[1] * k_l[1],
-                 ones * p_l[2] * k_l[2], ones * k_mic, ones / P["tau4s3"],
-                 enz * P["mm_const_decom"] * 2.0 * som * xi_soil
-                 / (P["tau4s4"] * (kd_xi + som) ** 3)]
-        pools_k = [cwd, l1, l2, l3, mic, enz, som]
-    else:
-        rates = [ones / P["tau4cwd"], ones * k_l[0], ones * k_l[1], ones * k_l[2],
-                 mic / (P["tau4s1"] * (ka_xi + doc)), ones * k_mic, ones / P["tau4s3"],
-                 enz / (P["tau4s4"] * (kd_xi + som))]
-        pools_k = [cwd, l1, l2, l3, doc, mic, enz, som]
-    k_num = sum(_column(rt * c) for rt, c in zip(rates, pools_k, strict=True))
-    k_den = sum(_column(c) for c in pools_k)
-
-    v = r["l"] + r["u"] if v_layer is None else v_layer
-    i_idx, b = _allocation_index(r["fin"], variant)
-    c_in = forcing.input_cwd + forcing.input_litr1 + forcing.input_litr2 + forcing.input_litr3
-    i_doc, i_mic, i_soc, _ = compas.soil_fluxes(theta, r, x[:4])
-    return SystemComponents(
-        cte=cte, k=jnp.where(k_den > 0, k_num / jnp.where(k_den > 0, k_den, 1.0), jnp.nan),
-        xi=_weighted(xi_soil, (doc + mic + enz + som) * _DZ),
-        v=_weighted(v, (l1 + l2 + l3) * _DZ), b=b, i=i_idx,
-        carbon_input=jnp.asarray(c_in, cte.dtype),
-        litter_to_soil=_column(i_doc + i_mic + i_soc) / c_in, e=e)
+def components_clm5(theta, forcing, pools, *, variant: str = "paper", xi_layer=None,
+                    v_layer=None) -> SystemComponents:
+    """:func:`components` of CLM5 (``theta`` (..., 21), ``pools`` (..., 7, 20))."""
+    return components(clm5, theta, forcing, pools, variant=variant, xi_layer=xi_layer,
+                      v_layer=v_layer)
 
 
 def components_compas(theta, forcing, pools, *, variant: str = "paper", xi_layer=None,
                       v_layer=None) -> SystemComponents:
-    r"""System-level components of COMPAS (paper Eq. 10-14; reference §8, Q12).
-
-    Flows use the modifier :math:`\xi` (``"paper"``: the model's own, ``compas.rates``;
-    ``"code"``: :func:`xi_bulk` with e-folding 0.5 m). Michaelis-Menten fluxes enter through
-    their apparent first-order rates per unit donor: DOC uptake
-    :math:`\xi\,MIC/(\tau_{s1}(K_a\xi + DOC))`, SOC decomposition
-    :math:`\xi\,ENZ/(\tau_{s4}(K_d\xi + SOC))` (the baseline rate omits the outer
-    :math:`\xi`).
-
-    * CTE (Eq. 10), microbial transfer only (the paper separates the microbial CUE from the
-      non-microbial transfer, reported as ``e``): paths L1->MIC, L2->MIC, L3->MIC with
-      :math:`a = (1-p_i)\,CUE_i` and DOC->MIC with ``mic_cue``. ``"paper"``: donor flows are
-      the full outflows; ``"code"``: litter flows carry :math:`(1-p_i)` a second time
-      (``fun_bulk_process``, Q12), making CTE the flow-weighted mean CUE.
-    * e (non-microbial transfer): fractions pl1s1, pl2s1, pl3s4, pdeath2soc of the full
-      L1-L3 outflows and of the microbial death flux.
-    * K (Eq. 11): stock-weighted baseline rates. ``"paper"``: all eight pools (litter
-      1/tau, DOC and SOC apparent rates, MIC 1/tau_death + 1/tau_enz, ENZ 1/tau_s3).
-      ``"code"`` (``fun_bulk_process``): CWD, L1, L2, L3, MIC, ENZ, SOC with rates
-      1/tau_cwd, pl1s1/tau_l1, pl2s1/tau_l2, pl3s4/tau_l3, 1/tau_death + 1/tau_enz,
-      1/tau_s3 and :math:`ENZ\,K_d\,2\,SOC\,\xi/(\tau_{s4}(K_d\xi+SOC)^3)` as written (Q12).
-    * Xi (Eq. 13): weighted by total soil C (DOC+MIC+ENZ+SOC).
-    * V (Eq. 12): mixing loss rate weighted by the litter stock (L1+L2+L3); the mineral-soil
-      pools are not transported in COMPAS.
-    * I, B (Eq. 14), carbon input: as :func:`components_clm5`.
-    * litter_to_soil: :math:`\sum_z (I_{DOC}+I_{MIC}+I_{SOC})\Delta z` (``compas.soil_fluxes``,
-      reference §3.5) over the carbon input.
-
-    Parameters
-    ----------
-    theta : array (..., 23)
-        Physical COMPAS parameters (``compas.PARAMETERS`` order).
-    forcing : socmodels.Forcing
-    pools : array (..., 8, 20)
-        Steady-state pools (CWD, L1, L2, L3, DOC, MIC, ENZ, SOC) [gC m-3].
-    variant, xi_layer, v_layer
-        As in :func:`components_clm5`.
-    """
-    _check_variant(variant)
-    pools = _check_pools(pools, 8, "COMPAS")
-    return _map_sites(functools.partial(_compas_site, variant=variant), theta, forcing, pools,
-                      xi_layer, v_layer)
+    """:func:`components` of COMPAS (``theta`` (..., 23), ``pools`` (..., 8, 20))."""
+    return components(compas, theta, forcing, pools, variant=variant, xi_layer=xi_layer,
+                      v_layer=v_layer)
 
 
 def components_to_dataset(components: SystemComponents, *, dims: Sequence[str] = (),
@@ -769,48 +564,32 @@ def components_to_dataset(components: SystemComponents, *, dims: Sequence[str] =
 # Michaelis constants vs substrate (COMPAS, Fig. 5)
 # ======================================================================================
 
-class MichaelisRatios(NamedTuple):
-    """Ratios of Michaelis constants to substrate concentrations per layer (Fig. 5)."""
-
-    assim: jnp.ndarray
-    """K_a xi / DOC, DOC uptake by microbes, (..., 20) [1]."""
-    decom: jnp.ndarray
-    """K_d xi / SOC, enzymatic decomposition of mineral SOC, (..., 20) [1]."""
-
-
-def _michaelis_site(theta, forcing, x, xi_layer, *, include_xi):
-    t = COMPAS_PARAMETERS
-    ka, kd = theta[t.index("mm_const_assim")], theta[t.index("mm_const_decom")]
-    if include_xi:
-        xi = compas.rates(theta, prepare_site(forcing))["xi"] if xi_layer is None else xi_layer
-        ka, kd = ka * xi, kd * xi
-    return MichaelisRatios(assim=ka / x[4], decom=kd / x[7])
-
-
-def michaelis_ratios(theta, forcing, pools, *, include_xi: bool = True,
-                     xi_layer=None) -> MichaelisRatios:
-    r"""Michaelis constants over their substrates for COMPAS (paper §3, Fig. 5).
+def michaelis_ratios(theta, forcing, pools, *, include_xi: bool = True, xi_layer=None,
+                     model=compas) -> MichaelisRatios:
+    r"""Michaelis constants over their substrates (paper §3, Fig. 5), per layer.
 
     In COMPAS the Michaelis constants act as :math:`K\xi` (``compas.rates``: ``Ka``,
     ``Kd``); when :math:`K\xi \gg` substrate (the paper uses 100x), the Michaelis-Menten flux
     is first order in the substrate. Layers with zero substrate give ``inf``.
 
-    Parameters
-    ----------
-    theta : array (..., 23)
-        Physical COMPAS parameters.
-    forcing : Forcing
-    pools : array (..., 8, 20)
-        COMPAS pools (CWD, L1, L2, L3, DOC, MIC, ENZ, SOC) [gC m-3].
-    include_xi : bool
-        Multiply the constants by the model's modifier (default), as they act in the model;
-        ``False`` compares the bare constants.
-    xi_layer : array (..., 20), optional
-        Overrides the modifier.
+    Args:
+        theta: (..., d) physical parameters.
+        forcing: a :class:`socmodels.Forcing`.
+        pools: (..., n_pools, 20) pools [gC m-3].
+        include_xi: multiply the constants by the model's modifier (default), as they act
+            in the model; ``False`` compares the bare constants.
+        xi_layer: optional (..., 20) modifier override.
+        model: a model with ``site_michaelis_ratios`` (default COMPAS, the only built-in
+            Michaelis-Menten model), or its registered name.
+
+    Raises:
+        ValueError: for pools of the wrong shape or a model without Michaelis kinetics.
     """
-    pools = _check_pools(pools, 8, "COMPAS")
-    core = functools.partial(_michaelis_site, include_xi=include_xi)
-    return _map_sites(core, theta, forcing, pools, xi_layer)
+    mod = _model(model)
+    core = _capability(mod, "site_michaelis_ratios", "Michaelis-Menten ratios")
+    pools = _check_pools(pools, mod)
+    return _map_sites(functools.partial(core, include_xi=include_xi), theta, forcing, pools,
+                      xi_layer)
 
 
 def first_order_fraction(ratio, *, threshold: float = 100.0, weights=None,

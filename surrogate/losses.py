@@ -4,7 +4,7 @@ Every loss has the signature ``loss(y_true, y_pred, weights=None) -> scalar`` wi
 ``y_true``/``y_pred`` of shape ``(n, d)`` (samples x parameters, unit-cube space) and an
 optional per-sample weight vector ``weights`` of shape ``(n,)``. Means run over all
 samples *and* outputs, as in the Keras ``joint_loss`` of the original scripts
-(``proda_reference.md`` §6.3). Weights let a padded minibatch (weight 0 on padding rows)
+(``docs/original_code.md`` §6.3). Weights let a padded minibatch (weight 0 on padding rows)
 give exactly the same value as the unpadded, smaller batch that Keras would use.
 
 Losses are small pure functions combined by :func:`scaled` and :func:`product`, so a new
@@ -45,7 +45,7 @@ MARE_FLOOR = 1e-4
 """Floor on ``|y_true|`` in the MARE denominator.
 
 The targets are posterior means in the unit cube; grid predictions are clipped at 1e-4
-(``proda_reference.md`` §6.2, Q16), so 1e-4 is the smallest value the pipeline treats as
+(``docs/original_code.md`` §6.2, Q16), so 1e-4 is the smallest value the pipeline treats as
 meaningful. Without a floor a single target near 0 makes MARE (and the product loss)
 explode (Q17). With the floor, ``|y - yhat| / max(|y|, 1e-4)`` is unchanged for every
 target >= 1e-4.

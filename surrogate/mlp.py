@@ -1,6 +1,6 @@
 """Flax NNX multilayer perceptron mapping scaled covariates to unit-cube parameters.
 
-Architecture of Tao et al. (2024, §2.6) and ``proda_reference.md`` §6.3::
+Architecture of Tao et al. (2024, §2.6) and ``docs/original_code.md`` §6.3::
 
     Dense(256, ReLU) -> Dropout -> Dense(512, ReLU) -> Dropout -> Dense(512, ReLU)
     -> Dropout -> Dense(256, ReLU) -> Dropout -> Dense(d, linear)

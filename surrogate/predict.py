@@ -1,4 +1,4 @@
-"""Covariate grids -> parameter maps (Tao et al. 2024 §2.7; ``proda_reference.md`` §6.2, §6.4).
+"""Covariate grids -> parameter maps (Tao et al. 2024 §2.7; ``docs/original_code.md`` §6.2, §6.4).
 
 Pipeline: grid covariates --:class:`~surrogate.scaling.MinMaxScaler`--> [0, 1] --ensemble-->
 unit-cube parameters --clip to [1e-4, 1]--> physical parameters

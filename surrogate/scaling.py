@@ -1,4 +1,4 @@
-"""Min-max scaling of covariates to [0, 1] (``proda_reference.md`` §6.2).
+"""Min-max scaling of covariates to [0, 1] (``docs/original_code.md`` §6.2).
 
 The scaling itself is :class:`socmodels.data.covariates.MinMaxScaler` (fitted once, on the
 global grid as PRODA does; remembered ranges; clip to [0, 1]; constant columns -> 0). This

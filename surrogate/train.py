@@ -1,6 +1,6 @@
 """Training of the PRODA covariate -> parameter network and of its ensembles.
 
-Reproduces Tao et al. (2024, §2.6-2.7) and ``proda_reference.md`` §6.3-6.4:
+Reproduces Tao et al. (2024, §2.6-2.7) and ``docs/original_code.md`` §6.3-6.4:
 
 * targets are site posterior means in the unit cube, inputs min-max-scaled covariates;
 * Adadelta, minibatches of 32, up to 6000 epochs, the member with the lowest validation
@@ -621,7 +621,7 @@ def best_guess_ensemble(x, y, *, n_members: int = 10, mask=None, exclude=None,
     """Best-guess ensemble: ``n_members`` seeds, random 90/10 split without replacement.
 
     The GCB maps use the median over the 10 runs ``cross_valid_0_{1..10}``
-    (``proda_reference.md`` §6.4); see :func:`surrogate.predict.predict_maps`.
+    (``docs/original_code.md`` §6.4); see :func:`surrogate.predict.predict_maps`.
     Arguments as in :func:`bootstrap_ensemble`.
     """
     return _ensemble(split_indices, "best_guess", x, y, n_members, mask, exclude, config,

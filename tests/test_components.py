@@ -10,7 +10,7 @@ from scipy.interpolate import PchipInterpolator
 
 from socmodels import Forcing, clm5, compas, layers, observe
 from socmodels.observation import check_depths
-from tests.conftest import synthetic_forcing
+from tests.support.forcings import synthetic_forcing
 
 
 def test_layer_grid_matches_clm5():

@@ -156,12 +156,13 @@ def test_infeasible_truths_are_repaired(monkeypatch, tmp_path):
 
     original = vw.true_parameters
 
-    def broken(cov, desc):
-        u_clm5, u_comp, u_anchor = original(cov, desc)
+    def broken(cov, desc, models):
+        truths = original(cov, desc, models)
+        u_comp, u_anchor = truths["compas"]
         u_comp = u_comp.copy()
         names = compas.PARAMETERS.names
         u_comp[:, names.index("q10")] = 0.98     # cold cells break the MIC <= 10 % rule
-        return u_clm5, u_comp, u_anchor
+        return {**truths, "compas": (u_comp, u_anchor)}
 
     monkeypatch.setattr(vw, "true_parameters", broken)
     w = vw.virtual_world(**KW, out_dir=tmp_path)
@@ -170,3 +171,30 @@ def test_infeasible_truths_are_repaired(monkeypatch, tmp_path):
     assert int(np.nansum(w.truth["repaired"].values)) == w.info["repaired_cells"]
     fn = jax.jit(jax.vmap(compas.steady_state))
     assert bool(np.all(fn(jnp.asarray(w.truth["compas_theta"].values), w.forcing).feasible))
+
+
+def test_generators_choose_the_generating_models(world, tmp_path):
+    """A pure COMPAS world: every profile from COMPAS, the same truths as the mixed world."""
+    pure = virtual_world(**KW, out_dir=tmp_path, generators=("compas",))
+    t, t0 = pure.truth, world.truth
+    assert set(t["generating_model"].values) == {"compas"}
+    assert pure.info["generators"] == ["compas"] and pure.info["models"] == ["clm5", "compas"]
+    assert pure.info["generated_by_compas"] == pure.profiles.sizes["profile"]
+    # the generators change the observations only, not the truths or the sites
+    np.testing.assert_array_equal(t["compas_theta_map"].values, t0["compas_theta_map"].values)
+    np.testing.assert_array_equal(t["clm5_theta_map"].values, t0["clm5_theta_map"].values)
+    was_compas = t0["generating_model"].values == "compas"
+    assert was_compas.any() and not was_compas.all()
+    same = np.isin(pure.profiles["profile_id"].values, world.profiles["profile_id"].values[
+        was_compas])
+    m = pure.profiles["layer_mask"].values[same]
+    ids = pure.profiles["profile_id"].values[same]
+    ref = world.truth.set_index(profile="profile_id").sel(profile=ids)["obs_density_true"]
+    np.testing.assert_allclose(t["obs_density_true"].values[same][m], ref.values[m],
+                               rtol=1e-12)
+    only = virtual_world(**KW, out_dir=tmp_path / "only", models=("compas",))
+    assert "clm5_theta" not in only.truth and "compas_theta" in only.truth
+    with pytest.raises(ValueError, match="generators"):
+        virtual_world(**KW, generators=("clm5", "nosuchmodel"))
+    with pytest.raises(ValueError, match="unknown model"):
+        virtual_world(**KW, models=("nosuchmodel",))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,17 +13,17 @@ import xarray as xr
 from numpyro.infer.util import initialize_model, log_likelihood
 
 import inference
-from inference import toy
 from inference.likelihoods import DEFAULT_LOGNORMAL_SIGMA
 from inference.sites import ProfileError, read_profiles, site_key, site_keys
 from inference.testing import example_forcing, profiles_dataset
+from tests.support import toy_model as toy
 
 OBS = np.array([30000.0, 20000.0, 15000.0, 10000.0, 5000.0])
 DEPTH = np.array([0.05, 0.15, 0.3, 0.5, 0.8])
 
 
 def test_layer_weights_reference_example():
-    # proda_reference.md section 2.9
+    # docs/original_code.md section 2.9
     np.testing.assert_allclose(inference.layer_weights(OBS, DEPTH),
                                [10 * np.exp(-0.5), 1, 1, 1, 10 * np.exp(-0.5)], rtol=1e-12)
 
@@ -101,7 +103,8 @@ class _NaNModel:
     @staticmethod
     def steady_state(theta, prepared):
         ss = toy.steady_state(theta, prepared)
-        return toy.ToyState(ss.soc.at[3].set(jnp.nan), ss.pools, ss.stock, jnp.asarray(True))
+        return dataclasses.replace(ss, soc=ss.soc.at[3].set(jnp.nan),
+                                   status=jnp.zeros((), jnp.int32))
 
 
 def test_nan_prediction_gives_minus_inf():
@@ -115,7 +118,7 @@ def test_compas_infeasible_minus_inf_and_finite_gradient(forcings):
 
     site = inference.make_site(OBS / 3, DEPTH, forcings["deep"], model="compas")
     P = compas.PARAMETERS
-    # proda_reference.md: at kp = 0.7 the MIC <= 10 % rule is violated; at 0.3/0.5 feasible
+    # docs/original_code.md: at kp = 0.7 the MIC <= 10 % rule is violated; at 0.3/0.5 feasible
     feasible = jax.jit(lambda u: compas.steady_state(P.to_physical(u), site.prepared).feasible)
     assert not bool(feasible(jnp.full(len(P), 0.7)))
     f = jax.jit(lambda x, space: inference.log_density(x, site, model="compas", space=space)[0],

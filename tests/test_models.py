@@ -15,20 +15,21 @@ import pytest
 from socmodels import Forcing, ForcingError, ParameterError, clm5, compas, layers
 from socmodels import reference as R
 from socmodels.processes import MAX_CARBON_DENSITY
-from tests.conftest import FORCING_KINDS, synthetic_forcing
+from tests.support.forcings import FORCING_KINDS, synthetic_forcing
 
 MODELS = {"clm5": clm5, "compas": compas}
 DENSE = {"clm5": R.clm5_dense_steady_state, "compas": R.compas_dense_steady_state}
+SOIL_RATES = {"CLM5": ["s1", "s2", "s3"], "COMPAS": ["k_dth", "k_e"]}
 
 
 def _rate_summary(mod, forcing, thetas):
     """Per parameter set: smallest decomposition rate (yr-1) and the input profile."""
-    keys = ["cwd", "l1", "l23"] + (["s1", "s2", "s3"] if mod is clm5 else ["k_dth", "k_e"])
+    keys = ["cwd", "l1", "l23"] + SOIL_RATES[mod.NAME]
     prep = mod.prepare(forcing)
 
     def one(t):
         r = mod.rates(t, prep)
-        return jnp.min(jnp.stack([r[k] for k in keys])), r["fin"]
+        return jnp.min(jnp.stack([getattr(r, k) for k in keys])), r.fin
     slowest, fin = jax.jit(jax.vmap(one))(jnp.asarray(thetas))
     return np.asarray(slowest), np.asarray(fin)
 
@@ -186,8 +187,8 @@ def test_compas_michaelis_menten_first_order_limit():
     b = compas.steady_state(th2, f, check_bounds=False)
     pa, pb = np.asarray(a.pools), np.asarray(b.pools)
     r = compas.rates(th, compas.prepare(f))
-    sat_doc = pa[4] / np.asarray(r["Ka"])
-    sat_soc = pa[7] / np.asarray(r["Kd"])
+    sat_doc = pa[4] / np.asarray(r.Ka)
+    sat_soc = pa[7] / np.asarray(r.Kd)
     assert sat_doc.max() < 0.05 and sat_soc.max() < 0.05  # far from saturation
     np.testing.assert_allclose(pb[:4], pa[:4], rtol=1e-12)     # litter unchanged
     np.testing.assert_allclose(pb[5:7], pa[5:7], rtol=1e-12)   # MIC, ENZ unchanged
@@ -196,8 +197,8 @@ def test_compas_michaelis_menten_first_order_limit():
         ratio = pb[k] / pa[k]
         assert np.all(np.abs(ratio - 10.0) <= 10.0 * 2 * sat + 1e-9)
     # and SOC equals the first-order steady state (inflow / (k ENZ / Kd)) to within sat
-    inflow = np.asarray(compas.soil_fluxes(th, r, pa)[2]) + th[21] * np.asarray(r["k_dth"]) * pa[5]
-    first_order = inflow * np.asarray(r["Kd"]) / (np.asarray(r["k_dec"]) * pa[6])
+    inflow = np.asarray(compas.soil_fluxes(th, r, pa)[2]) + th[21] * np.asarray(r.k_dth) * pa[5]
+    first_order = inflow * np.asarray(r.Kd) / (np.asarray(r.k_dec) * pa[6])
     np.testing.assert_allclose(pa[7], first_order, rtol=1.5 * sat_soc.max())
 
 

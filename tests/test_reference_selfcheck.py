@@ -2,7 +2,7 @@
 
 These tests check the reference against physics (mass conservation, mass balance), against
 itself (closed form vs. ODE right-hand side, dense solve vs. forward time integration) and
-against numbers quoted in ``proda_reference.md`` (Q8 leak magnitude). They do not use the
+against numbers quoted in ``docs/original_code.md`` (Q8 leak magnitude). They do not use the
 fast JAX solvers.
 """
 

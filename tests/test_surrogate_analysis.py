@@ -296,7 +296,7 @@ def test_michaelis_ratios(compas_case):
     bare = A.michaelis_ratios(theta, f, pools, include_xi=False)
     np.testing.assert_allclose(bare.assim, p["mm_const_assim"] / pools[4])
     np.testing.assert_allclose(bare.decom, p["mm_const_decom"] / pools[7])
-    xi = np.asarray(compas.rates(theta, compas.prepare(f))["xi"])
+    xi = np.asarray(compas.rates(theta, compas.prepare(f)).xi)
     with_xi = A.michaelis_ratios(theta, f, pools)
     np.testing.assert_allclose(with_xi.decom, p["mm_const_decom"] * xi / pools[7])
     assert A.first_order_fraction(np.array([50.0, 150.0, np.nan, 1e4])) == pytest.approx(2 / 3)
@@ -331,9 +331,8 @@ def test_components_of_model_steady_states(model):
     theta = np.asarray(mod.PARAMETERS.to_physical(np.full(len(mod.PARAMETERS), 0.4)))
     ss = mod.steady_state(theta, f)
     assert bool(ss.feasible)
-    comp = A.components_clm5 if model == "clm5" else A.components_compas
     for variant in ("paper", "code"):
-        c = comp(theta, f, ss.pools, variant=variant)
+        c = A.components(model, theta, f, ss.pools, variant=variant)
         for name in ("cte", "xi", "b", "litter_to_soil"):
             assert 0.0 < float(getattr(c, name)) < 1.0, (variant, name)
         assert float(c.k) > 0 and float(c.v) > 0
@@ -343,8 +342,8 @@ def test_components_of_model_steady_states(model):
     x = np.asarray(ss.pools)
     p = dict(zip(mod.PARAMETERS.names, theta, strict=True))
     if model == "clm5":
-        resp = ((1 - p["fl1s1"]) * r["l1"] * x[1] + (1 - p["fl2s1"]) * r["l23"] * x[2]
-                + (1 - p["fl3s2"]) * r["l23"] * x[3])
+        resp = ((1 - p["fl1s1"]) * r.l1 * x[1] + (1 - p["fl2s1"]) * r.l23 * x[2]
+                + (1 - p["fl3s2"]) * r.l23 * x[3])
     else:
         resp = mod.soil_fluxes(theta, r, x[:4])[3]
     litter_resp = float(np.sum(np.asarray(resp) * layers.dz))

@@ -7,7 +7,7 @@ climatology of the variables the models need and keeps the land cells.
 distance reported) into a batched :class:`~socmodels.Forcing`;
 :func:`climatology_forcing` gives the forcing of every land cell (for maps).
 
-Variables read (``proda_reference.md`` §4):
+Variables read (``docs/original_code.md`` §4):
 
 ===========================  ==================  =========================================
 history variable             Forcing field       notes
@@ -29,7 +29,7 @@ history variable             Forcing field       notes
 **Litter inputs.** The ``*_INPUT_ACC_VECTOR`` fields are per-layer accumulations (gC m-3).
 The annual input of a stream is ``sum over months and layers of value x dz`` (gC m-2 yr-1)
 when each monthly value is that month's accumulated input, which is what the authors' code
-assumes ("sum monthly input (gC/m3/month) as annual input", ``proda_reference.md`` §2.7).
+assumes ("sum monthly input (gC/m3/month) as annual input", ``docs/original_code.md`` §2.7).
 Whether CLM's accumulators are monthly increments is not verified (§10 Q10), so the
 interpretation is the ``input_units`` option: ``"per_month"`` (the code's choice),
 ``"per_year"`` (annual rate: mean over months), ``"per_second"`` (rate in gC m-3 s-1: mean x

@@ -94,7 +94,7 @@ __all__ = ["climate_forcing", "soil_temperature", "thaw_depth", "nbedrock_from_d
            "CARBON_PER_DRY_MATTER"]
 
 NO_PERMAFROST_ALT = 41.9984368640029
-"""ALTMAX without permafrost [m]: node depth of CLM's 25th ground level (``proda_reference``
+"""ALTMAX without permafrost [m]: node depth of CLM's 25th ground level (``docs/original_code.md``
 §1), what CLM reports when no layer stays frozen."""
 
 THERMAL_DIFFUSIVITY = 0.5e-6

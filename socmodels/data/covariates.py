@@ -1,6 +1,6 @@
 """Covariates: the paper's named environmental predictors, tables, grids and scaling.
 
-Tao et al. (2024) feed 60 covariates to the neural network (``proda_reference.md`` §6.1):
+Tao et al. (2024) feed 60 covariates to the neural network (``docs/original_code.md`` §6.1):
 coordinates, land cover, the 19 WorldClim bioclimatic variables, soil properties at 0, 30
 and 100 cm from SoilGrids, depth to bedrock, elevation, Köppen class and CESM2 NPP and
 vegetation carbon. :data:`COVARIATES` lists them in the paper's order, with units and kinds
@@ -17,7 +17,7 @@ Two shapes of data:
 
 :class:`MinMaxScaler` scales to [0, 1] with ranges fitted once (PRODA fits them on the global
 grid) and remembered, so sites and grid cells are scaled identically. Categorical
-covariates are integer codes scaled like numbers, as in PRODA (``proda_reference.md`` Q17).
+covariates are integer codes scaled like numbers, as in PRODA (``docs/original_code.md`` Q17).
 :func:`bioclim` computes BIO1-BIO19 from monthly climate with WorldClim's definitions.
 """
 

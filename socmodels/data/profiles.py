@@ -27,7 +27,7 @@ with the pedotransfer function of the paper where BD is missing::
     BD = alpha + beta exp(-gamma OM),  OM = 1.724 SOC,  alpha 0.32, beta 1.30, gamma 0.0089
 
 The paper states SOC in percent; the authors' code (``pedo_transfer_uncertainty.R``,
-``proda_reference.md`` §4) feeds g kg-1. The unit is the ``ptf_soc_unit`` option, default
+``docs/original_code.md`` §4) feeds g kg-1. The unit is the ``ptf_soc_unit`` option, default
 ``"g/kg"`` (the code's choice).
 """
 
@@ -132,7 +132,7 @@ def pedotransfer_bd(soc: Any, *, soc_unit: str = "g/kg", alpha: float = PTF_ALPH
         Organic carbon content in **g kg-1** (always; the readers standardise to g kg-1).
     soc_unit : {"g/kg", "%"}
         The unit in which the formula takes SOC. ``"g/kg"`` (default) is what the authors'
-        code does (``proda_reference.md`` §4); ``"%"`` is what the paper's text says
+        code does (``docs/original_code.md`` §4); ``"%"`` is what the paper's text says
         (SOC in percent = g kg-1 / 10). With g kg-1 the function is much flatter: 20 g kg-1
         gives 1.277 (g/kg) vs 1.581 (%).
     alpha, beta, gamma, om_factor : float

@@ -52,7 +52,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -60,7 +60,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from socmodels import layers
+from socmodels import get_model, has_capability, layers
 from socmodels import netcdf as cfmeta
 from socmodels.data._wosis_writer import LAYOUTS, write_wosis
 from socmodels.data.cesm import (
@@ -80,6 +80,7 @@ from socmodels.data.covariates import (
 )
 from socmodels.data.profiles import pedotransfer_bd, read_wosis
 from socmodels.forcing import Forcing
+from socmodels.truth import smoothstep
 
 __all__ = ["virtual_world", "VirtualWorld", "SIZES", "MAX_OBS_DENSITY", "true_parameters",
            "world_covariates", "earth_land", "earth_land_fraction"]
@@ -440,109 +441,41 @@ def _drivers(cov: dict[str, np.ndarray], desc: dict[str, np.ndarray]) -> dict[st
         "noise": desc["param_noise"],
         "t": t,
         # smooth step from cold (<= -8 degC) to warm (>= +8 degC)
-        "warm": _smoothstep((t + 8.0) / 16.0),
+        "warm": smoothstep((t + 8.0) / 16.0),
     }
 
 
-def _smoothstep(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3.0 - 2.0 * x)
+DEFAULT_MODELS = ("clm5", "compas")
+"""Models whose truths the virtual world records by default (and which generate it)."""
 
 
-def _bump(x: np.ndarray) -> np.ndarray:
-    return np.exp(-x * x)
+def _truth_model(name: str) -> Any:
+    mod = get_model(name)
+    if not has_capability(mod, "virtual_truth"):
+        raise ValueError(f"model {mod.NAME} has no virtual_truth(drivers, anchor=...); it"
+                         " cannot take part in the virtual world")
+    return mod
 
 
-def _clm5_u(z: dict[str, np.ndarray], *, anchor: bool = False) -> dict[str, np.ndarray]:
-    """CLM5 truth in the unit cube: temperature anchor + (unless ``anchor``) covariates."""
-    th = np.tanh
-    T = z["t"]
-    k = 0.0 if anchor else 1.0
-    n = z["noise"] * k
-    hot = _smoothstep((T - 15.0) / 12.0)
-    return {
-        "diffus": 0.5 + k * 0.25 * th(0.8 * z["npp"] + 0.3 * z["T"]),
-        "cryo": 0.5 + 0.02 * n,
-        "q10": 0.12 + 0.1 * (1.0 - z["warm"]) + k * 0.05 * th(z["P"]),
-        "efolding": 0.57 + k * (0.2 * th(z["bed"]) + 0.06 * th(z["P"])),
-        "taucwd": 0.5 + 0.02 * n,
-        "taul1": 0.45 + 0.02 * n,
-        "taul2": 0.5 + k * 0.03 * th(z["T"]),
-        "tau4s1": 0.5 + k * 0.15 * th(z["clay"]),
-        "tau4s2": 0.47 + k * 0.15 * th(0.9 * z["clay"] - 0.4 * z["T"]),
-        "tau4s3": 0.38 - 0.28 * hot + k * 0.15 * th(z["clay"] + 0.5 * z["ph"] ** 2 - 0.5),
-        "fl1s1": 0.5 + 0.02 * n,
-        "fl2s1": 0.5 + 0.02 * n,
-        "fl3s2": 0.5 + k * 0.1 * th(z["sand"]),
-        "fs1s2": 0.5 - k * 0.3 * th(1.2 * z["sand"]),
-        "fs1s3": 0.3 + 0.02 * n,
-        "fs2s1": 0.5 + 0.02 * n,
-        "fs2s3": 0.42 + k * 0.15 * th(z["clay"]),
-        "fs3s1": 0.5 + 0.02 * n,
-        "fcwdl2": 0.5 + 0.02 * n,
-        "w_scaling": 0.52 - 0.15 * hot - k * 0.12 * th(z["P"]),
-        "beta": 0.5 + k * 0.25 * th(0.8 * z["T"] - 0.6 * z["P"]),
-    }
+def true_parameters(cov: dict[str, np.ndarray], desc: dict[str, np.ndarray],
+                    models: Sequence[str] = DEFAULT_MODELS
+                    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Unit-cube truths per model: ``{name: (u (..., d), u_anchor (..., d))}``.
 
-
-def _compas_u(z: dict[str, np.ndarray], *, anchor: bool = False) -> dict[str, np.ndarray]:
-    """COMPAS truth in the unit cube: temperature anchor + (unless ``anchor``) covariates.
-
-    The anchor (all covariate terms off, the other parameters at 0.5) was found by a
-    search of the prior box per temperature band (-18 ... 32 degC) over the land cells of
-    three worlds, maximising the feasible fraction (1.0 in every band) and keeping the
-    0-1 m stock near 15 kgC m-2; the piecewise results are smoothed here.
+    Each model's ``virtual_truth(drivers)`` gives the truth and
+    ``virtual_truth(drivers, anchor=True)`` its temperature anchor (where infeasible cells
+    are pulled to); both are clipped to [0.02, 0.98].
     """
-    th = np.tanh
-    T = z["t"]
-    ss = _smoothstep
-    k = 0.0 if anchor else 1.0
-    n = z["noise"] * k
-    return {
-        "bio": 0.5 + k * 0.2 * th(0.8 * z["npp"]),
-        "cryo": 0.5 + 0.02 * n,
-        "q10": 0.05 + 0.06 * _bump((T - 6.0) / 8.0) + k * 0.03 * th(z["P"]),
-        "w_scaling": 0.77 + 0.2 * ss((T + 3.0) / 12.0) - k * 0.05 * th(z["P"]),
-        "tau4cwd": 0.5 + 0.02 * n,
-        "tau4l1": 0.5 + 0.02 * n,
-        "tau4l2": 0.5 + k * 0.05 * th(z["T"]),
-        "tau4s1": 0.5 + k * 0.1 * th(z["clay"]),
-        "tau4s2_death": 0.5 + 0.15 * ss((T + 12.0) / 18.0) - 0.05 * ss((T - 10.0) / 20.0),
-        "tau4s2_enz": 0.5 + 0.14 * ss((T + 6.0) / 10.0) + k * 0.08 * th(z["ph"]),
-        "tau4s3": 0.47 + k * 0.05 * th(z["clay"]),
-        "tau4s4": 0.53 - 0.14 * ss(T / 12.0) + k * 0.06 * th(z["ph"]),
-        "mm_const_assim": 0.5 + k * 0.15 * th(z["sand"]),
-        "mm_const_decom": 0.5 - 0.22 * ss((T - 9.0) / 14.0) + k * 0.06 * th(z["clay"]),
-        "fcwdl2": 0.5 + 0.02 * n,
-        "pl1s1": 0.5 + k * 0.1 * th(z["P"]),
-        "pl2s1": 0.5 + 0.02 * n,
-        "pl3s4": 0.5 + k * 0.1 * th(z["clay"]),
-        "l1_cue": 0.5 + k * 0.15 * th(z["T"]),
-        "l2l3_cue": 0.5 + k * 0.1 * th(z["npp"]),
-        "mic_cue": 0.45 + 0.1 * ss((T - 10.0) / 20.0) + k * 0.06 * th(z["clay"]),
-        "pdeath2soc": 0.71 - 0.11 * ss((T - 15.0) / 15.0)
-        + k * 0.08 * th(z["clay"] - 0.5 * z["sand"]),
-        "beta": 0.5 + k * 0.08 * th(z["T"]),
-    }
-
-
-def true_parameters(cov: dict[str, np.ndarray], desc: dict[str, np.ndarray]
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unit-cube truths of CLM5 (..., 21) and COMPAS (..., 23), and the COMPAS anchor."""
-    from socmodels import clm5, compas
-
     z = _drivers(cov, desc)
-    cu = _clm5_u(z)
-    pu = _compas_u(z)
-    pa = _compas_u(z, anchor=True)
-    u_clm5 = np.stack([np.broadcast_to(cu[nm], z["T"].shape) for nm in clm5.PARAMETERS.names],
-                      -1)
-    u_comp = np.stack([np.broadcast_to(pu[nm], z["T"].shape)
-                       for nm in compas.PARAMETERS.names], -1)
-    u_anchor = np.stack([np.broadcast_to(pa[nm], z["T"].shape)
-                         for nm in compas.PARAMETERS.names], -1)
     clip = lambda u: np.clip(u, 0.02, 0.98)  # noqa: E731
-    return clip(u_clm5), clip(u_comp), clip(u_anchor)
+    out = {}
+    for name in models:
+        mod = _truth_model(name)
+        u, ua = mod.virtual_truth(z), mod.virtual_truth(z, anchor=True)
+        out[name] = tuple(clip(np.stack([np.broadcast_to(v[nm], z["T"].shape)
+                                         for nm in mod.PARAMETERS.names], -1))
+                          for v in (u, ua))
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -558,7 +491,7 @@ def _evaluate(model: Any, theta: np.ndarray, forcing: Forcing, chunk: int
               ) -> dict[str, np.ndarray]:
     """Steady states of ``model`` for (n, d) ``theta``, in padded batches of ``chunk``."""
     n = theta.shape[0]
-    fn = _compiled(model.__name__, chunk)
+    fn = _compiled(model, chunk)
     outs: dict[str, list[np.ndarray]] = {"soc": [], "stock": [], "stock_1m": [],
                                          "feasible": []}
     for s in range(0, n, chunk):
@@ -573,14 +506,12 @@ def _evaluate(model: Any, theta: np.ndarray, forcing: Forcing, chunk: int
     return {k: np.concatenate(v) for k, v in outs.items()}
 
 
-_CACHE: dict[tuple[str, int], Any] = {}
+_CACHE: dict[tuple[int, int], Any] = {}
 
 
-def _compiled(name: str, chunk: int) -> Any:
-    key = (name, chunk)
+def _compiled(model: Any, chunk: int) -> Any:
+    key = (id(model), chunk)
     if key not in _CACHE:
-        import importlib
-        model = importlib.import_module(name)
         _CACHE[key] = jax.jit(jax.vmap(
             lambda th, f: model.steady_state(th, f, check_bounds=False)))
     return _CACHE[key]
@@ -666,7 +597,9 @@ def _interp_depth(v0: np.ndarray, v30: np.ndarray, v100: np.ndarray, z_m: np.nda
 def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None = None,
                   size: str = "default", out_dir: str | Path | None = None, *,
                   layout: str = "2019", noise_sd: float = 0.25,
-                  observation_model: str = "mixed") -> VirtualWorld:
+                  observation_model: str | None = None,
+                  models: Sequence[str] = DEFAULT_MODELS,
+                  generators: Sequence[str] | None = None) -> VirtualWorld:
     """Generate (deterministically) and read back the virtual world.
 
     Parameters
@@ -686,10 +619,18 @@ def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None
         WoSIS layout of the profile tables.
     noise_sd : float
         Standard deviation of the multiplicative lognormal observation noise (log space).
-    observation_model : {"mixed", "clm5", "compas"}
-        Which model generates each profile's observations. ``"mixed"``: CLM5 or COMPAS per
-        profile by the sign of a smooth spatial field (the share varies with the seed),
-        recorded in ``truth.generating_model``.
+    models : sequence of str
+        Registered models (each with ``virtual_truth``) whose true parameters, steady
+        states and maps the truth records (``{name}_theta``, ``{name}_theta_map``, ...).
+    generators : sequence of str, optional
+        The models (a subset of ``models``, default all of them) that generate the
+        profiles' observations. One generator: every profile; several: each profile by a
+        smooth spatial field (two: its sign, so the share varies with the seed; more: its
+        quantiles over the land cells). Recorded per profile in ``truth.generating_model``.
+        ``generators=("compas",)`` gives a pure COMPAS world.
+    observation_model : str, optional
+        Older spelling: ``"mixed"`` (= all ``models`` generate) or one model's name
+        (= ``generators=(name,)``). Give it or ``generators``, not both.
 
     Returns
     -------
@@ -701,14 +642,11 @@ def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None
         If a true parameter vector remains infeasible after repair (should not happen; it
         means the design must be revised).
     """
-    from socmodels import clm5, compas
-
     if size not in SIZES:
         raise ValueError(f"size must be one of {sorted(SIZES)}, got {size!r}")
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-    if observation_model not in ("mixed", "clm5", "compas"):
-        raise ValueError("observation_model must be 'mixed', 'clm5' or 'compas'")
+    models, generators = _generators(models, generators, observation_model)
     if not 0.25 <= resolution <= 30:
         raise ValueError("resolution must be between 0.25 and 30 degrees")
     n_profiles = SIZES[size] if n_profiles is None else int(n_profiles)
@@ -759,34 +697,34 @@ def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None
 
     # -- true parameters, feasibility check and repair ------------------------------------
     t2 = time.perf_counter()
-    u_clm5, u_comp, u_anchor = true_parameters(cell_cov, cell_desc)
-    th_clm5 = np.array(clm5.PARAMETERS.to_physical(u_clm5))
+    truths = true_parameters(cell_cov, cell_desc, models)
     chunk = _chunk(ncell)
-    ss_clm5 = _evaluate(clm5, th_clm5, grid_forcing, chunk)
-    if not ss_clm5["feasible"].all():
-        bad = np.flatnonzero(~ss_clm5["feasible"])
-        raise RuntimeError(f"CLM5 truth infeasible at {bad.size} cells (first at lat"
-                           f" {LA[j[bad[0]], i[bad[0]]]}, lon {LO[j[bad[0]], i[bad[0]]]})")
-    th_comp = np.array(compas.PARAMETERS.to_physical(u_comp))
-    ss_comp = _evaluate(compas, th_comp, grid_forcing, chunk)
-    repaired = np.zeros(ncell, bool)
-    infeasible_initially = int((~ss_comp["feasible"]).sum())
-    for _ in range(12):
-        bad = np.flatnonzero(~ss_comp["feasible"])
-        if bad.size == 0:
-            break
-        repaired[bad] = True
-        u_comp[bad] = u_anchor[bad] + 0.5 * (u_comp[bad] - u_anchor[bad])
-        th_comp[bad] = np.asarray(compas.PARAMETERS.to_physical(u_comp[bad]))
-        sub = _evaluate(compas, th_comp[bad], grid_forcing[bad], chunk)
-        for k in ss_comp:
-            ss_comp[k][bad] = sub[k]
-    if not ss_comp["feasible"].all():
-        bad = np.flatnonzero(~ss_comp["feasible"])
-        raise RuntimeError(
-            f"COMPAS truth infeasible at {bad.size} cells even at the temperature anchor"
-            f" (first at lat {LA[j[bad[0]], i[bad[0]]]:.1f}, lon {LO[j[bad[0]], i[bad[0]]]:.1f},"
-            f" BIO1 {cell_cov['BIO1'][bad[0]]:.1f} degC); revise the truth design")
+    u_true, th_true, ss_true, repaired = {}, {}, {}, np.zeros(ncell, bool)
+    infeasible_initially = {}
+    for name in models:
+        mod = get_model(name)
+        u, u_anchor = truths[name]
+        th = np.array(mod.PARAMETERS.to_physical(u))
+        ss = _evaluate(mod, th, grid_forcing, chunk)
+        infeasible_initially[name] = int((~ss["feasible"]).sum())
+        for _ in range(12):
+            bad = np.flatnonzero(~ss["feasible"])
+            if bad.size == 0:
+                break
+            repaired[bad] = True
+            u[bad] = u_anchor[bad] + 0.5 * (u[bad] - u_anchor[bad])
+            th[bad] = np.asarray(mod.PARAMETERS.to_physical(u[bad]))
+            sub = _evaluate(mod, th[bad], grid_forcing[bad], chunk)
+            for k in ss:
+                ss[k][bad] = sub[k]
+        if not ss["feasible"].all():
+            bad = np.flatnonzero(~ss["feasible"])
+            raise RuntimeError(
+                f"{mod.NAME} truth infeasible at {bad.size} cells even at the temperature"
+                f" anchor (first at lat {LA[j[bad[0]], i[bad[0]]]:.1f}, lon"
+                f" {LO[j[bad[0]], i[bad[0]]]:.1f}, BIO1 {cell_cov['BIO1'][bad[0]]:.1f} degC);"
+                " revise the truth design")
+        u_true[name], th_true[name], ss_true[name] = u, th, ss
     timings["truth"] = time.perf_counter() - t2
 
     # -- sites and profiles --------------------------------------------------------------
@@ -799,10 +737,7 @@ def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None
     site_lon = ((site_lon + 180.0) % 360.0) - 180.0
     site_lat = np.round(site_lat, 5)
     site_lon = np.round(site_lon, 5)
-    if observation_model == "mixed":
-        gen_compas = cell_desc["model_field"][site_cell] > 0.0
-    else:
-        gen_compas = np.full(n_profiles, observation_model == "compas")
+    gen = _generator_index(cell_desc["model_field"], site_cell, len(generators))
     profile_ids = 100_000 + rng.permutation(n_profiles) + 1
     rock_cm = np.round(cell_desc["bedrock_depth"][site_cell] * 100.0)
     designs = _design_layers(rng, n_profiles, rock_cm)
@@ -813,8 +748,9 @@ def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None
     for p, d in enumerate(designs):
         tops[p, : len(d)], bots[p, : len(d)] = d[:, 0], d[:, 1]
     node_m = 0.5 * (tops + bots) / 100.0
-    soc_site = np.where(gen_compas[:, None], ss_comp["soc"][site_cell],
-                        ss_clm5["soc"][site_cell])
+    soc_site = np.zeros((n_profiles, layers.NLEV))
+    for g, name in enumerate(generators):
+        soc_site[gen == g] = ss_true[name]["soc"][site_cell[gen == g]]
     dens_true = _observe_batch(soc_site, np.nan_to_num(node_m, nan=0.5))
     dens_true = np.where(np.isfinite(node_m), dens_true, np.nan)
     noise = np.exp(noise_sd * rng.standard_normal(dens_true.shape))
@@ -918,9 +854,10 @@ def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None
     timings["read_back"] = time.perf_counter() - t4
 
     # -- truth -----------------------------------------------------------------------------
-    truth = _truth(profiles, kp, site_cell, gen_compas, u_clm5, u_comp, th_clm5, th_comp,
-                   ss_clm5, ss_comp, dens_true, dens_obs, bd_used, ~bd_measured, tops, bots,
-                   land, lat, lon, j, i, cell_desc, repaired)
+    generating = np.asarray(generators, dtype=object)[gen]
+    truth = _truth(profiles, kp, site_cell, generating, u_true, th_true, ss_true, dens_true,
+                   dens_obs, bd_used, ~bd_measured, tops, bots, land, lat, lon, j, i,
+                   cell_desc, repaired)
     files["truth"] = out / "truth.nc"
     truth = _cf_truth(truth)
     truth.to_netcdf(files["truth"], encoding={v: {"zlib": True, "complevel": 1}
@@ -929,13 +866,16 @@ def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None
     timings["total"] = time.perf_counter() - t0
     info = {
         "seed": seed, "resolution": resolution, "size": size, "layout": layout,
-        "noise_sd": noise_sd, "observation_model": observation_model,
+        "noise_sd": noise_sd,
+        "observation_model": observation_model if observation_model is not None
+        else ("mixed" if len(generators) > 1 else generators[0]),
+        "models": list(models), "generators": list(generators),
         "n_land_cells": int(ncell), "n_profiles_generated": int(n_profiles),
         "n_profiles_kept": int(profiles.sizes["profile"]),
         "n_layers_kept": int(profiles["layer_mask"].sum()),
         "repaired_cells": int(repaired.sum()),
-        "compas_infeasible_before_repair": infeasible_initially,
-        "generated_by_compas": int(gen_compas[kp].sum()),
+        **{f"{m}_infeasible_before_repair": n for m, n in infeasible_initially.items()},
+        **{f"generated_by_{m}": int(np.sum(generating[kp] == m)) for m in generators},
         "observations_capped": int(np.nansum(capped)),
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "version": _VERSION,
@@ -949,14 +889,46 @@ def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None
                         truth=truth, files=files, info=info)
 
 
-def _truth(profiles: xr.Dataset, kp: np.ndarray, site_cell: np.ndarray, gen_compas: np.ndarray,
-           u_clm5: np.ndarray, u_comp: np.ndarray, th_clm5: np.ndarray, th_comp: np.ndarray,
-           ss_clm5: dict, ss_comp: dict, dens_true: np.ndarray, dens_obs: np.ndarray,
-           bd_used: np.ndarray, bd_est: np.ndarray, tops: np.ndarray, bots: np.ndarray,
-           land: np.ndarray, lat: np.ndarray, lon: np.ndarray, j: np.ndarray, i: np.ndarray,
-           desc: dict, repaired: np.ndarray) -> xr.Dataset:
-    from socmodels import clm5, compas
+def _generators(models: Sequence[str], generators: Sequence[str] | None,
+                observation_model: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Validate the model choice; return (models, generators) as registry keys."""
+    models = tuple(get_model(m).NAME.lower() for m in models)
+    if not models or len(set(models)) != len(models):
+        raise ValueError(f"models must be distinct registered model names, got {models}")
+    if observation_model is not None:
+        if generators is not None:
+            raise ValueError("give observation_model or generators, not both")
+        if observation_model == "mixed":
+            generators = models
+        elif isinstance(observation_model, str) and observation_model.lower() in models:
+            generators = (observation_model,)
+        else:
+            raise ValueError(f"observation_model must be 'mixed' or one of {models},"
+                             f" got {observation_model!r}")
+    generators = models if generators is None else tuple(g.lower() for g in generators)
+    unknown = [g for g in generators if g not in models]
+    if not generators or unknown or len(set(generators)) != len(generators):
+        raise ValueError(f"generators must be distinct names among models={models};"
+                         f" got {tuple(generators)}")
+    return models, tuple(generators)
 
+
+def _generator_index(field: np.ndarray, site_cell: np.ndarray, n: int) -> np.ndarray:
+    """Which generator (0..n-1) observes each site, from a smooth spatial field per cell."""
+    if n == 1:
+        return np.zeros(site_cell.size, int)
+    if n == 2:
+        return (field[site_cell] > 0.0).astype(int)
+    edges = np.quantile(field, np.arange(1, n) / n)
+    return np.searchsorted(edges, field[site_cell], side="right")
+
+
+def _truth(profiles: xr.Dataset, kp: np.ndarray, site_cell: np.ndarray,
+           generating: np.ndarray, u_true: dict, th_true: dict, ss_true: dict,
+           dens_true: np.ndarray, dens_obs: np.ndarray, bd_used: np.ndarray,
+           bd_est: np.ndarray, tops: np.ndarray, bots: np.ndarray, land: np.ndarray,
+           lat: np.ndarray, lon: np.ndarray, j: np.ndarray, i: np.ndarray, desc: dict,
+           repaired: np.ndarray) -> xr.Dataset:
     cells = site_cell[kp]
     n_p, n_l = profiles.sizes["profile"], profiles.sizes["layer"]
     # align generator layers to the read-back layers by depth
@@ -980,17 +952,31 @@ def _truth(profiles: xr.Dataset, kp: np.ndarray, site_cell: np.ndarray, gen_comp
         m[(...,) + (j, i)] = np.moveaxis(v, 0, -1)
         return m
 
-    dims_p = ("profile", "clm5_parameter")
+    per_model: dict[str, Any] = {}
+    coords: dict[str, Any] = {}
+    for m in th_true:
+        mod = get_model(m)
+        dp = ("profile", f"{m}_parameter")
+        per_model[f"{m}_theta"] = (dp, th_true[m][cells],
+                                   {"long_name": f"true {mod.NAME} parameters"})
+        per_model[f"{m}_u"] = (dp, u_true[m][cells],
+                               {"long_name": f"true {mod.NAME} parameters, unit cube"})
+        coords[f"{m}_parameter"] = list(mod.PARAMETERS.names)
+    per_model["generating_model"] = ("profile", generating[kp].astype(object))
+    for m in th_true:
+        per_model[f"{m}_soc"] = (("profile", "level"), ss_true[m]["soc"][cells],
+                                 {"units": "gC m-3"})
+    grid_maps: dict[str, Any] = {}
+    for m in th_true:
+        grid_maps[f"{m}_theta_map"] = ((f"{m}_parameter", "lat", "lon"), gridmap(th_true[m]))
+    for m in th_true:
+        grid_maps[f"{m}_u_map"] = ((f"{m}_parameter", "lat", "lon"), gridmap(u_true[m]))
+    for m in th_true:
+        grid_maps[f"{m}_stock_1m_map"] = (("lat", "lon"), gridmap(ss_true[m]["stock_1m"]),
+                                          {"units": "gC m-2"})
     ds = xr.Dataset(
         {
-            "clm5_theta": (dims_p, th_clm5[cells], {"long_name": "true CLM5 parameters"}),
-            "clm5_u": (dims_p, u_clm5[cells], {"long_name": "true CLM5 parameters, unit cube"}),
-            "compas_theta": (("profile", "compas_parameter"), th_comp[cells]),
-            "compas_u": (("profile", "compas_parameter"), u_comp[cells]),
-            "generating_model": ("profile", np.where(gen_compas[kp], "compas", "clm5")
-                                 .astype(object)),
-            "clm5_soc": (("profile", "level"), ss_clm5["soc"][cells], {"units": "gC m-3"}),
-            "compas_soc": (("profile", "level"), ss_comp["soc"][cells], {"units": "gC m-3"}),
+            **per_model,
             "obs_density_true": (("profile", "layer"), obs_true, {
                 "units": "gC m-3", "long_name": "noise-free SOC density at the layer mid-point"
                 " (generating model)"}),
@@ -999,22 +985,13 @@ def _truth(profiles: xr.Dataset, kp: np.ndarray, site_cell: np.ndarray, gen_comp
             "bulk_density": (("profile", "layer"), bd, {"units": "kg dm-3"}),
             "bd_estimated": (("profile", "layer"), est),
             "cell": ("profile", cells),
-            "clm5_theta_map": (("clm5_parameter", "lat", "lon"), gridmap(th_clm5)),
-            "compas_theta_map": (("compas_parameter", "lat", "lon"), gridmap(th_comp)),
-            "clm5_u_map": (("clm5_parameter", "lat", "lon"), gridmap(u_clm5)),
-            "compas_u_map": (("compas_parameter", "lat", "lon"), gridmap(u_comp)),
-            "clm5_stock_1m_map": (("lat", "lon"), gridmap(ss_clm5["stock_1m"]),
-                                  {"units": "gC m-2"}),
-            "compas_stock_1m_map": (("lat", "lon"), gridmap(ss_comp["stock_1m"]),
-                                    {"units": "gC m-2"}),
+            **grid_maps,
             "repaired": (("lat", "lon"), gridmap(repaired.astype(float))),
             **{f"descriptor_{k}": (("lat", "lon"), gridmap(desc[k]))
                for k in ("mat", "mat_amplitude", "moisture", "npp", "bedrock_depth",
                          "woody_fraction")},
         },
-        coords={"profile_id": ("profile", profiles["profile_id"].values),
-                "clm5_parameter": list(clm5.PARAMETERS.names),
-                "compas_parameter": list(compas.PARAMETERS.names),
+        coords={"profile_id": ("profile", profiles["profile_id"].values), **coords,
                 "level": np.arange(1, layers.NLEV + 1), "lat": lat, "lon": lon},
     )
     ds.attrs.update(title="virtual world truth (socmodels.data)",

@@ -1,0 +1,1 @@
+"""Test utilities: synthetic forcings, the toy soil model, a third model for contract tests."""
