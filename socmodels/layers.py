@@ -22,6 +22,7 @@ __all__ = [
     "dz_node21",
     "COLUMN_DEPTH",
     "stock_weights",
+    "nbedrock_from_depth",
 ]
 
 NLEV = 20
@@ -62,3 +63,13 @@ def stock_weights(depth: float) -> np.ndarray:
         raise ValueError(f"depth must be in (0, {COLUMN_DEPTH}] m, got {depth}")
     covered = np.clip(depth - ztop, 0.0, dz)
     return covered
+
+
+def nbedrock_from_depth(bedrock_depth: float | np.ndarray | None) -> np.ndarray:
+    """1-based index of the first layer whose bottom reaches ``bedrock_depth`` [m] (20 if none).
+
+    NaN, None or depths below the 8.6 m column give 20 (no bedrock in the column).
+    """
+    bd = np.asarray(np.nan if bedrock_depth is None else bedrock_depth, float)
+    idx = np.searchsorted(zisoi, np.where(np.isfinite(bd), bd, np.inf), side="left") + 1
+    return np.clip(idx, 1, NLEV).astype(np.float64)

@@ -55,7 +55,7 @@ import xarray as xr
 
 from socmodels import layers
 from socmodels.data._report import DataError
-from socmodels.data.climate import nbedrock_from_depth
+from socmodels.layers import nbedrock_from_depth
 from socmodels.forcing import Forcing, ForcingError
 
 __all__ = ["read_clm5_history", "climatology_forcing", "forcing_at_sites", "SiteForcing",

@@ -85,6 +85,7 @@ import pandas as pd
 from socmodels import layers
 from socmodels.data._report import DataError
 from socmodels.forcing import Forcing
+from socmodels.layers import nbedrock_from_depth  # noqa: F401  (re-exported)
 
 __all__ = ["climate_forcing", "soil_temperature", "thaw_depth", "nbedrock_from_depth",
            "damping_depth", "miami_npp", "thornthwaite_pet", "moisture_index",
@@ -223,16 +224,6 @@ def _permafrost_amplitude(alt: np.ndarray, tbar: np.ndarray, amplitude: np.ndarr
         hi = np.where(deeper, mid, hi)
         lo = np.where(deeper, lo, mid)
     return np.where(given, lo, amplitude)
-
-
-def nbedrock_from_depth(bedrock_depth: Any) -> np.ndarray:
-    """1-based index of the first layer whose bottom reaches ``bedrock_depth`` [m] (20 if none).
-
-    NaN, None or depths below the 8.6 m column give 20 (no bedrock in the column).
-    """
-    bd = np.asarray(np.nan if bedrock_depth is None else bedrock_depth, float)
-    idx = np.searchsorted(layers.zisoi, np.where(np.isfinite(bd), bd, np.inf), side="left") + 1
-    return np.clip(idx, 1, layers.NLEV).astype(np.float64)
 
 
 def climate_forcing(mat: Any, mat_amplitude: Any, moisture: Any, npp: Any,
