@@ -55,8 +55,8 @@ import xarray as xr
 
 from socmodels import layers
 from socmodels.data._report import DataError
-from socmodels.layers import nbedrock_from_depth
 from socmodels.forcing import Forcing, ForcingError
+from socmodels.layers import nbedrock_from_depth
 
 __all__ = ["read_clm5_history", "climatology_forcing", "forcing_at_sites", "SiteForcing",
            "write_clm5_history", "nearest_cells", "HISTORY_VARIABLES", "INPUT_VARIABLES",
