@@ -31,7 +31,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-import socmodels  # noqa: E402
+import socmodels  # noqa: E402, F401  (enables float64)
 from socmodels import Forcing, clm5, compas, layers  # noqa: E402
 from socmodels import reference as R  # noqa: E402
 
@@ -82,16 +82,16 @@ def run(quick: bool) -> dict:
         thetas = np.asarray(mod.PARAMETERS.to_physical(u))
         prep1 = mod.prepare(forcing)
 
-        def fwd(th, prep):
+        def fwd(th, prep, mod=mod):
             return mod.steady_state(th, prep).soc
 
-        def objective(th, prep):
+        def objective(th, prep, mod=mod):
             ss = mod.steady_state(th, prep)
             return jnp.sum(jnp.log(ss.soc)) + jnp.log(ss.stock)
 
         f_fwd = jax.jit(jax.vmap(fwd))
         f_vjp = jax.jit(jax.vmap(jax.grad(objective)))
-        f_full = jax.jit(jax.vmap(lambda th, f: mod.steady_state(th, f).soc))
+        f_full = jax.jit(jax.vmap(lambda th, f, mod=mod: mod.steady_state(th, f).soc))
         res = {"n_parameters": n, "batches": {}}
         for b in sizes:
             th = jnp.asarray(thetas[:b])
@@ -122,7 +122,8 @@ def run(quick: bool) -> dict:
             lambda a: jnp.broadcast_to(a, (8,) + a.shape) + 0, prep1)))
         ref = np.stack([dense(thetas[i], forcing)["soc"] for i in range(8)])
         ok = np.all(np.isfinite(ref), axis=1)
-        res["max_rel_diff_vs_dense"] = float(np.max(np.abs(soc[ok] - ref[ok]) / np.abs(ref[ok]).max()))
+        res["max_rel_diff_vs_dense"] = float(
+            np.max(np.abs(soc[ok] - ref[ok]) / np.abs(ref[ok]).max()))
         out["models"][mod.NAME] = res
     return out
 

@@ -17,7 +17,8 @@ DOC = pathlib.Path(__file__).with_name("models.md")
 def render(text: str) -> str:
     for mod in (clm5, compas):
         tag = mod.NAME.lower()
-        block = f"<!-- {tag}-parameters:start -->\n{mod.PARAMETERS.as_markdown()}\n<!-- {tag}-parameters:end -->"
+        block = (f"<!-- {tag}-parameters:start -->\n{mod.PARAMETERS.as_markdown()}\n"
+                 f"<!-- {tag}-parameters:end -->")
         text = re.sub(rf"<!-- {tag}-parameters:start -->.*?<!-- {tag}-parameters:end -->",
                       lambda _m, b=block: b, text, flags=re.S)
     return text
