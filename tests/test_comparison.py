@@ -1,0 +1,234 @@
+"""Per-site model comparison (inference.comparison, inference.twin, surrogate.comparison)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from inference.comparison import (
+    K_THRESHOLD,
+    PointwiseLOO,
+    compare_sites,
+    confident_winner,
+    pointwise_loo,
+    pseudo_bma_weights,
+    stacking_weights,
+)
+
+
+def _gaussian_mean_model(y, sigma, tau, n_draws, rng):
+    """y_i ~ N(mu, sigma^2), mu ~ N(0, tau^2): exact posterior draws and exact LOO.
+
+    The leave-one-out predictive is N(m_-i, sigma^2 + v_-i) with
+    v_-i = 1 / (1/tau^2 + (n-1)/sigma^2) and m_-i = v_-i * sum_{j != i} y_j / sigma^2.
+    """
+    n = y.size
+    v = 1.0 / (1.0 / tau**2 + n / sigma**2)
+    m = v * y.sum() / sigma**2
+    mu = m + math.sqrt(v) * rng.standard_normal(n_draws)
+    ll = (-0.5 * ((y[None, :] - mu[:, None]) / sigma) ** 2 - math.log(sigma)
+          - 0.5 * math.log(2 * math.pi))
+    v_i = 1.0 / (1.0 / tau**2 + (n - 1) / sigma**2)
+    m_i = v_i * (y.sum() - y) / sigma**2
+    s2 = sigma**2 + v_i
+    exact = -0.5 * (y - m_i) ** 2 / s2 - 0.5 * np.log(2 * math.pi * s2)
+    return ll, exact
+
+
+def _pw(ids, e, k=None, p=None, lat=None):
+    n = len(ids)
+    k = np.zeros_like(e) if k is None else k
+    p = np.zeros_like(e) if p is None else p
+    return PointwiseLOO(np.asarray(ids), e, np.where(np.isfinite(e), k, np.nan),
+                        np.where(np.isfinite(e), p, np.nan),
+                        np.zeros(n) if lat is None else lat, np.zeros(n), np.ones(n, bool),
+                        "lognormal(sigma=0.1)")
+
+
+def test_psis_loo_matches_exact_gaussian_loo():
+    """PSIS-LOO of a conjugate Gaussian model equals the closed-form LOO (k small)."""
+    rng = np.random.default_rng(0)
+    n_sites, n_obs = 3, 12
+    lls, exacts = [], []
+    for _ in range(n_sites):
+        y = rng.normal(1.0, 0.5, n_obs)
+        ll, exact = _gaussian_mean_model(y, 0.5, 2.0, 4000, rng)
+        lls.append(ll.reshape(2, 2000, n_obs))
+        exacts.append(exact)
+    ll = np.stack(lls)                        # (site, chain, draw, layer)
+    ll[2, :, :, 9:] = np.nan                  # a shorter profile: padding layers
+    elpd_i, k, p = pointwise_loo(ll)
+    exact = np.stack(exacts)
+    assert np.all(np.isnan(elpd_i[2, 9:])) and np.all(np.isnan(k[2, 9:]))
+    assert np.nanmax(k) < 0.5
+    ok = np.isfinite(elpd_i)
+    np.testing.assert_allclose(elpd_i[ok], exact[ok], atol=0.02)
+    # site totals against the closed form (site 2's exact LOO used all 12 layers: skip it)
+    for s in (0, 1):
+        assert abs(np.nansum(elpd_i[s]) - exact[s].sum()) < 0.05
+
+
+def test_pointwise_loo_matches_arviz_per_site():
+    """One vectorised call gives what arviz_stats.loo gives site by site (elpd, se, p, k)."""
+    from arviz_stats import loo
+
+    rng = np.random.default_rng(1)
+    ll = rng.normal(-3.0, 0.4, (4, 2, 300, 6))
+    ll[1, :, :, 4:] = np.nan
+    e, k, p = pointwise_loo(ll)
+    pw = {"a": _pw([f"s{i}" for i in range(4)], e, k, p),
+          "b": _pw([f"s{i}" for i in range(4)], e + 0.1, k, p)}
+    ds = compare_sites(pw)
+    for s in range(4):
+        n = 4 if s == 1 else 6
+        tree = xr.DataTree.from_dict({"log_likelihood": xr.Dataset(
+            {"soc": (("chain", "draw", "layer"), ll[s, :, :, :n])})})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = loo(tree, pointwise=True, var_name="soc", reff=1.0)
+        np.testing.assert_allclose(e[s, :n], ref.elpd_i.values)
+        np.testing.assert_allclose(k[s, :n], ref.pareto_k.values)
+        a = ds.sel(model="a").isel(site=s)
+        assert math.isclose(float(a["elpd_loo"]), ref.elpd, rel_tol=1e-10)
+        assert math.isclose(float(a["elpd_loo_se"]), ref.se, rel_tol=1e-10)
+        assert math.isclose(float(a["p_loo"]), ref.p, rel_tol=1e-8)
+        assert int(ds["n_layers"][s]) == n
+
+
+def test_elpd_diff_and_paired_se():
+    e_a = np.array([[-1.0, -2.0, -1.5, -1.2, np.nan], [-1.0, -1.0, -1.0, -1.0, -1.0]])
+    d = np.array([[1.0, 1.5, 1.2, 0.9, np.nan], [3.0, 3.0, 3.0, 3.0, 3.0]])
+    ds = compare_sites({"a": _pw(["x", "y"], e_a), "b": _pw(["x", "y"], e_a + d)},
+                       reference="a")
+    dd = d[0, :4]
+    assert math.isclose(float(ds["elpd_diff"].sel(model="b", site="x")), dd.sum())
+    assert math.isclose(float(ds["elpd_diff_se"].sel(model="b", site="x")),
+                        math.sqrt(4 * np.var(dd, ddof=1)))
+    assert float(ds["elpd_diff"].sel(model="a").sum()) == 0.0
+    # x: 4.6 > 2 x 0.53; y: identical differences on every layer, SE 0
+    assert float(ds["elpd_diff_se"].sel(model="b", site="y")) == 0.0
+    assert list(confident_winner(ds).values) == ["b", "b"]
+    assert list(confident_winner(ds, min_layers=5).values) == ["", "b"]
+
+
+def test_bad_pareto_k_is_flagged():
+    """A layer with an extreme log-likelihood under some draws gets k > 0.7: flagged."""
+    rng = np.random.default_rng(2)
+    ll = rng.normal(-1.0, 0.1, (3, 1, 1000, 5))
+    # site 1, layer 0: a heavy right tail of 1/p (a few draws predict the layer very badly)
+    ll[1, 0, :, 0] = -1.0 - np.log1p(rng.pareto(0.8, 1000))  # 1/p ~ Pareto, k ~ 1.25
+    e, k, p = pointwise_loo(ll)
+    assert k[1, 0] > K_THRESHOLD
+    assert np.all(k[[0, 2]] < K_THRESHOLD)
+    ids = ["s0", "s1", "s2"]
+    ds = compare_sites({"a": _pw(ids, e, k, p), "b": _pw(ids, e + 1.0, np.zeros_like(k), p)})
+    assert ds["flagged"].values.tolist() == [0, 1, 0]
+    assert float(ds["pareto_k_max"].sel(model="a", site="s1")) == pytest.approx(k[1, 0])
+    assert float(ds["frac_k_gt_0_7"].sel(model="a", site="s1")) == pytest.approx(0.2)
+    # b wins everywhere by 1 per layer with SE 0; a's bad k does not block b's win (the
+    # loser's PSIS error is optimistic) unless strict
+    assert list(confident_winner(ds, min_layers=4).values) == ["b", "b", "b"]
+    assert list(confident_winner(ds, min_layers=4, strict=True).values) == ["b", "", "b"]
+    # the winner with a bad k: no call
+    ds2 = compare_sites({"a": _pw(ids, e + 1.0, k, p), "b": _pw(ids, e, np.zeros_like(k), p)})
+    assert list(confident_winner(ds2, min_layers=4).values) == ["a", "", "a"]
+
+
+def test_non_finite_draws_are_rejected():
+    ll = np.full((1, 1, 50, 3), -1.0)
+    ll[0, 0, 3, 1] = -np.inf
+    with pytest.raises(ValueError, match="not finite"):
+        pointwise_loo(ll)
+
+
+def test_stacking_and_pseudo_bma_match_arviz_compare():
+    from arviz_stats import compare
+    from arviz_stats.utils import ELPDData
+
+    rng = np.random.default_rng(3)
+    e = np.stack([rng.normal(-2, 1, (5, 8)), rng.normal(-2.2, 1, (5, 8)),
+                  rng.normal(-2.1, 1, (5, 8))], axis=1)      # (site, model, layer)
+    w_st = stacking_weights(e)
+    w_bma = pseudo_bma_weights(e, n_boot=4000, seed=7)
+    np.testing.assert_allclose(w_st.sum(axis=1), 1.0)
+    for s in range(5):
+        def elpd(k, s=s):
+            ei = xr.DataArray(e[s, k], dims="layer")
+            return ELPDData(elpd=float(e[s, k].sum()),
+                            se=float(np.sqrt(8 * e[s, k].var(ddof=1))), p=1.0,
+                            good_k=0.7, n_samples=1000, n_data_points=8, warning=False,
+                            scale="log", elpd_i=ei, pareto_k=ei * 0.0)
+        d = {f"m{k}": elpd(k) for k in range(3)}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            st = compare(d, method="stacking")["weight"]
+            bb = compare(d, method="BB-pseudo-BMA")["weight"]
+        # compare() rounds its weights to 0.01
+        np.testing.assert_allclose(w_st[s], [st[f"m{k}"] for k in range(3)], atol=6e-3)
+        np.testing.assert_allclose(w_bma[s], [bb[f"m{k}"] for k in range(3)], atol=0.03)
+
+
+def test_compare_sites_rejects_mismatches():
+    e = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="at least two"):
+        compare_sites({"a": _pw(["x", "y"], e)})
+    with pytest.raises(ValueError, match="different sites"):
+        compare_sites({"a": _pw(["x", "y"], e), "b": _pw(["y", "x"], e)})
+    b = _pw(["x", "y"], e)
+    b.likelihood = "nse(factor=5.0)"
+    with pytest.raises(ValueError, match="different observation models"):
+        compare_sites({"a": _pw(["x", "y"], e), "b": b})
+    e2 = e.copy()
+    e2[0, 2] = np.nan
+    with pytest.raises(ValueError, match="different layers"):
+        compare_sites({"a": _pw(["x", "y"], e), "b": _pw(["x", "y"], e2)})
+
+
+def test_site_a_model_could_not_fit_is_nan_not_dropped():
+    e = np.zeros((2, 3))
+    e_b = e.copy()
+    e_b[1] = np.nan          # model b failed at site y (e.g. init_failed)
+    ds = compare_sites({"a": _pw(["x", "y"], e), "b": _pw(["x", "y"], e_b)})
+    assert ds.sizes["site"] == 2
+    assert np.isnan(ds["elpd_loo"].sel(site="y")).all()
+    assert confident_winner(ds).values.tolist() == ["", ""]
+
+
+def test_selection_accuracy_on_toy_twin_worlds():
+    """Sites generated by one of two toy models: confident calls pick the generator; a world
+    generated by neither gets few confident calls and spread stacking weights."""
+    from inference.twin import twin_pointwise
+
+    picks, confident, max_w = {}, {}, {}
+    for truth in ("exponential", "hyperbolic", "blend"):
+        ds = compare_sites(twin_pointwise(truth, 30, seed=11, refit_flagged=True),
+                           reference="exponential")
+        w = confident_winner(ds).values
+        conf = w != ""
+        confident[truth] = conf.mean()
+        picks[truth] = w[conf]
+        max_w[truth] = float(ds["stacking_weight"].max("model").mean())
+        assert int(ds["flagged"].sum()) == 0          # every bad-k layer was refit exactly
+    generated = np.concatenate([picks["exponential"] == "exponential",
+                                picks["hyperbolic"] == "hyperbolic"])
+    assert generated.size >= 5, confident
+    assert generated.mean() >= 0.9, (generated.mean(), confident)
+    assert confident["blend"] < min(confident["exponential"], confident["hyperbolic"]) + 0.1
+    assert confident["blend"] < 0.5 * (confident["exponential"] + confident["hyperbolic"])
+    assert max_w["blend"] < 0.5 * (max_w["exponential"] + max_w["hyperbolic"])
+
+
+def test_twin_psis_agrees_with_brute_force_loo_where_k_is_small():
+    from inference.twin import exact_loo, grid_posterior_loglik, toy_profiles
+
+    obs, depth = toy_profiles("hyperbolic", 6, seed=4)
+    ll = grid_posterior_loglik("hyperbolic", obs, depth, n_draws=2000, seed=5)
+    e, k, _ = pointwise_loo(ll)
+    exact = exact_loo("hyperbolic", obs, depth)
+    good = k < 0.5
+    assert good.sum() > 10
+    np.testing.assert_allclose(e[good], exact[good], atol=0.05)
