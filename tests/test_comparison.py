@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 
@@ -232,3 +233,124 @@ def test_twin_psis_agrees_with_brute_force_loo_where_k_is_small():
     good = k < 0.5
     assert good.sum() > 10
     np.testing.assert_allclose(e[good], exact[good], atol=0.05)
+
+
+# ----------------------------------------------------------------------------------------
+# the pipeline stage on two small toy runs (real checkpoint files)
+# ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def toy_runs(tmp_path_factory):
+    """Two calibrations of the same 6 toy sites (different seeds stand in for two models)."""
+    import pandas as pd
+
+    from inference import AMConfig, run_sites
+    from inference.testing import synthetic_sites
+
+    out = tmp_path_factory.mktemp("cmp")
+    profiles, forcing, _ = synthetic_sites("toy", 6, seed=2,
+                                           depths=(0.05, 0.15, 0.3, 0.5, 0.8, 1.2))
+    tables = {}
+    for seed, name in ((0, "toy_a"), (1, "toy_b")):
+        run = run_sites(profiles, forcing, model="toy", sampler=AMConfig(
+            num_warmup=400, num_samples=400, adapt_start=100), output_dir=out / "calibration"
+            / name, num_chains=2, num_draws=100, chunk_size=4, seed=seed, progress=False)
+        tables[name] = run.table
+    ids = [str(s) for s in profiles["profile_id"].values]
+    cov = pd.DataFrame({"BIO1": [25, 12, 2, 15, 22, 8], "BIO12": [1500, 800, 400, 100, 2000,
+                                                                    600],
+                        "ESA_Land_Cover": [50, 10, 70, 200, 50, 130],
+                        "Abs_Depth_to_Bedrock": [300, 80, 150, 40, 500, 120]}, index=ids)
+
+    class World:
+        covariates = cov
+
+    return out, World(), tables, profiles
+
+
+def test_make_comparison_writes_site_comparison(toy_runs):
+    from surrogate.comparison import make_comparison
+
+    out, world, tables, profiles = toy_runs
+    cfg = {"models": ["toy_a", "toy_b"], "seed": 0,
+           "calibration": {"likelihood": "lognormal"}}
+    head = make_comparison(cfg, out, world, tables, {})
+    path = out / "comparison" / "site_comparison.nc"
+    ds = xr.open_dataset(path)
+    assert set(ds.dims) >= {"site", "model"}
+    assert list(ds["model"].values) == ["toy_a", "toy_b"]
+    assert ds.sizes["site"] == 6
+    for v in ("elpd_loo", "elpd_loo_se", "p_loo", "pareto_k_max", "elpd_diff",
+              "elpd_diff_se", "stacking_weight", "pseudo_bma_weight", "frac_k_gt_0_7"):
+        assert ds[v].dims == ("site", "model"), v
+        assert "units" in ds[v].attrs and "long_name" in ds[v].attrs, v
+    assert ds["lat"].attrs["units"] == "degrees_north"
+    assert ds["lon"].attrs["units"] == "degrees_east"
+    assert ds.attrs["Conventions"] == "CF-1.10"
+    assert "lat" in ds.coords and "lon" in ds.coords
+    np.testing.assert_allclose(ds["lat"].values, profiles["lat"].values)
+    np.testing.assert_allclose(ds["stacking_weight"].sum("model"), 1.0, atol=1e-8)
+    assert np.all(ds["elpd_diff"].sel(model="toy_a").values == 0)
+    assert list(ds["climate_zone"].values) == ["tropical", "temperate", "cold", "arid",
+                                               "tropical", "temperate"]
+    ds.close()
+    # the same numbers as az.loo on one site loaded with inference.load_site
+    from arviz_stats import loo
+
+    from inference import load_site
+
+    site = str(profiles["profile_id"].values[3])
+    tree = load_site(out / "calibration" / "toy_b", site)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = loo(tree, pointwise=True, var_name="soc")
+    ds = xr.open_dataset(path)
+    assert float(ds["elpd_loo"].sel(site=site, model="toy_b")) == pytest.approx(ref.elpd,
+                                                                                rel=1e-8)
+    ds.close()
+    summ = json.loads((out / "comparison" / "summary.json").read_text())
+    assert summ["global"]["n_sites"] == 6
+    assert set(summ["by_group"]) == {"climate_zone", "land_cover", "bedrock_depth",
+                                     "profile_length"}
+    for f in summ["figures"]:
+        assert (out / f).exists(), f
+    assert head["n_sites"] == 6 and np.isfinite(head["total_elpd_diff"])
+
+
+def test_winner_classifier_beats_baseline_when_signal_exists():
+    from surrogate.comparison import winner_classifier
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3))
+    y = (x[:, 1] + 0.3 * rng.normal(size=400) > 0).astype(float)
+    r = winner_classifier(x, y, ["a", "b", "c"])
+    assert r["heldout_accuracy"] > r["majority_baseline"] + 0.2
+    assert next(iter(r["coefficients"])) == "b"
+    # no signal: no better than the baseline (within noise)
+    r0 = winner_classifier(x, (rng.uniform(size=400) < 0.7).astype(float), ["a", "b", "c"])
+    assert r0["heldout_accuracy"] <= r0["majority_baseline"] + 0.08
+
+
+def test_heldout_and_stacked_scores():
+    from surrogate.comparison import heldout_scores, lognormal_log_score, stacked_scores
+
+    rng = np.random.default_rng(1)
+    sigma = 0.3
+    truth = rng.uniform(1e3, 2e4, 300)
+    obs = truth * np.exp(sigma * rng.standard_normal(300))
+    site = np.repeat(np.arange(60), 5)
+    good = truth
+    bad = truth * 1.8
+    # the log score of the true predictive is the lognormal density (hand-computed)
+    ls = lognormal_log_score(good, obs, sigma)
+    z = (np.log(obs) - np.log(good)) / sigma
+    np.testing.assert_allclose(ls, -0.5 * z**2 - np.log(sigma * obs * np.sqrt(2 * np.pi)))
+    a = heldout_scores(good, obs, site, sigma, n_boot=200)
+    b = heldout_scores(np.stack([bad, bad * 1.1]), obs, site, sigma, n_boot=200)
+    assert a["log_score"] > b["log_score"] and a["nse"] > b["nse"]
+    lo, hi = a["nse_interval"]
+    assert lo <= a["nse"] <= hi
+    st = stacked_scores({"good": good, "bad": bad}, {"good": 0.9, "bad": 0.1}, obs, site,
+                        sigma, n_boot=100)
+    assert b["log_score"] < st["log_score"] <= a["log_score"] + 0.05
+    assert st["weights"] == {"good": 0.9, "bad": 0.1}
