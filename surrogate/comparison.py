@@ -37,7 +37,7 @@ from inference.comparison import (
 __all__ = ["climate_zone", "land_cover_group", "bedrock_class", "profile_length_class",
            "site_groups", "summarize", "summarize_groups", "fit_logistic",
            "winner_classifier", "nse", "lognormal_log_score", "heldout_scores",
-           "stacked_scores", "make_comparison"]
+           "stacked_scores", "make_comparison", "report_section"]
 
 
 # ----------------------------------------------------------------------------------------
@@ -560,3 +560,76 @@ def _heldout_section(cfg, out: Path, world, models, ensembles, pw) -> dict:
     res["stacked"] = stacked_scores(preds, dict(zip(models, w, strict=True)), obs, site, sigma,
                                     seed=cfg.get("seed", 0))
     return res
+
+
+def report_section(out) -> tuple[list[str], dict]:
+    """Markdown lines and headline numbers of the comparison for ``report.md``.
+
+    Reads ``out/comparison/summary.json`` (written by :func:`make_comparison`); returns
+    ``([], {})`` if the stage has not run.
+    """
+    path = Path(out) / "comparison" / "summary.json"
+    if not path.exists():
+        return [], {}
+    res = json.loads(path.read_text())
+    g = res["global"]
+    ref = g["reference_model"]
+    others = [k.split("total_elpd_diff_se_")[1].split("_minus_")[0] for k in g
+              if k.startswith("total_elpd_diff_se_")]
+    if not others:
+        return [], {}
+    other = others[0]
+    tot = g[f"total_elpd_diff_{other}_minus_{ref}"]
+    se = g[f"total_elpd_diff_se_{other}_minus_{ref}"]
+
+    def pct(x):
+        return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.0f} %"
+
+    lines = ["## Model comparison (PSIS-LOO, per site)", "",
+             f"- Total ELPD difference {other.upper()} − {ref.upper()}: {tot:.1f} ± {se:.1f}"
+             f" (SE) over {g['n_compared']} sites ({g['n_not_compared']} not compared);"
+             f" mean stacking weight of {other.upper()}"
+             f" {g[f'mean_stacking_weight_{other}']:.2f}.",
+             f"- Better by > 2 SE: {ref.upper()} at {pct(g.get(f'fraction_better_by_2se_{ref}'))}"
+             f", {other.upper()} at {pct(g.get(f'fraction_better_by_2se_{other}'))} of sites;"
+             f" {pct(g['flagged_fraction'])} of sites have a layer with Pareto k > 0.7"
+             " (PSIS-LOO unreliable there; see docs/comparison.md)."]
+    wc = res.get("winner_classifier", {})
+    if "heldout_accuracy" in wc:
+        top = ", ".join(list(wc["coefficients"])[:3])
+        lines.append(f"- Where {other.upper()} wins, predicted from the covariates (logistic"
+                     f" regression, held-out): accuracy {wc['heldout_accuracy']:.2f} vs"
+                     f" {wc['majority_baseline']:.2f} for the majority class (largest"
+                     f" coefficients: {top}).")
+    if res.get("truth", {}).get("picks_generator_among_confident") is not None:
+        t = res["truth"]
+        lines.append(f"- Virtual world: {pct(t['confident_fraction'])} of sites confident;"
+                     f" of those, {pct(t['picks_generator_among_confident'])} pick the model"
+                     " that generated them.")
+    ho = res.get("heldout", {})
+    if ho and "stacked" in ho:
+        lines.append("- Held-out sites (network-predicted parameters), NSE / log score per"
+                     " layer [90 % CI]: " + "; ".join(
+                         f"{k}: {v['nse']:.2f} / {v['log_score']:.2f}"
+                         f" [{v['log_score_interval'][0]:.2f}, {v['log_score_interval'][1]:.2f}]"
+                         for k, v in ho.items()) + ".")
+    zones = res.get("by_group", {}).get("climate_zone", {})
+    if zones:
+        lines += ["", "| climate zone | sites | ΣΔELPD ± SE | "
+                  f"{ref.upper()} better | {other.upper()} better |", "|---|---|---|---|---|"]
+        for z, s in zones.items():
+            lines.append(f"| {z} | {s['n_compared']} |"
+                         f" {s[f'total_elpd_diff_{other}_minus_{ref}']:.1f} ±"
+                         f" {s[f'total_elpd_diff_se_{other}_minus_{ref}']:.1f} |"
+                         f" {pct(s.get(f'fraction_better_by_2se_{ref}'))} |"
+                         f" {pct(s.get(f'fraction_better_by_2se_{other}'))} |")
+    lines += ["", "Bayes factors are not computed (no marginal likelihoods; they would depend"
+              " on the prior-box widths).", ""]
+    lines += [f"![{f}]({f})" for f in res.get("figures", [])] + [""]
+    head = {"total_elpd_diff": tot, "total_elpd_diff_se": se, "reference_model": ref,
+            "other_model": other, "fraction_confident": g.get("fraction_confident"),
+            "flagged_fraction": g["flagged_fraction"]}
+    if "truth" in res:
+        head["truth_picks_generator"] = res["truth"]["picks_generator_among_confident"]
+        head["truth_confident_fraction"] = res["truth"]["confident_fraction"]
+    return lines, head

@@ -315,6 +315,11 @@ def test_make_comparison_writes_site_comparison(toy_runs):
     for f in summ["figures"]:
         assert (out / f).exists(), f
     assert head["n_sites"] == 6 and np.isfinite(head["total_elpd_diff"])
+    from surrogate.comparison import report_section
+
+    lines, rhead = report_section(out)
+    assert any("Total ELPD difference TOY_B − TOY_A" in ln for ln in lines)
+    assert rhead["total_elpd_diff"] == pytest.approx(head["total_elpd_diff"])
 
 
 def test_winner_classifier_beats_baseline_when_signal_exists():
