@@ -167,18 +167,47 @@ def pointwise_loo(log_lik, *, r_eff=None) -> tuple[np.ndarray, np.ndarray, np.nd
             continue
         s_idx = sites[s_idx]
         obs = np.moveaxis(ll[s_idx, :, :, l_idx], 0, -1)  # (chain, draw, obs)
-        tree = xr.DataTree.from_dict({"log_likelihood": xr.Dataset(
-            {"soc": (("chain", "draw", "obs"), obs)})})
-        with warnings.catch_warnings():  # k warnings are reported per site, not here
-            warnings.simplefilter("ignore")
-            res = loo(tree, pointwise=True, var_name="soc", reff=float(r[sites].min()))
-        for arr, val in zip(out, (res.elpd_i, res.pareto_k, _p_loo_i(obs, res.elpd_i)),
-                            strict=True):
-            arr[s_idx, l_idx] = np.asarray(val).reshape(-1)
+        elpd_i, k = _loo_batch(loo, obs, float(r[sites].min()))
+        for arr, val in zip(out, (elpd_i, k, _p_loo_i(obs, elpd_i)), strict=True):
+            arr[s_idx, l_idx] = val
     return out[0], out[1], out[2]
 
 
-def _p_loo_i(obs: np.ndarray, elpd_i) -> np.ndarray:
+def _loo_batch(loo, obs: np.ndarray, reff: float) -> tuple[np.ndarray, np.ndarray]:
+    """``arviz_stats.loo`` on (chain, draw, obs); obs whose PSIS fails get ``k = inf``.
+
+    PSIS cannot fit a Pareto tail when the largest ratios are all equal (chains that did not
+    move, so few distinct draws). Such a layer gets its in-sample ``lppd_i`` (an optimistic
+    value) and ``k = inf``, so the site is flagged and the model cannot win a confident
+    call there; the batch is retried without it.
+    """
+    def run(o):
+        tree = xr.DataTree.from_dict({"log_likelihood": xr.Dataset(
+            {"soc": (("chain", "draw", "obs"), o)})})
+        with warnings.catch_warnings():  # k warnings are reported per site, not here
+            warnings.simplefilter("ignore")
+            res = loo(tree, pointwise=True, var_name="soc", reff=reff)
+        return np.asarray(res.elpd_i).reshape(-1), np.asarray(res.pareto_k).reshape(-1)
+
+    try:
+        return run(obs)
+    except ValueError:
+        pass
+    from scipy.special import logsumexp
+
+    flat = obs.reshape(-1, obs.shape[-1])
+    elpd = logsumexp(flat, axis=0) - math.log(flat.shape[0])   # lppd_i
+    k = np.full(obs.shape[-1], np.inf)
+    for j in range(obs.shape[-1]):
+        try:
+            e_j, k_j = run(obs[..., j:j + 1])
+        except ValueError:
+            continue
+        elpd[j], k[j] = e_j[0], k_j[0]
+    return elpd, k
+
+
+def _p_loo_i(obs: np.ndarray, elpd_i: np.ndarray) -> np.ndarray:
     """``lppd_i - elpd_i`` (the pointwise p_loo arviz-stats sums into ``p``)."""
     from scipy.special import logsumexp
 
@@ -257,6 +286,8 @@ def run_pointwise(run_dir, *, site_order: Sequence | None = None,
             likelihood = str(tree["posterior"].attrs.get("likelihood", likelihood))
         finally:
             tree.close()
+    if not parts:
+        raise ValueError(f"{run_dir}: none of the {n} requested sites has a checkpoint")
     n_layer = max(p[1].shape[1] for p in parts)
     full = [np.full((n, n_layer), np.nan) for _ in range(3)]
     for rows, *vals in parts:

@@ -359,3 +359,16 @@ def test_heldout_and_stacked_scores():
                         sigma, n_boot=100)
     assert b["log_score"] < st["log_score"] <= a["log_score"] + 0.05
     assert st["weights"] == {"good": 0.9, "bad": 0.1}
+
+
+def test_stuck_chains_are_flagged_not_fatal():
+    """A layer whose draws are all equal (chains that never moved): k = inf, flagged."""
+    rng = np.random.default_rng(5)
+    ll = rng.normal(-1.0, 0.2, (2, 2, 200, 4))
+    ll[1, :, :, 2] = -3.0
+    e, k, p = pointwise_loo(ll)
+    assert np.isinf(k[1, 2]) and e[1, 2] == pytest.approx(-3.0)
+    assert np.all(np.isfinite(k[0])) and np.isfinite(k[1, [0, 1, 3]]).all()
+    ds = compare_sites({"a": _pw(["x", "y"], e, k, p), "b": _pw(["x", "y"], e - 5.0)})
+    assert ds["flagged"].values.tolist() == [0, 1]
+    assert confident_winner(ds, min_layers=4).values.tolist() == ["a", ""]
