@@ -241,7 +241,11 @@ def test_twin_psis_agrees_with_brute_force_loo_where_k_is_small():
 
 @pytest.fixture(scope="module")
 def toy_runs(tmp_path_factory):
-    """Two calibrations of the same 6 toy sites (different seeds stand in for two models)."""
+    """A real toy calibration of 6 sites ("toy_a") and a copy of its checkpoint files whose
+    pointwise log-likelihoods are shifted per layer ("toy_b", a second model without a
+    second compilation)."""
+    import shutil
+
     import pandas as pd
 
     from inference import AMConfig, run_sites
@@ -250,12 +254,20 @@ def toy_runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("cmp")
     profiles, forcing, _ = synthetic_sites("toy", 6, seed=2,
                                            depths=(0.05, 0.15, 0.3, 0.5, 0.8, 1.2))
-    tables = {}
-    for seed, name in ((0, "toy_a"), (1, "toy_b")):
-        run = run_sites(profiles, forcing, model="toy", sampler=AMConfig(
-            num_warmup=400, num_samples=400, adapt_start=100), output_dir=out / "calibration"
-            / name, num_chains=2, num_draws=100, chunk_size=4, seed=seed, progress=False)
-        tables[name] = run.table
+    run = run_sites(profiles, forcing, model="toy", sampler=AMConfig(
+        num_warmup=400, num_samples=400, adapt_start=100), output_dir=out / "calibration"
+        / "toy_a", num_chains=2, num_draws=100, chunk_size=4, seed=0, progress=False)
+    shutil.copytree(out / "calibration" / "toy_a", out / "calibration" / "toy_b")
+    rng = np.random.default_rng(0)
+    for path in sorted((out / "calibration" / "toy_b" / "chunks").glob("chunk-*.nc")):
+        tree = xr.open_datatree(path, engine="netcdf4").load()
+        ll = tree["log_likelihood"].to_dataset()
+        shift = rng.normal(0.0, 0.5, (ll.sizes["site"], 1, 1, ll.sizes["layer"]))
+        tree["log_likelihood"] = xr.DataTree(ll.assign(soc=ll["soc"] + shift))
+        tree.close()
+        path.unlink()
+        tree.to_netcdf(path, engine="netcdf4")
+    tables = {"toy_a": run.table, "toy_b": run.table}
     ids = [str(s) for s in profiles["profile_id"].values]
     cov = pd.DataFrame({"BIO1": [25, 12, 2, 15, 22, 8], "BIO12": [1500, 800, 400, 100, 2000,
                                                                     600],
