@@ -397,8 +397,7 @@ def _figures(ds: xr.Dataset, grouped: dict, fig_dir: Path) -> list[str]:
     ax.set(xlabel="longitude (degrees east)", ylabel="latitude (degrees north)",
            xlim=(-180, 180), ylim=(-90, 90),
            title=f"ΔELPD = ELPD({other.upper()}) − ELPD({ref.upper()}) per site")
-    fig.colorbar(sc, ax=ax, label="ΔELPD (log predictive density, nats; > 0: "
-                 f"{other.upper()} better)")
+    fig.colorbar(sc, ax=ax, label=f"ΔELPD (nats)\n> 0: {other.upper()} better")
     ax.legend(loc="lower left", fontsize=7)
     fig.tight_layout()
     fig.savefig(fig_dir / "comparison_delta_elpd_map.png", dpi=90)
@@ -410,8 +409,8 @@ def _figures(ds: xr.Dataset, grouped: dict, fig_dir: Path) -> list[str]:
                     vmin=0, vmax=1, s=14, edgecolors="k", linewidths=0.2)
     ax.set(xlabel="longitude (degrees east)", ylabel="latitude (degrees north)",
            xlim=(-180, 180), ylim=(-90, 90), title=f"stacking weight of {other.upper()}")
-    fig.colorbar(sc, ax=ax, label=f"stacking weight of {other.upper()} (1; "
-                 f"{ref.upper()} = 1 − w)")
+    fig.colorbar(sc, ax=ax, label=f"stacking weight of {other.upper()} (1)\n"
+                 f"{ref.upper()}: 1 − w")
     fig.tight_layout()
     fig.savefig(fig_dir / "comparison_stacking_weight_map.png", dpi=90)
     plt.close(fig)
@@ -425,11 +424,9 @@ def _figures(ds: xr.Dataset, grouped: dict, fig_dir: Path) -> list[str]:
         fig, ax = plt.subplots(figsize=(6, 3.5))
         vals = [zones[z].get(tot, np.nan) for z in names]
         errs = [2 * zones[z].get(se, np.nan) for z in names]
-        ax.bar(names, vals, yerr=errs, capsize=4, color="0.6", edgecolor="k")
+        labels = [f"{z}\n(n = {zones[z]['n_compared']})" for z in names]
+        ax.bar(labels, vals, yerr=errs, capsize=4, color="0.6", edgecolor="k")
         ax.axhline(0, color="k", lw=0.6)
-        for i, z in enumerate(names):
-            ax.annotate(f"n={zones[z]['n_compared']}", (i, 0), ha="center", va="bottom",
-                        fontsize=7, xytext=(0, 2), textcoords="offset points")
         ax.set(ylabel=f"ΣΔELPD, {other.upper()} − {ref.upper()} (nats; ± 2 SE)",
                xlabel="climate zone", title="ELPD difference by climate zone")
         fig.tight_layout()
