@@ -226,11 +226,33 @@ def _r_eff_per_site(posterior: xr.Dataset) -> np.ndarray:
     return np.nanmean(vals, axis=-1) / n
 
 
+def _chunk_pointwise(path, r_eff: str) -> dict:
+    """Pointwise PSIS-LOO of every site of one checkpoint file (the unit of parallel work)."""
+    tree = xr.open_datatree(path, engine="netcdf4")
+    try:
+        ll = tree["log_likelihood"].to_dataset()["soc"]
+        mask = np.asarray(tree["constant_data"]["mask"].values, bool)
+        arr = np.where(mask[:, None, None, :], np.asarray(ll.values, float), np.nan)
+        failed = ~np.isfinite(arr).any(axis=(1, 2, 3))  # init_failed sites: all NaN
+        reff = _r_eff_per_site(tree["posterior"].to_dataset()) if r_eff == "per_site" else None
+        e, k, p = pointwise_loo(np.where(failed[:, None, None, None], np.nan, arr), r_eff=reff)
+        summ = tree["summary"].to_dataset()
+        n = len(e)
+        return {"site": [str(x) for x in np.asarray(ll["site"].values)], "e": e, "k": k, "p": p,
+                "lat": np.asarray(summ["lat"].values, float) if "lat" in summ
+                else np.full(n, np.nan),
+                "lon": np.asarray(summ["lon"].values, float) if "lon" in summ
+                else np.full(n, np.nan),
+                "likelihood": str(tree["posterior"].attrs.get("likelihood", ""))}
+    finally:
+        tree.close()
+
+
 def run_pointwise(run_dir, *, site_order: Sequence | None = None,
-                  r_eff: str = "per_site") -> PointwiseLOO:
+                  r_eff: str = "per_site", workers: int = 1) -> PointwiseLOO:
     """Pointwise PSIS-LOO of every site of a finished :func:`inference.run_sites` output.
 
-    Reads the checkpoint files one at a time (memory: one chunk of draws).
+    Reads the checkpoint files one at a time per worker (memory: one chunk of draws each).
 
     Args:
         run_dir: the run's ``output_dir``.
@@ -238,12 +260,16 @@ def run_pointwise(run_dir, *, site_order: Sequence | None = None,
             Ids without a checkpoint get NaN (never dropped silently).
         r_eff: ``"per_site"`` (ESS of each site's posterior, as arviz-stats computes it for
             one site) or ``"one"`` (treat the draws as independent).
+        workers: processes to spread the chunk files over (PSIS runs in Python loops, one
+            core each); the numbers do not depend on it.
 
     Returns:
         PointwiseLOO.
     """
     from inference import completed_sites, load_site_table
 
+    if r_eff not in ("per_site", "one"):
+        raise ValueError(f"r_eff must be 'per_site' or 'one', got {r_eff!r}")
     run_dir = Path(run_dir)
     done = completed_sites(run_dir)
     if not done:
@@ -257,44 +283,32 @@ def run_pointwise(run_dir, *, site_order: Sequence | None = None,
                                                 strict=True)}
     except (FileNotFoundError, KeyError):
         kept = {}
-    parts: list = []
+    paths = sorted({p for s, p in done.items() if s in pos})
+    if not paths:
+        raise ValueError(f"{run_dir}: none of the {n} requested sites has a checkpoint")
+    if workers > 1 and len(paths) > 1:
+        import concurrent.futures
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # no fork of a process running JAX
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
+            parts = list(ex.map(_chunk_pointwise, paths, [r_eff] * len(paths)))
+    else:
+        parts = [_chunk_pointwise(p, r_eff) for p in paths]
+    n_layer = max(part["e"].shape[1] for part in parts)
+    full = {key: np.full((n, n_layer), np.nan) for key in ("e", "k", "p")}
     lat = np.full(n, np.nan)
     lon = np.full(n, np.nan)
-    likelihood = ""
-    for path in sorted(set(done.values())):
-        tree = xr.open_datatree(path, engine="netcdf4")
-        try:
-            ll = tree["log_likelihood"].to_dataset()["soc"]
-            mask = np.asarray(tree["constant_data"]["mask"].values, bool)
-            ids = [str(s) for s in np.asarray(ll["site"].values)]
-            rows = np.array([pos.get(s, -1) for s in ids])
-            use = rows >= 0
-            if not use.any():
-                continue
-            arr = np.asarray(ll.values, float)[use]
-            arr = np.where(mask[use][:, None, None, :], arr, np.nan)
-            failed = ~np.isfinite(arr).any(axis=(1, 2, 3))  # init_failed sites: all NaN
-            reff = (_r_eff_per_site(tree["posterior"].to_dataset().isel(site=np.flatnonzero(use)))
-                    if r_eff == "per_site" else None)
-            e, k, p = pointwise_loo(np.where(failed[:, None, None, None], np.nan, arr),
-                                    r_eff=reff)
-            parts.append((rows[use], e, k, p))
-            summ = tree["summary"].to_dataset()
-            if "lat" in summ:
-                lat[rows[use]] = np.asarray(summ["lat"].values, float)[use]
-                lon[rows[use]] = np.asarray(summ["lon"].values, float)[use]
-            likelihood = str(tree["posterior"].attrs.get("likelihood", likelihood))
-        finally:
-            tree.close()
-    if not parts:
-        raise ValueError(f"{run_dir}: none of the {n} requested sites has a checkpoint")
-    n_layer = max(p[1].shape[1] for p in parts)
-    full = [np.full((n, n_layer), np.nan) for _ in range(3)]
-    for rows, *vals in parts:
-        for f, v in zip(full, vals, strict=True):
-            f[rows, : v.shape[1]] = v
+    for part in parts:
+        rows = np.array([pos.get(s, -1) for s in part["site"]])
+        use = rows >= 0
+        for key, f in full.items():
+            f[rows[use], : part[key].shape[1]] = part[key][use]
+        lat[rows[use]] = part["lat"][use]
+        lon[rows[use]] = part["lon"][use]
+    likelihood = parts[0]["likelihood"]
     conv = np.array([kept.get(s, True) for s in order], bool)
-    return PointwiseLOO(np.asarray(order, dtype=str), full[0], full[1], full[2], lat, lon,
+    return PointwiseLOO(np.asarray(order, dtype=str), full["e"], full["k"], full["p"], lat, lon,
                         conv, likelihood)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -457,7 +458,9 @@ def make_comparison(cfg: dict, out, world, tables: Mapping, ensembles: Mapping) 
         return {"note": "one model: nothing to compare"}
     ref = models[0]
     sites = [str(s) for s in np.asarray(tables[ref]["site"].values)]
-    pw = {m: run_pointwise(out / "calibration" / m, site_order=sites) for m in models}
+    workers = max(1, min(8, os.cpu_count() or 1))   # PSIS is one Python loop per process
+    pw = {m: run_pointwise(out / "calibration" / m, site_order=sites, workers=workers)
+          for m in models}
     for m in models:  # the site tables' screening, in the same order
         t = tables[m]
         kept = {str(s): bool(k) for s, k in zip(t["site"].values, t["kept"].values,

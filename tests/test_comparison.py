@@ -320,6 +320,14 @@ def test_make_comparison_writes_site_comparison(toy_runs):
     assert float(ds["elpd_loo"].sel(site=site, model="toy_b")) == pytest.approx(ref.elpd,
                                                                                 rel=1e-8)
     ds.close()
+    # the same numbers with two worker processes
+    from inference.comparison import run_pointwise
+
+    one = run_pointwise(out / "calibration" / "toy_b")
+    two = run_pointwise(out / "calibration" / "toy_b", workers=2)
+    np.testing.assert_array_equal(one.site, two.site)
+    np.testing.assert_array_equal(one.elpd_i, two.elpd_i)
+    np.testing.assert_array_equal(one.pareto_k, two.pareto_k)
     summ = json.loads((out / "comparison" / "summary.json").read_text())
     assert summ["global"]["n_sites"] == 6
     assert set(summ["by_group"]) == {"climate_zone", "land_cover", "bedrock_depth",
