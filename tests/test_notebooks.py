@@ -23,7 +23,8 @@ from nbclient import NotebookClient
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 EXPECTED = ("01_one_site.ipynb", "02_many_sites.ipynb", "03_proda.ipynb",
-            "04_method_comparison.ipynb", "05_bring_your_own_data.ipynb")
+            "04_method_comparison.ipynb", "05_bring_your_own_data.ipynb",
+            "06_model_comparison.ipynb")
 NOTEBOOKS = sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb"))
 CELL_TIMEOUT = 300  # seconds per cell
 
