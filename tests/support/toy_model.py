@@ -53,9 +53,11 @@ def steady_state(theta, prepared, *, check_bounds: bool = False) -> SteadyState:
     status = status_bits(NONFINITE=~jnp.all(jnp.isfinite(soc)),
                          DENSITY_CAP=p.a * p.b > FEASIBLE_LIMIT)
     stock = jnp.sum(soc * _DZ)
+    total_input = scale * 100.0
+    # a steady state respires what it receives (mass balance), whatever the profile shape
     return SteadyState(pools=soc[None, :], soc=soc, stock=stock,
-                       stock_1m=jnp.sum(soc * STOCK_1M_WEIGHTS), respiration=stock * 0.0,
-                       total_input=scale * 100.0, status=status, pool_names=POOL_NAMES)
+                       stock_1m=jnp.sum(soc * STOCK_1M_WEIGHTS), respiration=total_input,
+                       total_input=total_input, status=status, pool_names=POOL_NAMES)
 
 
 def customary_theta(forcing=None):
