@@ -1174,7 +1174,8 @@ NOTEBOOKS["05_bring_your_own_data.ipynb"] = [
     Without a covariate grid the network sees only what the climate gives (`Lon`, `Lat` and,
     for a climate table, `BIO1`, `BIO4`, `BIO12` and NPP). Scattered climate points, a
     `kind: sites` table or a per-site covariate table give no map grid (`grid is None`): the
-    pipeline then skips the maps and analyses and says so in the report. The same CSV profiles as above with a climate table:
+    pipeline then skips the maps and analyses and says so in the report. The same CSV
+    profiles as above with a climate table:
     """),
     code("""
     lat_c, lon_c = np.meshgrid(np.arange(-60.0, 81.0, 5.0), np.arange(-180.0, 180.0, 5.0),
