@@ -1138,13 +1138,17 @@ NOTEBOOKS["05_bring_your_own_data.ipynb"] = [
     `socmc run my_run.yaml` runs every PRODA stage (calibration, network, maps, analyses,
     report) on your data when the config's `data` section points at your profiles and at a
     climate source: a WoSIS folder (`source: wosis`) or a one-table CSV (`source: csv`), and
-    a climate table (`climate: {kind: table, ...}`) or CESM2/CLM5 history files
-    (`kind: cesm`), optionally a covariate grid. `docs/data.md` §6 has a complete config.
-    The data stage is `surrogate.sources.user_world`; here it reads the files written above.
+    a gridded climate table (`climate: {kind: table, ...}`), CESM2/CLM5 history files
+    (`kind: cesm`) or one climate row per profile (`kind: sites`), optionally covariates (a
+    grid NetCDF or a per-site table). `docs/data.md` §6 has a complete config. The schema
+    (`surrogate.config.validate_config`, run by `socmc run` before any work) checks the keys
+    and files; the data stage is `surrogate.sources.user_world`. Here they read the files
+    written above.
     """),
     code("""
     import yaml
 
+    from surrogate.config import validate_config
     from surrogate.sources import user_world
 
     config = yaml.safe_load(f\"\"\"
@@ -1158,6 +1162,7 @@ NOTEBOOKS["05_bring_your_own_data.ipynb"] = [
         max_distance_km: 1500
       covariates: {DATA / "covariates.nc"}
     \"\"\")
+    config = validate_config(config)   # what socmc run does first (one-line errors)
     mine_world = user_world(config["data"], DATA / "my_run", seed=SEED)
     info = mine_world.info
     print(f"{info['n_profiles_kept']} profiles, {len(info['covariates'])} covariates,"
@@ -1167,9 +1172,10 @@ NOTEBOOKS["05_bring_your_own_data.ipynb"] = [
     """),
     md("""
     Without a covariate grid the network sees only what the climate gives (`Lon`, `Lat` and,
-    for a climate table, `BIO1`, `BIO4`, `BIO12` and NPP). A table of one climate row per
-    site is not a grid: the world then has no map grid (`grid is None`) and the map stages
-    have nothing to map. The same CSV profiles as above with a climate table:
+    for a climate table, `BIO1`, `BIO4`, `BIO12` and NPP). Scattered climate points, a
+    `kind: sites` table or a per-site covariate table give no map grid (`grid is None`): the
+    pipeline then skips the maps and analyses and says so in the report. The same CSV
+    profiles as above with a climate table:
     """),
     code("""
     lat_c, lon_c = np.meshgrid(np.arange(-60.0, 81.0, 5.0), np.arange(-180.0, 180.0, 5.0),

@@ -449,12 +449,13 @@ def make_report(cfg: dict, out: Path, world, tables: dict, stages) -> dict:
             lines += [f"{get_model(m_name).NAME}: share of cell-layers whose Michaelis constant"
                       " exceeds 100x the substrate: "
                       + ", ".join(f"{k} {100 * v:.0f} %" for k, v in mm.items()), ""]
-    lines += ["## Truth recovery (virtual world)", "",
-              "SOC: the PRODA (and customary) 0-1 m stock maps against each model's true stock"
-              " map (log scale). Parameters: R² between true and recovered values in the unit"
-              " cube, for site posterior means (sites whose observations the model generated)"
-              " and for the PRODA parameter maps (all land cells). Low R² marks parameters the"
-              " profiles do not identify.", ""]
+    if any(r.get("recovery") for r in res["models"].values()):  # no truth: your own data
+        lines += ["## Truth recovery (virtual world)", "",
+                  "SOC: the PRODA (and customary) 0-1 m stock maps against each model's true"
+                  " stock map (log scale). Parameters: R² between true and recovered values in"
+                  " the unit cube, for site posterior means (sites whose observations the model"
+                  " generated) and for the PRODA parameter maps (all land cells). Low R² marks"
+                  " parameters the profiles do not identify.", ""]
     for m, r in res["models"].items():
         rec = r.get("recovery", {})
         for label, name in (("soc_map", "PRODA"), ("soc_map_customary", "customary")):

@@ -47,17 +47,84 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+_GLOB = frozenset("*?[")
+
+
+def _as_list(value: str | list[str] | None) -> list[str]:
+    return [] if value is None else [value] if isinstance(value, str) else list(value)
+
+
+def _check_paths(key: str, value: str | list[str] | None, *, folder: bool | None,
+                 single: bool = False, glob: bool = False) -> None:
+    """Every path of ``value`` exists (a folder / a file as asked); errors name ``key``."""
+    items = _as_list(value)
+    if not items:
+        raise ValueError(f"{key}: required (a path)")
+    if single and len(items) > 1:
+        raise ValueError(f"{key}: one file expected (got {len(items)})")
+    for v in items:
+        p = Path(v).expanduser()
+        if glob and _GLOB & set(v):
+            if not sorted(p.parent.glob(p.name)):
+                raise ValueError(f"{key}: no file matches {v}")
+            continue
+        if not p.exists():
+            raise ValueError(f"{key}: no such file or folder: {v}")
+        if folder is True and not p.is_dir():
+            raise ValueError(f"{key}: a WoSIS download is a folder (got the file {v})")
+        if folder is False and p.is_dir():
+            raise ValueError(f"{key}: a file expected (got the folder {v})")
+
+
+class ClimateConfig(_Section):
+    """The climate the forcing is built from (``data.climate``; your own data only).
+
+    ``kind: table``: a gridded climate table (CSV/TSV/NetCDF with ``lat``, ``lon``, ``mat``,
+    ``map`` [, ``pet``, ``mat_amplitude`` or ``bio4``], read by
+    :func:`socmodels.data.read_climate_table`; nearest land cell). ``kind: cesm``: CESM2/CLM5
+    monthly history files (a file, a list, a folder or a glob). ``kind: sites``: one row per
+    profile (``profile_id``, ``mat``, ``mat_amplitude``, ``moisture``, ``npp`` [,
+    ``bedrock_depth``, ``active_layer_depth``, ``sand``]: the arguments of
+    :func:`socmodels.data.climate_forcing`); no map grid.
+    """
+
+    kind: Literal["table", "cesm", "sites"]
+    path: str | list[str]
+    max_distance_km: float | None = Field(None, gt=0)
+    """``table``/``cesm``: a profile farther than this from a climate cell is an error."""
+    mat_amplitude: float | None = Field(None, ge=0)
+    """``table``: seasonal semi-amplitude [K] for tables without ``mat_amplitude``/``bio4``."""
+    years: list[int] | None = Field(None, min_length=2, max_length=2)
+    """``cesm``: first and last model year of the climatology."""
+    input_units: Literal["auto", "per_month", "per_year", "per_second"] | None = None
+    """``cesm``: units of the ``*_INPUT_ACC_VECTOR`` litter inputs."""
+
+    @model_validator(mode="after")
+    def _keys_of_kind(self) -> ClimateConfig:
+        from surrogate.sources import _CLIMATE_KEYS
+
+        for key in ("max_distance_km", "mat_amplitude", "years", "input_units"):
+            if getattr(self, key) is not None and key not in _CLIMATE_KEYS[self.kind]:
+                raise ValueError(f"data.climate.{key}: not used with kind {self.kind!r}")
+        if self.years is not None and self.years[0] > self.years[1]:
+            raise ValueError(f"data.climate.years: first year after last ({self.years})")
+        _check_paths("data.climate.path", self.path, folder=None if self.kind == "cesm"
+                     else False, single=self.kind != "cesm", glob=self.kind == "cesm")
+        return self
+
+
 class DataConfig(_Section):
     """Where the profiles, the forcing and the covariates come from.
 
     ``virtual_world`` (default): the embedded synthetic Earth (``resolution``, ``n_profiles``,
-    ``size``, ``noise_sd``). ``wosis`` / ``csv``: your own profiles (``path``: a WoSIS
-    download folder, read by :func:`socmodels.data.read_wosis`, or a one-row-per-layer table
-    read by :func:`socmodels.data.read_profiles_csv`), the site climate (``climate``: a table
-    with ``profile_id`` and the arguments of :func:`socmodels.data.climate_forcing`) and,
-    for the network, site covariates (``covariates``: ``profile_id`` + one column per
-    covariate). With your own data there is no covariate grid: the map and analysis stages
-    are skipped (noted in the report).
+    ``size``, ``noise_sd``). ``wosis`` / ``csv``: your own profiles, read by
+    :func:`surrogate.sources.user_world` (``docs/data.md`` section 6): ``path`` (a WoSIS
+    download folder or a list of them, read by :func:`socmodels.data.read_wosis`; or one
+    CSV, one row per layer, read by :func:`socmodels.data.read_profiles_csv`), ``reader``
+    (keyword arguments of that reader), ``climate`` (:class:`ClimateConfig`) and optional
+    ``covariates`` (a covariate grid NetCDF whose land cells become the map grid, or a
+    per-site CSV table). Without a map grid the map and analysis stages are skipped (noted
+    in the report).
     """
 
     source: Literal["virtual_world", "wosis", "csv"] = "virtual_world"
@@ -68,38 +135,44 @@ class DataConfig(_Section):
     size: Literal["default", "paper"] = "default"
     noise_sd: float = Field(0.25, ge=0)
     """Multiplicative lognormal observation noise (log space) of the virtual world."""
-    path: str | None = None
-    """``wosis``: the download folder; ``csv``: the profile table."""
-    climate: str | None = None
-    """Site climate table (``wosis``/``csv``): ``profile_id``, ``mat``, ``mat_amplitude``,
-    ``moisture``, ``npp`` and optionally ``bedrock_depth``, ``active_layer_depth``,
-    ``sand``."""
+    path: str | list[str] | None = None
+    """``wosis``: the download folder (or a list of folders); ``csv``: the profile table."""
+    reader: dict[str, Any] = Field(default_factory=dict)
+    """Keyword arguments of the profile reader (e.g. ``on_error``, ``licences``,
+    ``soc_unit``, ``depth_unit``)."""
+    climate: ClimateConfig | None = None
     covariates: str | None = None
-    """Site covariate table (``profile_id`` + covariates); without it the pipeline stops
-    after the calibration."""
-    soc_unit: Literal["g/kg", "%"] | None = None
-    """Unit of organic carbon in a ``csv`` table (default: from its header, else g/kg)."""
-    depth_unit: Literal["cm", "m"] = "cm"
+    """Covariate grid NetCDF (its land cells are the map grid) or per-site CSV/TSV table
+    (``profile_id`` + covariates; no map grid); the climate gives covariates without it."""
+
+    @field_validator("climate", mode="before")
+    @classmethod
+    def _climate_mapping(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            raise ValueError("must be a mapping with kind (table | cesm | sites) and path,"
+                             f" e.g. {{kind: sites, path: {v}}}")
+        return v
 
     @model_validator(mode="after")
     def _files_exist(self) -> DataConfig:
         if self.source == "virtual_world":
-            extra = [k for k in ("path", "climate", "covariates") if getattr(self, k)]
+            extra = [k for k in ("path", "reader", "climate", "covariates") if getattr(self, k)]
             if extra:
                 raise ValueError(f"data.{extra[0]}: only used with source wosis or csv"
                                  " (source is virtual_world)")
             return self
-        for key in ("path", "climate"):
-            if not getattr(self, key):
-                raise ValueError(f"data.{key}: required when data.source is {self.source!r}")
-        for key in ("path", "climate", "covariates"):
-            v = getattr(self, key)
-            if v and not Path(v).expanduser().exists():
-                raise ValueError(f"data.{key}: no such file or folder: {v}")
-        if self.source == "wosis" and not Path(self.path).expanduser().is_dir():
-            raise ValueError(f"data.path: a WoSIS download is a folder (got the file {self.path})")
-        if self.source == "csv" and Path(self.path).expanduser().is_dir():
-            raise ValueError(f"data.path: source csv needs a file (got the folder {self.path})")
+        from surrogate.sources import _READER_KEYS
+
+        bad = sorted(set(self.reader) - _READER_KEYS[self.source])
+        if bad:
+            raise ValueError(f"data.reader.{bad[0]}: unknown option of the {self.source}"
+                             f" reader; known: {sorted(_READER_KEYS[self.source])}")
+        if self.climate is None:
+            raise ValueError(f"data.climate: required when data.source is {self.source!r}")
+        _check_paths("data.path", self.path, folder=self.source == "wosis",
+                     single=self.source == "csv")
+        if self.covariates:
+            _check_paths("data.covariates", self.covariates, folder=False)
         return self
 
 
@@ -335,9 +408,18 @@ def load_config(path: str | Path | None = None, *, preset: str | None = None,
             raise ConfigError(f"{path}: the config must be a YAML mapping")
     data = user.get("data")
     if path is not None and isinstance(data, dict):  # data files relative to the config file
-        for key in ("path", "climate", "covariates"):
-            if isinstance(data.get(key), str) and not Path(data[key]).expanduser().is_absolute():
-                data[key] = str(Path(path).parent / data[key])
+        def rel(v: Any) -> Any:
+            if isinstance(v, list):
+                return [rel(x) for x in v]
+            if isinstance(v, str) and not Path(v).expanduser().is_absolute():
+                return str(Path(path).parent / v)
+            return v
+
+        for key in ("path", "covariates"):
+            if key in data:
+                data[key] = rel(data[key])
+        if isinstance(data.get("climate"), dict) and "path" in data["climate"]:
+            data["climate"]["path"] = rel(data["climate"]["path"])
     chosen = preset or user.get("preset") or "default"
     if chosen not in PRESETS:
         raise ConfigError(f"preset: unknown preset {chosen!r}; choose one of {sorted(PRESETS)}")

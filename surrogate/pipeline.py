@@ -147,17 +147,12 @@ def stage_plan(cfg: dict) -> dict[str, dict]:
         add(f"calibrate_{m}", inputs, ["data"],
             core=_digest([{**inputs, "calibration": core}, plan["data"]["fingerprint"],
                           version]))
-    virtual = cfg["data"]["source"] == "virtual_world"
-    kinds = ["calibrate"]
-    if virtual or cfg["data"]["covariates"]:  # no covariates: no network
-        kinds.append("network")
-        for m in cfg["models"]:
-            add(f"network_{m}", {"model": m, "seed": cfg["seed"], "network": cfg["network"]},
-                ["data", f"calibrate_{m}"])
-    every = [f"{s}_{m}" for s in kinds for m in cfg["models"]]
-    if not virtual:  # your own data has no covariate grid: no maps, no map analyses
-        add("report", {"models": cfg["models"], "preset": cfg["preset"]}, ["data", *every])
-        return plan
+    for m in cfg["models"]:
+        add(f"network_{m}", {"model": m, "seed": cfg["seed"], "network": cfg["network"]},
+            ["data", f"calibrate_{m}"])
+    every = [f"{s}_{m}" for s in ("calibrate", "network") for m in cfg["models"]]
+    # your own data without a map grid: maps and analyses are skipped when they run (the
+    # grid is known only once the data is read) and the report says so
     add("maps", {"models": cfg["models"]}, ["data", *every])
     add("analyses", {"models": cfg["models"], "seed": cfg["seed"]}, ["data", "maps", *every])
     add("report", {"models": cfg["models"], "preset": cfg["preset"]}, ["analyses"])
@@ -165,9 +160,27 @@ def stage_plan(cfg: dict) -> dict[str, dict]:
 
 
 def _input_files(cfg: dict) -> dict[str, str]:
-    """Hashes of the data files the configuration reads (none for the virtual world)."""
-    paths = {k: v for k, v in cfg["data"].items() if k in ("path", "climate") and v}
-    return {k: file_hash(v) for k, v in sorted(paths.items())}
+    """Hashes of the data files the configuration reads (none for the virtual world).
+
+    Keys: ``path`` (``path.<k>`` for the k-th of a list), ``climate.path`` (likewise; a
+    glob is expanded, sorted) and ``covariates``.
+    """
+    d = cfg["data"]
+    climate = d.get("climate") or {}
+    values = {"path": d.get("path"), "climate.path": climate.get("path"),
+              "covariates": d.get("covariates")}
+    out: dict[str, str] = {}
+    for key, value in values.items():
+        items = [value] if isinstance(value, str) else list(value or [])
+        for k, v in enumerate(items):
+            name = key if len(items) == 1 else f"{key}.{k}"
+            p = Path(v).expanduser()
+            if set("*?[") & set(v):
+                matches = sorted(p.parent.glob(p.name))
+                out[name] = _digest([[m.name, file_hash(m)] for m in matches])
+            else:
+                out[name] = file_hash(p)
+    return dict(sorted(out.items()))
 
 
 def _outputs(name: str, out: Path, virtual: bool = True) -> list[Path]:
@@ -209,9 +222,10 @@ class _Stages:
         if self.force and not name.startswith("calibrate_"):
             return False
         m = self.marker(name)
+        outputs = [] if (m or {}).get("skipped") else _outputs(name, self.out, self.virtual)
         return (m is not None and m.get("status") == "done"
                 and m.get("fingerprint") == self.plan[name]["fingerprint"]
-                and all(p.exists() for p in _outputs(name, self.out, self.virtual)))
+                and all(p.exists() for p in outputs))
 
     def why(self, name: str) -> str:
         """Why a stage runs (for the log)."""
@@ -323,97 +337,17 @@ def plausibility_flags(analyses: dict) -> list[str]:
 # ---------------------------------------------------------------------------------------
 
 def _world(cfg: dict, out: Path):
-    """The data of the run: the virtual world, or :class:`SiteData` from your own files."""
+    """The data of the run: the virtual world, or your own files
+    (:func:`surrogate.sources.user_world`: same attributes; ``grid`` may be ``None``)."""
     d = cfg["data"]
     if d["source"] != "virtual_world":
-        return _site_data(cfg)
+        from surrogate.sources import user_world
+
+        return user_world(d, out, cfg["seed"])
     from socmodels.data import virtual_world
 
     return virtual_world(seed=cfg["seed"], resolution=d["resolution"], n_profiles=d["n_profiles"],
                          size=d["size"], out_dir=out / "data", noise_sd=d["noise_sd"])
-
-
-class SiteData:
-    """Your own sites: screened profiles, their forcing and (optionally) covariates.
-
-    Attributes:
-        profiles: Screened profiles (``socmodels.data.read_wosis`` / ``read_profiles_csv``).
-        forcing: Batched forcing aligned with ``profiles`` (``climate_forcing``).
-        covariates: Site x covariate table (index ``profile_id`` as str) or ``None``.
-        grid: ``None`` (no covariate grid: no maps).
-    """
-
-    grid = None
-
-    def __init__(self, profiles, forcing, covariates) -> None:
-        self.profiles, self.forcing, self.covariates = profiles, forcing, covariates
-
-
-_CLIMATE_REQUIRED = ("mat", "mat_amplitude", "moisture", "npp")
-_CLIMATE_OPTIONAL = ("bedrock_depth", "active_layer_depth", "sand")
-
-
-def _site_table(path: str, ids: list[str], what: str):
-    """A per-profile table (``profile_id`` + numeric columns) aligned with ``ids``."""
-    import pandas as pd
-
-    try:
-        df = pd.read_csv(path, sep=None, engine="python", dtype={"profile_id": str})
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: cannot read the {what} table ({exc})") from None
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    if "profile_id" not in df.columns:
-        raise ValueError(f"{path}: the {what} table needs a 'profile_id' column"
-                         f" (columns: {list(df.columns)})")
-    df["profile_id"] = df["profile_id"].astype(str).str.strip()
-    dup = df["profile_id"][df["profile_id"].duplicated()].unique().tolist()
-    if dup:
-        raise ValueError(f"{path}: profile_id {dup[:5]} listed more than once")
-    df = df.set_index("profile_id")
-    missing = [i for i in ids if i not in df.index]
-    if missing:
-        raise ValueError(f"{path}: no {what} for {len(missing)} profile(s), e.g. {missing[:5]}")
-    df = df.loc[ids]
-    for col in df.columns:
-        vals = pd.to_numeric(df[col], errors="coerce")
-        bad = df.index[vals.isna() & df[col].notna()].tolist()
-        if bad:
-            raise ValueError(f"{path}: column '{col}' is not a number for profile(s) {bad[:5]}")
-        df[col] = vals
-    return df
-
-
-def _site_data(cfg: dict) -> SiteData:
-    """Profiles (WoSIS folder or CSV), forcing from the site climate, site covariates."""
-    from socmodels.data import climate_forcing, read_profiles_csv, read_wosis
-
-    d = cfg["data"]
-    if d["source"] == "wosis":
-        profiles = read_wosis(d["path"], depth_unit=d["depth_unit"])
-    else:
-        profiles = read_profiles_csv(d["path"], soc_unit=d["soc_unit"],
-                                     depth_unit=d["depth_unit"])
-    ids = [str(p) for p in np.asarray(profiles["profile_id"].values)]
-    if not ids:
-        raise ValueError(f"{d['path']}: no profile passed the screening (see"
-                         " socmodels.data.screening_report)")
-    clim = _site_table(d["climate"], ids, "climate")
-    absent = [c for c in _CLIMATE_REQUIRED if c not in clim.columns]
-    if absent:
-        raise ValueError(f"{d['climate']}: the climate table needs columns {absent}"
-                         f" (has {list(clim.columns)})")
-    for c in _CLIMATE_REQUIRED:
-        if clim[c].isna().any():
-            raise ValueError(f"{d['climate']}: column '{c}' is empty for profile(s)"
-                             f" {clim.index[clim[c].isna()].tolist()[:5]}")
-    opt = {c: clim[c].to_numpy(float) for c in _CLIMATE_OPTIONAL if c in clim.columns}
-    forcing = climate_forcing(*(clim[c].to_numpy(float) for c in _CLIMATE_REQUIRED), **opt,
-                              latitude=np.asarray(profiles["lat"].values, float))
-    cov = _site_table(d["covariates"], ids, "covariates") if d["covariates"] else None
-    if cov is not None and cov.isna().any().any():
-        raise ValueError(f"{d['covariates']}: missing covariate values in columns"
-                         f" {cov.columns[cov.isna().any()].tolist()}")
-    return SiteData(profiles, forcing, cov)
 
 
 def _sampler(cfg: dict):
@@ -554,10 +488,11 @@ def run_pipeline(cfg: dict, *, force: bool = False) -> dict:
     @functools.cache
     def world():
         d = cfg["data"]
-        _log(f"stage 1/6 data: virtual world (seed {cfg['seed']}, {d['n_profiles']}"
-             f" profiles, {d['resolution']} deg grid)" if d["source"] == "virtual_world" else
-             f"stage 1/6 data: {d['source']} profiles from {d['path']}, climate from"
-             f" {d['climate']}")
+        clim = d.get("climate") or {}
+        _log(f"stage 1/6 data: virtual world (seed {cfg['seed']}, {d.get('n_profiles')}"
+             f" profiles, {d.get('resolution')} deg grid)" if d["source"] == "virtual_world"
+             else f"stage 1/6 data: {d['source']} profiles from {d.get('path')}, climate"
+             f" ({clim.get('kind')}) from {clim.get('path')}")
         t0 = time.perf_counter()
         w = _world(cfg, out)  # deterministic; rebuilt when a later stage needs it
         if "data" in todo and not st.done("data"):
@@ -617,6 +552,11 @@ def run_pipeline(cfg: dict, *, force: bool = False) -> dict:
         _log(f"stage {4 if name == 'maps' else 5}/6 {label} ({st.why(name)})")
         w = world()
         st.start(name)
+        if w.grid is None:  # your own data without a map grid: nothing to map
+            note = "; ".join(w.info.get("notes", [])) or "no map grid"
+            _log(f"  skipped: {note}")
+            st.mark(name, 0.0, skipped=True, note=note)
+            continue
         t0 = time.perf_counter()
         fn(cfg, out, w, tables, ensembles)
         st.mark(name, time.perf_counter() - t0)
@@ -628,7 +568,7 @@ def run_pipeline(cfg: dict, *, force: bool = False) -> dict:
         w = world()
         (st.dir / "report.json").unlink(missing_ok=True)  # no stale timing in the report
         t0 = time.perf_counter()
-        make = _proda.make_report if "analyses" in plan else _site_report
+        make = _proda.make_report if w.grid is not None else _site_report
         summary = make(cfg, out, w, tables, st)
         summary["total_seconds"] = time.perf_counter() - t_all
         _write_json(out / "summary.json", summary)
@@ -637,22 +577,22 @@ def run_pipeline(cfg: dict, *, force: bool = False) -> dict:
     return summary
 
 
-def _site_report(cfg: dict, out: Path, world: SiteData, tables: dict, stages) -> dict:
-    """``report.md`` of a run on your own data: calibration, screening, held-out skill."""
+def _site_report(cfg: dict, out: Path, world, tables: dict, stages) -> dict:
+    """``report.md`` of a run on your own data without a map grid: calibration, screening,
+    held-out skill (``world``: :class:`surrogate.sources.UserWorld` with ``grid`` None)."""
     from surrogate import _proda, load_ensemble
 
     d, c = cfg["data"], cfg["calibration"]
+    note = "; ".join(world.info.get("notes", [])) or "there is no map grid"
     lines = ["# socmc PRODA report (your own data)", "",
              f"Data: `{d['source']}` from `{d['path']}`"
              f" ({int(world.profiles.sizes['profile'])} profiles after screening), climate"
-             f" from `{d['climate']}`. Sampler: {c['sampler']} ({c['num_warmup']} warm-up +"
-             f" {c['num_samples']} iterations x {c['num_chains']} chains), likelihood"
-             f" {c['likelihood']}. Screening: max R-hat <= {c['rhat_max']} and NSE >"
-             f" {c['nse_min']}.", "",
-             "**Maps and map analyses skipped:** there is no covariate grid for your own data"
-             " (the virtual world's stages 4-5 need one).", ""]
-    if world.covariates is None:
-        lines += ["**Network skipped:** no site covariate table (`data.covariates`).", ""]
+             f" ({d['climate']['kind']}) from `{d['climate']['path']}`; network covariates:"
+             f" {', '.join(map(str, world.covariates.columns))}. Sampler: {c['sampler']}"
+             f" ({c['num_warmup']} warm-up + {c['num_samples']} iterations x"
+             f" {c['num_chains']} chains), likelihood {c['likelihood']}. Screening: max"
+             f" R-hat <= {c['rhat_max']} and NSE > {c['nse_min']}.", "",
+             f"**Maps and map analyses skipped:** {note}.", ""]
     res: dict = {"models": {}}
     for m in cfg["models"]:
         t = tables[m]

@@ -1,22 +1,27 @@
 """The pipeline's data stage on a user's own files (``data.source: wosis | csv``).
 
 :func:`user_world` reads soil profiles (a WoSIS download folder, several folders, or a
-one-table CSV), builds the forcing at every profile from a gridded climate table or from
-CESM2/CLM5 monthly history files, derives the network's covariates and, when the climate
-source is a regular grid, the map grid. It returns a :class:`UserWorld` with the attributes
-the pipeline stages read from a :class:`~socmodels.data.VirtualWorld`; there is no truth
-(``truth`` is an empty Dataset, so every truth-recovery step finds nothing to compare).
+one-table CSV), builds the forcing at every profile from a gridded climate table, from
+CESM2/CLM5 monthly history files or from a per-profile climate table, derives the network's
+covariates and, when the climate source is a regular grid, the map grid. It returns a
+:class:`UserWorld` with the attributes the pipeline stages read from a
+:class:`~socmodels.data.VirtualWorld`; there is no truth (``truth`` is an empty Dataset, so
+every truth-recovery step finds nothing to compare). Without a map grid (``grid`` None) the
+pipeline skips the maps and the map-based analyses.
 
-Covariates (the network's inputs) must exist both at the sites and on every map cell, so
-they come from gridded sources only, never from the profiles themselves:
+Covariates (the network's inputs) must exist at the sites and, for maps, on every map cell;
+they come from the climate and covariate sources, never from the profiles themselves:
 
 * from the climate: ``Lon``, ``Lat`` (site / cell coordinates) and, for a climate table,
   ``BIO1`` (MAT), ``BIO12`` (MAP), ``BIO4`` (100 x the standard deviation of the
   sinusoidal monthly year, 100 A / sqrt 2) and ``cesm2_npp`` (the NPP given or from the
   Miami model); for CESM2 history files ``cesm2_npp`` (total litter input = NPP at steady
   state) and ``nbedrock``;
-* optionally (``data.covariates``) a covariate grid NetCDF with any of the paper's 60
-  covariates (:func:`~socmodels.data.read_covariates`; e.g. SoilGrids and WorldClim
+* for a per-profile climate table (``kind: sites``): ``Lon``, ``Lat``, ``BIO1`` (MAT),
+  ``BIO4`` and ``cesm2_npp`` (the table's NPP); there is no map grid;
+* optionally (``data.covariates``) a per-site covariate table (CSV/TSV: ``profile_id`` and
+  one numeric column per covariate; no map grid), or a covariate grid NetCDF with any of the
+  paper's 60 covariates (:func:`~socmodels.data.read_covariates`; e.g. SoilGrids and WorldClim
   resampled to one grid); it is sampled at the sites (nearest land cell) and its land cells
   become the map grid. Its own covariates win over the climate-derived ones of the same
   name.
@@ -40,6 +45,7 @@ import xarray as xr
 from socmodels import Forcing
 from socmodels.data import (
     DataError,
+    climate_forcing,
     climatology_forcing,
     covariates_at_sites,
     forcing_at_sites,
@@ -56,8 +62,16 @@ __all__ = ["UserWorld", "user_world", "SOURCES", "CLIMATE_KINDS", "MAX_GRID_RATI
 SOURCES = ("wosis", "csv")
 """Profile sources :func:`user_world` reads (``data.source``)."""
 
-CLIMATE_KINDS = ("table", "cesm")
-"""Climate sources (``data.climate.kind``)."""
+CLIMATE_KINDS = ("table", "cesm", "sites")
+"""Climate sources (``data.climate.kind``): a gridded climate table, CESM2/CLM5 history
+files, or a per-profile table of :func:`~socmodels.data.climate_forcing` arguments."""
+
+SITE_CLIMATE_REQUIRED = ("mat", "mat_amplitude", "moisture", "npp")
+"""Columns of a ``kind: sites`` climate table (besides ``profile_id``)."""
+SITE_CLIMATE_OPTIONAL = ("bedrock_depth", "active_layer_depth", "sand")
+"""Optional columns of a ``kind: sites`` table (arguments of ``climate_forcing``)."""
+SITE_TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
+"""``data.covariates`` files with these suffixes are per-site tables (else a grid NetCDF)."""
 
 MAX_GRID_RATIO = 20.0
 """Climate cells make a map grid when (unique lat x unique lon) <= this x the cell count
@@ -72,7 +86,8 @@ _READER_KEYS = {
             "on_error", "interleaved", "overlaps"},
 }
 _CLIMATE_KEYS = {"table": {"kind", "path", "mat_amplitude", "max_distance_km"},
-                 "cesm": {"kind", "path", "years", "input_units", "max_distance_km"}}
+                 "cesm": {"kind", "path", "years", "input_units", "max_distance_km"},
+                 "sites": {"kind", "path"}}
 _DATA_KEYS = {"source", "path", "reader", "climate", "covariates"}
 
 
@@ -174,6 +189,67 @@ def _forcing_covariates(f: Forcing, lat: np.ndarray, lon: np.ndarray) -> dict[st
             "nbedrock": nb.reshape(nb.shape[0], -1)[:, 0].astype(float)}
 
 
+def _site_table(path: Path, ids: np.ndarray, what: str) -> pd.DataFrame:
+    """A per-profile table (``profile_id`` + numeric columns) aligned with ``ids``."""
+    try:
+        df = pd.read_csv(path, sep=None, engine="python", dtype={"profile_id": str})
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read the {what} table ({exc})", file=path,
+                        reason="unreadable") from None
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    if "profile_id" not in df.columns:
+        raise DataError(f"the {what} table needs a 'profile_id' column (columns:"
+                        f" {list(df.columns)})", file=path, column="profile_id",
+                        reason="missing_column")
+    df["profile_id"] = df["profile_id"].astype(str).str.strip()
+    dup = df["profile_id"][df["profile_id"].duplicated()].unique().tolist()
+    if dup:
+        raise DataError(f"profile_id {dup[:5]} listed more than once", file=path,
+                        column="profile_id", reason="duplicate")
+    df = df.set_index("profile_id")
+    want = [str(i) for i in ids]
+    missing = [i for i in want if i not in df.index]
+    if missing:
+        raise DataError(f"no {what} for {len(missing)} profile(s), e.g. {missing[:5]}",
+                        file=path, column="profile_id", reason="missing_rows")
+    df = df.loc[want]
+    for col in df.columns:
+        vals = pd.to_numeric(df[col], errors="coerce")
+        bad = df.index[vals.isna() & df[col].notna()].tolist()
+        if bad:
+            raise DataError(f"not a number for profile(s) {bad[:5]}", file=path, column=col,
+                            reason="non_numeric")
+        df[col] = vals.astype(float)
+    return df
+
+
+def _site_climate(path: Path, ids: np.ndarray, lat: np.ndarray, lon: np.ndarray
+                  ) -> tuple[Forcing, dict, np.ndarray]:
+    """Forcing from a per-profile climate table (``kind: sites``; ``climate_forcing``)."""
+    clim = _site_table(path, ids, "climate")
+    absent = [c for c in SITE_CLIMATE_REQUIRED if c not in clim.columns]
+    if absent:
+        raise DataError(f"the climate table (kind: sites) needs columns {absent} (has"
+                        f" {list(clim.columns)})", file=path, column=absent[0],
+                        reason="missing_column")
+    for c in SITE_CLIMATE_REQUIRED:
+        if clim[c].isna().any():
+            raise DataError(f"empty for profile(s) {clim.index[clim[c].isna()].tolist()[:5]}",
+                            file=path, column=c, reason="nan")
+    opt = {c: clim[c].to_numpy(float) for c in SITE_CLIMATE_OPTIONAL if c in clim.columns}
+    try:
+        forcing = climate_forcing(*(clim[c].to_numpy(float) for c in SITE_CLIMATE_REQUIRED),
+                                  **opt, latitude=lat)
+    except ValueError as exc:
+        raise DataError(f"the climate does not make a forcing: {exc}", file=path,
+                        reason="forcing") from exc
+    cov = {"Lon": ((np.asarray(lon, float) + 180.0) % 360.0) - 180.0,
+           "Lat": np.asarray(lat, float), "BIO1": clim["mat"].to_numpy(float),
+           "BIO4": 100.0 * clim["mat_amplitude"].to_numpy(float) / np.sqrt(2.0),
+           "cesm2_npp": clim["npp"].to_numpy(float)}
+    return forcing, cov, np.zeros(len(ids))
+
+
 class _Climate:
     """One climate source: forcing and derived covariates at any points."""
 
@@ -187,7 +263,11 @@ class _Climate:
                             f" {self.kind!r}", column="data.climate.kind", reason="config")
         _unknown(c, _CLIMATE_KEYS[self.kind], f"data.climate (kind {self.kind})")
         self.max_km = c.get("max_distance_km")
-        if self.kind == "table":
+        if self.kind == "sites":                      # one row per profile: no cells
+            (self.path,) = _paths(c.get("path"), "data.climate.path", folder=False)
+            self.files = {"climate_sites": self.path}
+            self.cell_lat = self.cell_lon = None
+        elif self.kind == "table":
             (self.path,) = _paths(c.get("path"), "data.climate.path", folder=False)
             self.amp = c.get("mat_amplitude")
             self.files = {"climate_table": self.path}
@@ -208,8 +288,12 @@ class _Climate:
             self.cell_lat = np.asarray(self.clim["lat"].values, float)
             self.cell_lon = np.asarray(self.clim["lon"].values, float)
 
-    def at(self, lat: np.ndarray, lon: np.ndarray) -> tuple[Forcing, dict, np.ndarray]:
-        """``(forcing, covariates, distance_km)`` at points (nearest climate cell)."""
+    def at(self, lat: np.ndarray, lon: np.ndarray, ids: np.ndarray | None = None
+           ) -> tuple[Forcing, dict, np.ndarray]:
+        """``(forcing, covariates, distance_km)`` at points (nearest climate cell; for
+        ``kind: sites`` the rows of the profiles ``ids``, distance 0)."""
+        if self.kind == "sites":
+            return _site_climate(self.path, ids, lat, lon)
         if self.kind == "table":
             at = read_climate_table(self.path, lat, lon, mat_amplitude=self.amp,
                                     max_distance_km=self.max_km)
@@ -267,7 +351,12 @@ def user_world(data_cfg: dict, out: Path | str, seed: int = 0) -> UserWorld:
             ``climate`` (``kind: table`` with ``path`` to a CSV/NetCDF climate table and
             optional ``mat_amplitude``; or ``kind: cesm`` with ``path`` to history files, a
             folder or a glob, optional ``years`` [first, last] and ``input_units``; both
-            take ``max_distance_km``) and optional ``covariates`` (a covariate grid NetCDF).
+            take ``max_distance_km``; or ``kind: sites`` with ``path`` to a per-profile table:
+            ``profile_id`` and the :func:`~socmodels.data.climate_forcing` arguments
+            ``mat``, ``mat_amplitude``, ``moisture``, ``npp`` [, ``bedrock_depth``,
+            ``active_layer_depth``, ``sand``]) and optional ``covariates`` (a covariate grid
+            NetCDF, or a per-site CSV/TSV table with ``profile_id``; a table gives no map
+            grid).
         out: The pipeline's output folder; the screening report is written to
             ``out/data/screening.txt`` and the site table to ``out/data/sites.csv``.
         seed: Unused (real data is read, not generated); kept for the stage signature.
@@ -294,12 +383,26 @@ def user_world(data_cfg: dict, out: Path | str, seed: int = 0) -> UserWorld:
     lat = np.asarray(profiles["lat"].values, float)
     lon = np.asarray(profiles["lon"].values, float)
     ids = np.asarray(profiles["profile_id"].values)
-    forcing, site_cov, dist = climate.at(lat, lon)
+    forcing, site_cov, dist = climate.at(lat, lon, ids)
     covariates = pd.DataFrame(site_cov, index=pd.Index(ids, name="profile_id"))
 
     grid = grid_forcing = grid_cells = None
     notes: list[str] = []
-    if data_cfg.get("covariates"):
+    cov_file = data_cfg.get("covariates")
+    site_table = bool(cov_file) and Path(str(cov_file)).suffix.lower() in SITE_TABLE_SUFFIXES
+    if site_table:                                     # per-site covariates: no map grid
+        (cov_path,) = _paths(cov_file, "data.covariates", folder=False)
+        files["covariates"] = cov_path
+        table = _site_table(cov_path, ids, "covariates")
+        for c in table.columns:
+            covariates[c] = table[c].to_numpy()
+        notes.append("no map grid: the covariates are a per-site table, so the maps and the"
+                     " map-based analyses are skipped")
+    elif cov_file and climate.kind == "sites":
+        raise DataError("a covariate grid needs a gridded climate (kind: table or cesm) to"
+                        " force its cells; with kind: sites give a per-site covariate table"
+                        " (CSV)", file=cov_file, column="data.covariates", reason="config")
+    elif cov_file:
         (cov_path,) = _paths(data_cfg["covariates"], "data.covariates", folder=False)
         files["covariates"] = cov_path
         cov_grid = read_covariates(cov_path)
@@ -325,6 +428,9 @@ def user_world(data_cfg: dict, out: Path | str, seed: int = 0) -> UserWorld:
         grid["land"] = (("lat", "lon"), land)
         grid_cells = pd.DataFrame({"lat": la, "lon": lo, "j": j, "i": i})
         notes.append(f"map grid: the {land.sum()} land cells of the covariate grid {cov_path}")
+    elif climate.kind == "sites":
+        notes.append("no map grid: the climate is a per-profile table, so the maps and the"
+                     " map-based analyses are skipped")
     else:
         reg = _regular_grid(climate.cell_lat, climate.cell_lon)
         if reg is None:
@@ -346,9 +452,10 @@ def user_world(data_cfg: dict, out: Path | str, seed: int = 0) -> UserWorld:
     if nonfinite:
         c = nonfinite[0]
         bad = covariates.index[~np.isfinite(covariates[c].to_numpy(float))][0]
-        raise DataError(f"covariate {c!r} is missing at profile {bad} (nearest land cell of"
-                        " the covariate grid has no value)", file=files.get("covariates"),
-                        column=c, reason="nan")
+        where = ("the covariate table has no value" if site_table else
+                 "nearest land cell of the covariate grid has no value")
+        raise DataError(f"covariate {c!r} is missing at profile {bad} ({where})",
+                        file=files.get("covariates"), column=c, reason="nan")
 
     out = Path(out)
     (out / "data").mkdir(parents=True, exist_ok=True)

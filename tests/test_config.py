@@ -149,16 +149,48 @@ def test_the_documented_config_is_valid_and_complete(tmp_path):
     assert set(documented) == set(cfg)
 
 
+_CLIM = {"kind": "sites", "path": "c.csv"}
+
+
 @pytest.mark.parametrize(("data", "expected"), [
-    ({"source": "csv"}, "data.path: required when data.source is 'csv'"),
+    ({"source": "csv", "climate": _CLIM}, "data.path: required"),
     ({"source": "csv", "path": "p.csv"}, "data.climate: required"),
-    ({"source": "csv", "path": "nope.csv", "climate": "c.csv"},
+    ({"source": "csv", "path": "nope.csv", "climate": _CLIM},
      "data.path: no such file or folder"),
-    ({"source": "wosis", "path": "p.csv", "climate": "c.csv"}, "data.path: a WoSIS download"),
-    ({"source": "csv", "path": ".", "climate": "c.csv"}, "data.path: source csv needs a file"),
+    ({"source": "csv", "path": ["p.csv", "p.csv"], "climate": _CLIM},
+     "data.path: one file expected (got 2)"),
+    ({"source": "wosis", "path": "p.csv", "climate": _CLIM}, "data.path: a WoSIS download"),
+    ({"source": "wosis", "path": [".", "p.csv"], "climate": _CLIM},
+     "data.path: a WoSIS download is a folder"),
+    ({"source": "csv", "path": ".", "climate": _CLIM}, "data.path: a file expected"),
     ({"path": "p.csv"}, "data.path: only used with source wosis or csv"),
-    ({"source": "csv", "path": "p.csv", "climate": "c.csv", "soc_unit": "ppm"},
-     "data.soc_unit:"),
+    ({"reader": {"on_error": "drop"}}, "data.reader: only used with source wosis or csv"),
+    ({"source": "csv", "path": "p.csv", "climate": _CLIM, "reader": {"on_eror": "drop"}},
+     "data.reader.on_eror: unknown option of the csv reader"),
+    ({"source": "csv", "path": "p.csv", "climate": "c.csv"},
+     "data.climate: must be a mapping with kind (table | cesm | sites) and path"),
+    ({"source": "csv", "path": "p.csv", "climate": {"path": "c.csv"}}, "data.climate.kind:"),
+    ({"source": "csv", "path": "p.csv", "climate": {"kind": "era5", "path": "c.csv"}},
+     "data.climate.kind:"),
+    ({"source": "csv", "path": "p.csv", "climate": {"kind": "table"}}, "data.climate.path:"),
+    ({"source": "csv", "path": "p.csv", "climate": {"kind": "table", "path": "no.csv"}},
+     "data.climate.path: no such file or folder"),
+    ({"source": "csv", "path": "p.csv", "climate": {"kind": "cesm", "path": "h0.*.nc"}},
+     "data.climate.path: no file matches"),
+    ({"source": "csv", "path": "p.csv", "climate": {**_CLIM, "years": [1, 2]}},
+     "data.climate.years: not used with kind 'sites'"),
+    ({"source": "csv", "path": "p.csv", "climate": {"kind": "cesm", "path": "c.csv",
+                                                    "years": [20, 1]}},
+     "data.climate.years: first year after last"),
+    ({"source": "csv", "path": "p.csv", "climate": {**_CLIM, "max_distance_km": 0}},
+     "data.climate.max_distance_km: must be > 0"),
+    ({"source": "csv", "path": "p.csv", "climate": {"kind": "cesm", "path": "c.csv",
+                                                    "input_units": "kg"}},
+     "data.climate.input_units:"),
+    ({"source": "csv", "path": "p.csv", "climate": _CLIM, "covariates": "no.nc"},
+     "data.covariates: no such file or folder"),
+    ({"source": "csv", "path": "p.csv", "climate": _CLIM, "soc_unit": "%"},
+     "data.soc_unit: unknown key"),
 ])
 def test_own_data_config(tmp_path, data, expected):
     (tmp_path / "p.csv").write_text("x\n")
@@ -168,3 +200,46 @@ def test_own_data_config(tmp_path, data, expected):
     with pytest.raises(ConfigError) as info:
         load_config(str(path))
     assert expected in str(info.value)
+
+
+def test_own_data_config_accepts_the_user_world_keys(tmp_path):
+    """Every key of ``surrogate.sources.user_world`` passes the schema; paths (lists, the
+    climate's path) are made relative to the config file."""
+    for d in ("de", "fr"):
+        (tmp_path / d).mkdir()
+    (tmp_path / "clim.csv").write_text("x\n")
+    (tmp_path / "h0.0001.nc").write_text("x\n")
+    (tmp_path / "cov.nc").write_text("x\n")
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({"data": {
+        "source": "wosis", "path": ["de", "fr"], "reader": {"on_error": "drop",
+                                                            "licences": ["CC-BY"]},
+        "climate": {"kind": "cesm", "path": "h0.*.nc", "years": [1, 20],
+                    "input_units": "per_month", "max_distance_km": 50},
+        "covariates": "cov.nc"}}))
+    d = load_config(str(path))["data"]
+    assert d["path"] == [str(tmp_path / "de"), str(tmp_path / "fr")]
+    assert d["climate"]["path"] == str(tmp_path / "h0.*.nc")
+    assert d["covariates"] == str(tmp_path / "cov.nc")
+    assert d["reader"] == {"on_error": "drop", "licences": ["CC-BY"]}
+    from surrogate.sources import _CLIMATE_KEYS, _DATA_KEYS
+
+    assert _DATA_KEYS <= set(d) and set(d["climate"]) == set().union(*_CLIMATE_KEYS.values())
+
+
+def test_the_documented_own_data_config_is_valid(tmp_path):
+    """The 'Your own data' YAML block of docs/pipeline.md validates (its files made here)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "pipeline.md").read_text()
+    block = text.split("## Your own data", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    data = yaml.safe_load(block)["data"]
+    for folder in data["path"]:
+        (tmp_path / folder).mkdir()
+    for name in (data["climate"]["path"], data["covariates"]):
+        (tmp_path / name).write_text("x\n")
+    path = tmp_path / "run.yaml"
+    path.write_text(block)
+    cfg = load_config(str(path))["data"]
+    assert cfg["source"] == "wosis" and cfg["climate"]["kind"] == "table"
+    assert cfg["path"] == [str(tmp_path / f) for f in data["path"]]

@@ -241,8 +241,8 @@ def _write_user_data(folder, n_sites=12, seed=1):
         (folder / name).write_text("\n".join(lines) + "\n")
     (folder / "run.yaml").write_text(
         "models: [clm5]\n"
-        "data: {source: csv, path: profiles.csv, climate: climate.csv,"
-        " covariates: covariates.csv, soc_unit: g/kg}\n"
+        "data: {source: csv, path: profiles.csv, climate: {kind: sites, path: climate.csv},"
+        " covariates: covariates.csv, reader: {soc_unit: g/kg}}\n"
         "calibration: {num_warmup: 200, num_samples: 100, num_chains: 2, num_draws: 20,"
         " chunk_size: 16, rhat_max: 100.0, nse_min: -1000.0}\n"
         "network: {n_members: 1, max_epochs: 10, patience: 5, hidden: [8],"
@@ -250,8 +250,9 @@ def _write_user_data(folder, n_sites=12, seed=1):
 
 
 def test_run_on_your_own_csv(tmp_path, capsys):
-    """``data.source: csv`` with a climate and a covariate table: calibrate, network, report;
-    the maps are skipped with a note; a changed climate file reruns everything."""
+    """``data.source: csv`` with per-site climate and covariate tables: calibrate, network,
+    report; no map grid, so maps and analyses are skipped with a note; a changed climate
+    file reruns everything."""
     _write_user_data(tmp_path)
     cfg = load_config(str(tmp_path / "run.yaml"), out=str(tmp_path / "out"))
     assert cfg["data"]["path"] == str(tmp_path / "profiles.csv")  # relative to the config
@@ -259,7 +260,12 @@ def test_run_on_your_own_csv(tmp_path, capsys):
     out = tmp_path / "out"
     report = (out / "report.md").read_text()
     assert "Maps and map analyses skipped" in report and "| CLM5 | 12 / " in report
-    assert set(_markers(out)) == {"data", "calibrate_clm5", "network_clm5", "report"}
+    assert "per-site table" in report and "Truth recovery" not in report
+    assert "elevation, aridity, clay" in report          # the table's covariates are used
+    markers = _markers(out)
+    assert set(markers) == {"data", "calibrate_clm5", "network_clm5", "maps", "analyses",
+                            "report"}
+    assert markers["maps"]["skipped"] and markers["analyses"]["skipped"]
     assert np.isfinite(summary["heldout_nse"]["clm5"])
     assert not (out / "maps" / "clm5.nc").exists()
     capsys.readouterr()
@@ -272,48 +278,67 @@ def test_run_on_your_own_csv(tmp_path, capsys):
     assert _markers(out)["calibrate_clm5"]["core"] != plan["calibrate_clm5"]["core"]
 
 
-def _wosis_config(tmp_path, climate_rows: str) -> dict:
+def _wosis_config(tmp_path, climate_rows: str, covariates: str | None = None) -> dict:
     from pathlib import Path
 
     wosis = Path(__file__).parent / "fixtures" / "data" / "wosis_2019"
     (tmp_path / "climate.csv").write_text("profile_id,mat,mat_amplitude,moisture,npp\n"
                                           + climate_rows)
+    cov = ""
+    if covariates is not None:
+        (tmp_path / "cov.csv").write_text(covariates)
+        cov = ", covariates: cov.csv"
     (tmp_path / "run.yaml").write_text(
-        f"data: {{source: wosis, path: {wosis}, climate: climate.csv}}\n")
+        f"data: {{source: wosis, path: {wosis}, climate: {{kind: sites, path: climate.csv}}"
+        f"{cov}}}\n")
     return load_config(str(tmp_path / "run.yaml"), out=str(tmp_path / "out"))
 
 
-def test_site_data_from_a_wosis_folder(tmp_path):
+_IDS = (101, 102, 105, 107, 108)
+
+
+def test_site_climate_from_a_wosis_folder(tmp_path):
+    """``climate: {kind: sites}``: one row per profile_id -> ``climate_forcing``; no grid."""
     rows = "".join(f"{p},{t},8,0.6,{n}\n" for p, t, n in
                    ((101, 10, 500), (102, 26, 1100), (105, 20, 700), (107, 27, 900),
                     (108, -2, 200), (999, 5, 300)))  # 999: not in the download, ignored
-    cfg = _wosis_config(tmp_path, rows)
-    site = pipeline._site_data(cfg)
+    cfg = _wosis_config(tmp_path, rows, "profile_id,clay\n" +
+                        "".join(f"{p},{10 + k}\n" for k, p in enumerate(_IDS)))
+    site = pipeline._world(cfg, tmp_path / "out")
     ids = [str(p) for p in site.profiles["profile_id"].values]
-    assert ids == ["101", "102", "105", "107", "108"]
+    assert ids == [str(p) for p in _IDS]
     f = site.forcing
     total = sum(np.asarray(getattr(f, k)) for k in
                 ("input_cwd", "input_litr1", "input_litr2", "input_litr3"))
     np.testing.assert_allclose(total, [500, 1100, 700, 900, 200])  # NPP = total input, row order
     assert np.asarray(f.tsoi).shape == (len(ids), 12, 20)
-    assert site.covariates is None and site.grid is None
-    plan = stage_plan(cfg)
-    assert "maps" not in plan and "network_clm5" not in plan  # no covariates, no grid
-    assert set(plan["report"]["upstream"]) == {"data", "calibrate_clm5", "calibrate_compas"}
+    assert site.grid is None and site.grid_cells is None
+    assert list(site.covariates.columns) == ["Lon", "Lat", "BIO1", "BIO4", "cesm2_npp", "clay"]
+    np.testing.assert_allclose(site.covariates["clay"], [10, 11, 12, 13, 14])
+    np.testing.assert_allclose(site.covariates["BIO1"], [10, 26, 20, 27, -2])
+    assert set(stage_plan(cfg)["data"]["inputs"]["files"]) == {"path", "climate.path",
+                                                               "covariates"}
 
 
-@pytest.mark.parametrize(("rows", "expected"), [
-    ("101,10,8,0.6,500\n", "no climate for 4 profile(s), e.g. ['102', '105', '107', '108']"),
-    ("".join(f"{p},10,8,0.6\n" for p in (101, 102, 105, 107, 108)),
-     "column 'npp' is empty for profile(s) ['101', '102'"),
-    ("".join(f"{p},10,8,0.6,x\n" for p in (101, 102, 105, 107, 108)),
-     "column 'npp' is not a number for profile(s) ['101'"),
-    ("".join(f"{p},10,8,0.6,500\n" for p in (101, 101, 102, 105, 107, 108)),
-     "profile_id ['101'] listed more than once"),
-])
-def test_site_data_errors_name_the_file(tmp_path, rows, expected):
-    cfg = _wosis_config(tmp_path, rows)
-    with pytest.raises(ValueError) as info:
-        pipeline._site_data(cfg)
-    assert str(tmp_path / "climate.csv") in str(info.value)
+@pytest.mark.parametrize(("rows", "cov", "expected"), [
+    ("101,10,8,0.6,500\n", None,
+     "climate.csv', column 'profile_id': no climate for 4 profile(s), e.g. ['102', '105',"),
+    ("".join(f"{p},10,8,0.6\n" for p in _IDS), None,
+     "climate.csv', column 'npp': empty for profile(s) ['101', '102'"),
+    ("".join(f"{p},10,8,0.6,x\n" for p in _IDS), None,
+     "climate.csv', column 'npp': not a number for profile(s) ['101'"),
+    ("".join(f"{p},10,8,0.6,500\n" for p in (101, *_IDS)), None,
+     "climate.csv', column 'profile_id': profile_id ['101'] listed more than once"),
+    ("".join(f"{p},10,8,0.6,500\n" for p in _IDS), "profile_id,clay\n101,3\n",
+     "cov.csv', column 'profile_id': no covariates for 4 profile(s)"),
+    ("".join(f"{p},10,8,0.6,500\n" for p in _IDS),
+     "profile_id,clay\n" + "".join(f"{p},\n" for p in _IDS),
+     "cov.csv', column 'clay': covariate 'clay' is missing at profile 101"),
+], ids=["missing_rows", "empty", "non_numeric", "duplicate", "cov_missing_rows", "cov_nan"])
+def test_site_climate_errors_name_the_file(tmp_path, rows, cov, expected):
+    from socmodels.data import DataError
+
+    cfg = _wosis_config(tmp_path, rows, cov)
+    with pytest.raises(DataError) as info:
+        pipeline._world(cfg, tmp_path / "out")
     assert expected in str(info.value)

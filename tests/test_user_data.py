@@ -166,20 +166,64 @@ def test_climate_table_without_precipitation(user_files, tmp_path):
         user_world(cfg, tmp_path, 0)
 
 
-@pytest.mark.slow
-def test_whole_pipeline_on_user_data(user_files, tmp_path, monkeypatch):
-    """run_pipeline end to end; ``_world`` dispatches to user_world (the integration edit)."""
+def _run_yaml(root, tmp_path, **data) -> str:
+    """A ``socmc run`` config file for the user files (tiny budgets)."""
+    import yaml
+
+    cfg = {"preset": "tiny", "out": str(tmp_path / "run"), "data": _cfg(root, **data),
+           "calibration": {"num_warmup": 300, "num_samples": 200, "num_draws": 20,
+                           "chunk_size": 16, "rhat_max": 10.0, "nse_min": -1e9},
+           "network": {"n_members": 2, "max_epochs": 10, "patience": 5, "hidden": [8, 8],
+                       "epochs_per_call": 5, "heldout_fraction": 0.2}}
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def test_config_drives_the_data_stage(user_files, tmp_path):
+    """``socmc run`` config -> ``_world`` = user_world; the input files are fingerprinted."""
     from surrogate import pipeline
+    from surrogate.pipeline import load_config, stage_plan
+    from surrogate.sources import UserWorld
+
+    cfg = load_config(_run_yaml(user_files, tmp_path))
+    w = pipeline._world(cfg, tmp_path / "run")
+    assert isinstance(w, UserWorld) and w.profiles.sizes["profile"] == N_PROFILES
+    assert w.grid is not None                              # the climate table is a grid
+    plan = stage_plan(cfg)
+    files = plan["data"]["inputs"]["files"]
+    assert set(files) == {"path", "climate.path"}
+    assert {"maps", "analyses", "network_clm5"} <= set(plan)
+    # a second download folder: both hashed; a changed climate file: a new fingerprint
+    second = tmp_path / "wosis2"
+    import shutil
+
+    shutil.copytree(user_files / "wosis", second)
+    two = load_config(_run_yaml(user_files, tmp_path, path=[str(user_files / "wosis"),
+                                                            str(second)]))
+    assert set(stage_plan(two)["data"]["inputs"]["files"]) == {"path.0", "path.1",
+                                                               "climate.path"}
+    clim = tmp_path / "climate.csv"
+    shutil.copy(user_files / "climate.csv", clim)
+    moved = load_config(_run_yaml(user_files, tmp_path,
+                                  climate={"kind": "table", "path": str(clim)}))
+    before = stage_plan(moved)
+    df = pd.read_csv(clim)
+    df.loc[0, "mat"] += 1.0
+    df.to_csv(clim, index=False)
+    after = stage_plan(moved)
+    key = "climate.path"
+    assert after["data"]["inputs"]["files"][key] != before["data"]["inputs"]["files"][key]
+    assert after["data"]["fingerprint"] != before["data"]["fingerprint"]
+    assert after["calibrate_clm5"]["core"] != before["calibrate_clm5"]["core"]  # chains redone
+
+
+@pytest.mark.slow
+def test_whole_pipeline_on_user_data(user_files, tmp_path):
+    """``socmc run`` end to end on a WoSIS folder + a gridded climate table (config file)."""
     from surrogate.pipeline import load_config, run_pipeline
 
-    cfg = load_config(preset="tiny", out=str(tmp_path / "run"))
-    cfg["data"].update(_cfg(user_files))   # (the stage-1 log line reads n_profiles)
-    cfg["calibration"].update(num_warmup=300, num_samples=200, num_draws=20, chunk_size=16,
-                              rhat_max=10.0, nse_min=-1e9)
-    cfg["network"].update(n_members=2, max_epochs=10, patience=5, hidden=[8, 8],
-                          epochs_per_call=5, heldout_fraction=0.2)
-    monkeypatch.setattr(pipeline, "_world",
-                        lambda c, out: user_world(c["data"], out, c["seed"]))
+    cfg = load_config(_run_yaml(user_files, tmp_path))
     run_pipeline(cfg)
     out = tmp_path / "run"
     res = json.loads((out / "analyses.json").read_text())
@@ -196,7 +240,9 @@ def test_whole_pipeline_on_user_data(user_files, tmp_path, monkeypatch):
         assert np.all(ds["stock_1m_customary"].values[ds["feasible_customary"].values > 0]
                       > 0)
         assert np.nanmean(ds["feasible_customary"].values) > 0.5
-    assert (out / "report.md").exists()
+    report = (out / "report.md").read_text()
+    assert "Truth recovery" not in report                 # no truth for user data
+    assert "Correlation of log SOC" in report
 
 
 def test_user_world_from_cesm_history(user_files, tmp_path):
