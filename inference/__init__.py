@@ -44,10 +44,14 @@ from inference.run import (
 from inference.samplers import (
     AMConfig,
     NUTSConfig,
+    SamplerCore,
     adaptive_metropolis,
     get_sampler,
     nuts,
     proda_compat,
+    register_sampler,
+    sampler_core,
+    sampler_from_budget,
     two_phase,
 )
 from inference.sites import ProfileError, SiteData, make_site, read_profiles, site_key
@@ -60,7 +64,7 @@ __all__ = [
     "SiteData", "make_site", "read_profiles", "site_key", "ProfileError",
     "site_model", "log_density", "resolve_model", "SitePrediction",
     "AMConfig", "NUTSConfig", "adaptive_metropolis", "two_phase", "proda_compat", "nuts",
-    "get_sampler",
+    "get_sampler", "register_sampler", "sampler_core", "sampler_from_budget", "SamplerCore",
     "run_sites", "run_chunk", "run_chunk_to_file", "RunConfig", "Chunk", "SiteRun",
     "RunConfigError", "completed_sites", "load_site", "load_site_table",
     "summarize", "nse", "screen", "dashboard",

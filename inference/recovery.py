@@ -81,9 +81,9 @@ def recovery(table: xr.Dataset, truth, *, model: str, threshold: float = 0.5,
     sd_ratio, identifiable`` and ``n_sites``; plus per-site ``truth_unit`` and
     ``mean_unit`` (site, parameter) for the scatter plots.
     """
-    from inference.run import _resolve
+    from inference.models import resolve_model
 
-    params = _resolve(model).PARAMETERS
+    params = resolve_model(model).PARAMETERS
     lo, hi = params.lower, params.upper
     true = truth_table(truth, model, params.names)
     sel = table["status"] == "ok" if "status" in table else xr.ones_like(table["nse"], bool)

@@ -82,9 +82,10 @@ def synthetic_sites(model, n: int, *, seed: int = 0, depths=(0.05, 0.15, 0.3, 0.
         ``truth`` is a DataArray (profile, parameter) of physical values with coordinate
         ``profile_id``.
     """
-    from inference.run import _resolve, model_name
+    from inference.config import model_name
+    from inference.models import resolve_model
 
-    module = _resolve(model_name(model)) if isinstance(model, str) else model
+    module = resolve_model(model_name(model)) if isinstance(model, str) else model
     params = module.PARAMETERS
     d = len(params)
     rng = np.random.default_rng(seed)
