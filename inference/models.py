@@ -207,10 +207,14 @@ def site_model(site: SiteData, *, soil_model: str | ModuleType = "clm5",
                likelihood: Likelihood | None = None, observed: bool = True) -> None:
     """NumPyro model of one site (use with ``NUTS`` or :class:`AdaptiveMetropolis`).
 
-    Sample sites: ``u`` (d,) ~ Uniform(0, 1) (NumPyro samples its logit); deterministic
-    ``theta`` (physical parameters) and ``soc_pred`` (predictions at the observed depths);
-    observed ``soc`` (L,), masked to the valid layers, so that
-    ``numpyro.infer.log_likelihood`` returns the pointwise log-likelihood per layer.
+    Sample sites: one per parameter, named as in ``PARAMETERS`` (e.g. ``q10``), in physical
+    units with the model's prior (uniform on the bounds, log-uniform for ``scale="log"``),
+    so that ``arviz.from_numpyro(mcmc)`` names the parameters with no extra arguments;
+    deterministic ``theta`` (d,) and ``u`` (d,) (the same values as one vector, physical and
+    in the unit cube) and ``soc_pred`` (predictions at the observed depths); observed
+    ``soc`` (L,), masked to the valid layers, so that ``numpyro.infer.log_likelihood``
+    returns the pointwise log-likelihood per layer. For uniform priors NumPyro's
+    unconstrained value of a parameter is ``logit(u)``, the runner's ``"logit"`` space.
 
     Parameters
     ----------
@@ -226,8 +230,11 @@ def site_model(site: SiteData, *, soil_model: str | ModuleType = "clm5",
     module = resolve_model(soil_model)
     likelihood = lognormal() if likelihood is None else likelihood
     params = module.PARAMETERS
-    u = numpyro.sample("u", dist.Uniform(0.0, 1.0).expand([len(params)]).to_event(1))
-    theta = numpyro.deterministic("theta", params.to_physical(u))
+    theta = jnp.stack([numpyro.sample(p.name, dist.LogUniform(p.lower, p.upper)
+                                      if p.scale == "log" else dist.Uniform(p.lower, p.upper))
+                       for p in params])
+    numpyro.deterministic("theta", theta)
+    numpyro.deterministic("u", params.to_unit(theta))
     pred, ok = predict(theta, site, module, likelihood)
     numpyro.deterministic("soc_pred", pred)
     obs_dist = ProfileObservation(pred, ok, site.obs, site.mask, site.weight, likelihood)
