@@ -33,7 +33,7 @@ import xarray as xr
 
 from inference.config import RunConfig
 from inference.diagnostics import DEFAULT_NSE_MIN, DEFAULT_RHAT_MAX, screen, summarize
-from inference.models import resolve_model
+from inference.models import REJECTION_BITS, resolve_model
 from inference.programs import Chunk, ChunkResult
 from inference.schema import apply_schema, validate_site_table
 
@@ -168,6 +168,8 @@ def chunk_tree(chunk: Chunk, config: RunConfig, r: ChunkResult) -> xr.DataTree:
     acc = np.asarray(r.acceptance, float)
     summary["acceptance_rate"] = ("site", acc.mean(axis=1))
     summary["chain_acceptance_rate"] = (("site", "chain"), acc)
+    summary["rejected_fraction"] = (("site", "reason"), np.asarray(r.rejected_fraction, float))
+    summary = summary.assign_coords(reason=list(REJECTION_BITS))
     summary["n_divergent"] = ("site", np.asarray(r.n_divergent, int))
     summary["n_evals"] = ("site", np.asarray(r.n_evals, float))
     summary["wall_time"] = ("site", np.full(n_sites, r.wall_time / max(n_sites, 1)))

@@ -41,7 +41,7 @@ from inference.likelihoods import Likelihood, lognormal
 from inference.sites import SiteData
 from socmodels.observation import observe
 
-__all__ = ["SPACES", "SitePrediction", "resolve_model", "log_density", "predict",
+__all__ = ["SPACES", "REJECTION_BITS", "SitePrediction", "resolve_model", "log_density", "predict",
            "to_unit", "from_unit", "site_model", "ProfileObservation"]
 
 SPACES = ("unit", "logit")
@@ -58,6 +58,33 @@ class SitePrediction(NamedTuple):
 
     soc: Any
     log_likelihood: Any
+    status: Any = 0
+    """() int32 bit mask: why the point is rejected (0: usable; see :data:`REJECTION_BITS`)."""
+
+
+REJECTION_BITS = {"nonfinite": 1, "negative": 2, "density_cap": 4, "no_positive_root": 8,
+                  "mic_fraction": 16, "infeasible_other": 128, "prediction": 256,
+                  "outside_prior": 512}
+"""Rejection reasons: the model's ``socmodels.Failure`` bits (1-16), an infeasible state
+whose model gives no reason (128), a prediction the likelihood cannot use at an observed
+depth (256: non-finite, or <= 0 for ``lognormal``) and a point outside the prior box (512)."""
+
+
+def _model_status(ss, soc) -> jnp.ndarray:
+    """The steady state's failure bits (``SteadyState.status``, interface 2).
+
+    MERGE: once every model's ``SteadyState`` has ``status``, this is ``ss.status``; until
+    then a state with only ``feasible`` gets the bits it can be seen to earn.
+    """
+    if hasattr(ss, "status"):
+        return jnp.asarray(ss.status, jnp.int32)
+    feasible = jnp.all(jnp.asarray(ss.feasible))
+    nonfinite = ~jnp.all(jnp.isfinite(soc))
+    negative = jnp.any(soc < 0)
+    bits = jnp.where(nonfinite, REJECTION_BITS["nonfinite"], 0) | jnp.where(
+        negative, REJECTION_BITS["negative"], 0)
+    bits = jnp.where(bits == 0, REJECTION_BITS["infeasible_other"], bits)
+    return jnp.where(feasible, 0, bits).astype(jnp.int32)
 
 
 def resolve_model(model: str | ModuleType) -> ModuleType:
@@ -125,14 +152,23 @@ def predict(theta, site: SiteData, model: ModuleType, likelihood: Likelihood):
         ``ok`` is False for an infeasible steady state, a non-finite prediction at a valid
         layer, or (``lognormal``) a prediction <= 0 at a valid layer.
     """
+    pred, ok, _ = _predict_with_status(theta, site, model, likelihood)
+    return pred, ok
+
+
+def _predict_with_status(theta, site: SiteData, model: ModuleType, likelihood: Likelihood):
+    """:func:`predict` and the rejection bits of the point."""
     ss = _steady_state_fn(model)(theta, site.prepared)
     pred = observe(ss.soc, site.depth)
     mask = jnp.asarray(site.mask, bool)
     good = jnp.isfinite(pred)
     if likelihood.positive_predictions:
         good = good & (pred > 0)
-    ok = jnp.all(jnp.asarray(ss.feasible)) & jnp.all(good | ~mask)
-    return pred, ok
+    usable = jnp.all(good | ~mask)
+    ok = jnp.all(jnp.asarray(ss.feasible)) & usable
+    status = _model_status(ss, jnp.asarray(ss.soc)) | jnp.where(
+        usable, 0, REJECTION_BITS["prediction"]).astype(jnp.int32)
+    return pred, ok, status
 
 
 def log_density(position, site: SiteData, *, model: str | ModuleType,
@@ -163,12 +199,14 @@ def log_density(position, site: SiteData, *, model: str | ModuleType,
     if space == "unit":
         u = jnp.clip(u, 1e-12, 1.0 - 1e-12)  # model evaluated anyway under vmap; keep it finite
     theta = params.to_physical(u)
-    pred, ok = predict(theta, site, module, likelihood)
+    pred, ok, status = _predict_with_status(theta, site, module, likelihood)
     mask = jnp.asarray(site.mask, bool)
     safe_pred = jnp.where(ok & mask, pred, site.obs)  # no NaN flows into the likelihood or grad
     ll = likelihood.pointwise(safe_pred, site.obs, mask, site.weight)
     total = jnp.where(ok & jnp.isfinite(lp_prior), jnp.sum(ll) + lp_prior, -jnp.inf)
-    return total, SitePrediction(pred, ll)
+    status = status | jnp.where(jnp.isfinite(lp_prior), 0,
+                                REJECTION_BITS["outside_prior"]).astype(jnp.int32)
+    return total, SitePrediction(pred, ll, status)
 
 
 class ProfileObservation(dist.Distribution):

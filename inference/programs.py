@@ -30,7 +30,8 @@ from jax import lax, random
 
 from inference.config import RunConfig
 from inference.models import from_unit, log_density, resolve_model, to_unit
-from inference.samplers import sampler_core
+from inference.models import REJECTION_BITS
+from inference.samplers import DensityWithStatus, sampler_core
 from inference.sites import Profiles, SiteData, site_keys
 
 __all__ = ["Chunk", "ChunkResult", "Programs", "programs", "compute_chunk", "prepare_sites"]
@@ -78,6 +79,7 @@ class ChunkResult:
     diverging: np.ndarray    # (S, C, D)
     n_steps: np.ndarray      # (S, C, D)
     status: np.ndarray       # (S,) str
+    rejected_fraction: np.ndarray  # (S, reasons), NaN if the sampler does not report it
     compile_time: float      # s, this chunk's compilations
     wall_time: float         # s, this chunk without compilation
 
@@ -140,7 +142,8 @@ def programs(config: RunConfig) -> Programs:
         return log_density(x, site, model=module, likelihood=lik, space=space)
 
     def density_of(site):
-        return lambda x: logdensity(site, x)[0]
+        return DensityWithStatus(lambda x: (lambda lp, aux: (lp, aux.status))(
+            *logdensity(site, x)))
 
     def find_start(site, key):
         """Prior draws until the log density is finite (bounded tries)."""
@@ -243,7 +246,10 @@ def compute_chunk(chunk: Chunk, config: RunConfig) -> ChunkResult:
     n_kept = config.n_keep * config.thin
     states, draws, info = call("segment", sites, states, tuning, _segment_keys(site_key, 1),
                                num_steps=n_kept, thin=config.thin)
-    totals = {k: np.asarray(info[k], float) for k in ("accepted", "n_evals", "divergent")}
+    reasons = [f"rejected_{name}" for name in REJECTION_BITS]
+    counted = all(k in info for k in reasons)
+    keys = ("accepted", "n_evals", "divergent") + (tuple(reasons) if counted else ())
+    totals = {k: np.asarray(info[k], float) for k in keys}
     per_draw = {k: np.asarray(v) for k, v in info.get("per_draw", {}).items()}
     rest = smp.num_samples - n_kept
     if rest:  # iterations after the last stored draw: run, not stored
@@ -263,6 +269,15 @@ def compute_chunk(chunk: Chunk, config: RunConfig) -> ChunkResult:
     # the prior draws tried include the evaluation at the start
     evals_per_chain = np.asarray(tries, float) + warm_evals + totals["n_evals"]
     acc = totals["accepted"] / smp.num_samples
+    if counted:  # per site: proposals of all chains, warm-up included
+        warm = [np.asarray(tuning.get(k, 0.0), float) if isinstance(tuning, dict) else 0.0
+                for k in reasons]
+        n_prop = n_chains * (smp.num_warmup + smp.num_samples)
+        rejected = np.stack([(totals[k] + w).sum(axis=1) for k, w in zip(reasons, warm,
+                                                                          strict=True)],
+                            axis=-1) / n_prop
+    else:
+        rejected = np.full((n_sites, len(reasons)), np.nan)
     diverging = per_draw.get("diverging", np.zeros((n_sites, n_chains, config.n_keep), bool))
     n_steps = per_draw.get("n_steps", np.ones((n_sites, n_chains, config.n_keep)))
 
@@ -281,4 +296,5 @@ def compute_chunk(chunk: Chunk, config: RunConfig) -> ChunkResult:
                        diverging=np.asarray(diverging, bool)[:n_real],
                        n_steps=np.asarray(n_steps, float)[:n_real],
                        status=np.asarray(status[:n_real], dtype=str),
+                       rejected_fraction=rejected[:n_real],
                        compile_time=compile_time, wall_time=max(wall, 0.0))

@@ -20,7 +20,12 @@ afterwards. ``info`` is a dict of ``(C,)`` arrays summed over the segment; the r
 ``info["per_draw"]`` dict of ``(C, num_steps // thin)`` arrays (``"diverging"``,
 ``"n_steps"``) in ``sample_stats``. A ``tuning`` dict may hold ``"n_evals"`` ((C,), the
 warm-up's evaluations; default ``num_warmup`` per chain). ``num_steps`` and ``thin`` are
-static. Keys: the runner passes the site's key to ``init`` (chain ``c``'s starting point was
+static. The runner's ``logdensity_fn`` also has ``with_status(x) -> (logdensity,
+status)``, ``status`` an int32 bit mask of why a point is rejected
+(:data:`inference.models.REJECTION_BITS`); a sampler that evaluates proposals may report
+``info["rejected_<reason>"]`` (and the same in a ``tuning`` dict for the warm-up): the
+number of proposals rejected for that reason, which the site table turns into
+``rejected_fraction``. Keys: the runner passes the site's key to ``init`` (chain ``c``'s starting point was
 drawn with ``split(fold_in(key, c))[0]``; a sampler should use ``split(fold_in(key,
 c))[1]`` for chain ``c``) and fresh keys to ``warmup`` and each ``run_segment``.
 
@@ -64,7 +69,8 @@ from inference.models import SPACES
 
 __all__ = ["AMConfig", "NUTSConfig", "SamplerCore", "adaptive_metropolis", "two_phase",
            "proda_compat", "nuts", "get_sampler", "sampler_core", "register_sampler",
-           "register_preset", "sampler_from_budget", "SAMPLERS", "chain_keys"]
+           "register_preset", "sampler_from_budget", "SAMPLERS", "chain_keys",
+           "DensityWithStatus"]
 
 
 class SamplerCore(NamedTuple):
@@ -144,6 +150,32 @@ def sampler_core(config) -> SamplerCore:
     if kind not in _KINDS:
         raise ValueError(f"no sampler core registered for kind {kind!r}")
     return _KINDS[kind][1]
+
+
+class DensityWithStatus:
+    """A log density ``x -> scalar`` that can also say why a point is rejected.
+
+    Args:
+        fn: ``x -> (logdensity, status)`` (status: int32 bit mask, 0 = usable).
+    """
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+
+    def __call__(self, x):
+        return self.fn(x)[0]
+
+    def with_status(self, x):
+        """``(logdensity, status)`` at ``x``."""
+        return self.fn(x)
+
+
+def _rejection_counts(status) -> dict:
+    """``{"rejected_<reason>": (C,) 0/1}`` from proposal statuses (C,)."""
+    from inference.models import REJECTION_BITS
+
+    return {f"rejected_{name}": ((status & bit) != 0).astype(jnp.float64)
+            for name, bit in REJECTION_BITS.items()}
 
 
 def chain_keys(key, num_chains: int):
@@ -326,46 +358,60 @@ class AMChains(NamedTuple):
     iteration: jnp.ndarray
 
 
+def _am_density(logdensity_fn):
+    """(function for the kernel, has_aux): the status travels as AM's auxiliary output."""
+    if hasattr(logdensity_fn, "with_status"):
+        return logdensity_fn.with_status, True
+    return logdensity_fn, False
+
+
 def _am_init(config: AMConfig, logdensity_fn, positions, key) -> AMChains:
-    chains = jax.vmap(lambda x: am.init(x, logdensity_fn,
-                                        initial_step_size=config.initial_step_size))(positions)
+    fn, has_aux = _am_density(logdensity_fn)
+    chains = jax.vmap(lambda x: am.init(x, fn, initial_step_size=config.initial_step_size,
+                                        has_aux=has_aux))(positions)
     return AMChains(chains, chain_keys(key, positions.shape[0]), jnp.zeros((), jnp.int32))
 
 
 def _am_steps(config: AMConfig, logdensity_fn, state: AMChains, num_steps: int, thin: int):
-    """``num_steps`` AM iterations; positions every ``thin``; accepted counts per chain."""
-    kernel = am.build_kernel(**config.kernel_options())
+    """``num_steps`` AM iterations: (state, positions every ``thin``, per-chain counts)."""
+    fn, has_aux = _am_density(logdensity_fn)
+    kernel = am.build_kernel(**config.kernel_options(), has_aux=has_aux)
 
     def step(carry, _):
         chains, i = carry
         chains, info = jax.vmap(
-            lambda k, st: kernel(random.fold_in(k, i), st, logdensity_fn, i))(state.keys, chains)
-        return (chains, i + 1), info.is_accepted
+            lambda k, st: kernel(random.fold_in(k, i), st, fn, i))(state.keys, chains)
+        counts = {"accepted": info.is_accepted.astype(jnp.float64)}
+        if has_aux:
+            counts.update(_rejection_counts(info.proposal_aux))
+        return (chains, i + 1), counts
 
     def block(carry, _):
-        carry, accepted = lax.scan(step, carry, None, length=thin)
-        return carry, (carry[0].position, accepted.sum(0))
+        carry, counts = lax.scan(step, carry, None, length=thin)
+        return carry, (carry[0].position, jax.tree_util.tree_map(lambda a: a.sum(0), counts))
 
     n_blocks = num_steps // thin
     carry = (state.chains, state.iteration)
-    carry, (draws, accepted) = lax.scan(block, carry, None, length=n_blocks)
-    accepted = accepted.sum(0)
+    carry, (draws, counts) = lax.scan(block, carry, None, length=n_blocks)
+    counts = jax.tree_util.tree_map(lambda a: a.sum(0), counts)
     if num_steps - n_blocks * thin:  # iterations after the last stored draw
-        carry, acc_rest = lax.scan(step, carry, None, length=num_steps - n_blocks * thin)
-        accepted = accepted + acc_rest.sum(0)
+        carry, rest = lax.scan(step, carry, None, length=num_steps - n_blocks * thin)
+        counts = jax.tree_util.tree_map(lambda a, b: a + b.sum(0), counts, rest)
     return state._replace(chains=carry[0], iteration=carry[1]), jnp.swapaxes(draws, 0, 1), \
-        accepted
+        counts
 
 
 def _am_warmup(config: AMConfig, logdensity_fn, state: AMChains, key):
     del key  # AM's keys live in its state
     n = config.num_warmup
-    if n:
-        state, _, _ = _am_steps(config, logdensity_fn, state, n, n)
     c = state.keys.shape[0]
+    counts = {}
+    if n:
+        state, _, counts = _am_steps(config, logdensity_fn, state, n, n)
+        counts.pop("accepted")
     tuning = {"proposal_cholesky": state.chains.proposal_cholesky,
               "log_scale": state.chains.log_scale,
-              "n_evals": jnp.full((c,), float(n))}
+              "n_evals": jnp.full((c,), float(n)), **counts}
     return state, tuning
 
 
@@ -374,11 +420,10 @@ def _am_run_segment(config: AMConfig, logdensity_fn, state: AMChains, tuning, ke
     # The kernel freezes its own adaptation at num_warmup (tuning is informative only);
     # proda_compat (freeze_after_warmup=False) keeps adapting, as PRODA did.
     del tuning, key
-    state, draws, accepted = _am_steps(config, logdensity_fn, state, num_steps, thin)
+    state, draws, counts = _am_steps(config, logdensity_fn, state, num_steps, thin)
     c = draws.shape[0]
-    info = {"accepted": accepted.astype(jnp.float64),
-            "n_evals": jnp.full((c,), float(num_steps)),
-            "divergent": jnp.zeros((c,), jnp.float64)}
+    info = {"n_evals": jnp.full((c,), float(num_steps)),
+            "divergent": jnp.zeros((c,), jnp.float64), **counts}
     return state, draws, info
 
 

@@ -62,6 +62,10 @@ SITE_TABLE: dict[str, Variable] = {
                                 " iterations over chains (NUTS: mean acceptance"
                                 " probability)"),
     "chain_acceptance_rate": Variable(("site", "chain"), "1", "acceptance rate per chain"),
+    "rejected_fraction": Variable(("site", "reason"), "1", "fraction of all proposals"
+                                  " (chains, warm-up included) rejected for each reason; a"
+                                  " proposal may have several; NaN where the sampler does"
+                                  " not report it (NUTS)"),
     "n_divergent": Variable(("site",), "1", "divergent transitions after warm-up (NUTS)"),
     "n_evals": Variable(("site",), "1", "log-density evaluations, all chains, starts included"
                         " (NUTS: gradient evaluations, i.e. leapfrog steps)"),
@@ -83,6 +87,10 @@ COORDINATES: dict[str, Variable] = {
     "lon": Variable(("site",), "degrees_east", "longitude"),
     "site": Variable(("site",), "1", "profile id"),
     "parameter": Variable(("parameter",), "1", "parameter name"),
+    "reason": Variable(("reason",), "1", "rejection reason: the model's failure bits"
+                       " (nonfinite, negative, density_cap, no_positive_root, mic_fraction),"
+                       " infeasible_other, prediction (unusable at an observed depth),"
+                       " outside_prior"),
 }
 
 

@@ -193,3 +193,34 @@ def test_wall_time_with_threads_is_per_chunk(world, tmp_path, capsys):
     assert compile_time[0] > 0 and np.all(compile_time[1:] < compile_time[0])
     err = capsys.readouterr().err
     assert "4/4" in err and "site" in err  # the bar counts whole sites and ends with the stage
+
+
+def test_rejection_reasons_per_site(world, tmp_path):
+    """Site 2 gets no input: every proposal's prediction is 0, unusable for the lognormal."""
+    import dataclasses
+
+    profiles, forcing, _ = world
+    zero = {k: np.array(getattr(forcing, k)) for k in ("input_cwd", "input_litr1",
+                                                       "input_litr2", "input_litr3")}
+    for v in zero.values():
+        v[2] = 0.0
+    # wide prior box of the toy: a * b > 60,000 is infeasible (no reason given by the model)
+    run = inference.run_sites(profiles, dataclasses.replace(forcing, **zero), "toy",
+                              SAMPLER, output_dir=tmp_path / "r", **OPTIONS)
+    rf = run.table["rejected_fraction"]
+    assert rf.dims == ("site", "reason")
+    ok = run.table["status"].values == "ok"
+    assert str(run.table["status"].values[2]) == "init_failed"
+    assert np.all(rf.sel(reason="prediction").values[ok] == 0)
+    assert np.all((rf.values[ok] >= 0) & (rf.values[ok] <= 1))
+    assert float(rf.sel(reason="nonfinite").max()) == 0
+    # the sampler walks into a * b > 60,000 now and then in the logit space
+    other = rf.sel(reason="infeasible_other").values[ok]
+    assert np.all(other < 0.5)
+    # and the counts agree with the acceptance: rejected <= 1 - accepted
+    acc = run.table["acceptance_rate"].values[ok]
+    assert np.all(rf.sum("reason").values[ok] <= 1 - acc * 150 / 450 + 1e-12)
+    nuts = inference.run_sites(profiles, forcing, "toy", inference.nuts(num_warmup=30,
+                                                                         num_samples=20),
+                               output_dir=tmp_path / "n", **OPTIONS)
+    assert np.all(np.isnan(nuts.table["rejected_fraction"].values))
