@@ -29,8 +29,7 @@ import numpy as np
 from jax import lax, random
 
 from inference.config import RunConfig
-from inference.models import from_unit, log_density, resolve_model, to_unit
-from inference.models import REJECTION_BITS
+from inference.models import REJECTION_BITS, from_unit, log_density, resolve_model, to_unit
 from inference.samplers import DensityWithStatus, sampler_core
 from inference.sites import Profiles, SiteData, site_keys
 

@@ -25,9 +25,10 @@ status)``, ``status`` an int32 bit mask of why a point is rejected
 (:data:`inference.models.REJECTION_BITS`); a sampler that evaluates proposals may report
 ``info["rejected_<reason>"]`` (and the same in a ``tuning`` dict for the warm-up): the
 number of proposals rejected for that reason, which the site table turns into
-``rejected_fraction``. Keys: the runner passes the site's key to ``init`` (chain ``c``'s starting point was
-drawn with ``split(fold_in(key, c))[0]``; a sampler should use ``split(fold_in(key,
-c))[1]`` for chain ``c``) and fresh keys to ``warmup`` and each ``run_segment``.
+``rejected_fraction``. Keys: the runner passes the site's key to ``init`` (chain ``c``'s
+starting point was drawn with ``split(fold_in(key, c))[0]``; a sampler should use
+``split(fold_in(key, c))[1]`` for chain ``c``) and fresh keys to ``warmup`` and each
+``run_segment``.
 
 The runner ``vmap``s the core over the sites of a chunk and ``jit``-compiles it; it never
 looks at a config's class. A new sampler is one file: a config, a core, and::

@@ -69,7 +69,8 @@ def test_a_new_sampler_is_one_registration(monkeypatch):
 
         x, acc = jax.lax.scan(step, x, keys)
         draws = jnp.zeros((x.shape[0], num_steps // thin, x.shape[1])) + x[:, None]
-        info = {"accepted": acc.sum(0).astype(float), "n_evals": jnp.full(x.shape[0], 2.0 * num_steps),
+        info = {"accepted": acc.sum(0).astype(float),
+                "n_evals": jnp.full(x.shape[0], 2.0 * num_steps),
                 "divergent": jnp.zeros(x.shape[0])}
         return (x, state[1]), draws, info
 
