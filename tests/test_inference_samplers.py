@@ -37,7 +37,7 @@ def test_presets_apply_the_budget_rules():
         inference.get_sampler("slice")
 
 
-def test_a_new_sampler_is_one_registration(monkeypatch):
+def test_a_new_sampler_is_one_registration(monkeypatch, tmp_path):
     """A random-walk sampler defined here runs through the registry's contract."""
 
     @dataclasses.dataclass(frozen=True)
@@ -67,7 +67,7 @@ def test_a_new_sampler_is_one_registration(monkeypatch):
             acc = jnp.log(jax.random.uniform(k, (x.shape[0],))) < lp_new - lp
             return jnp.where(acc[:, None], prop, x), acc
 
-        x, acc = jax.lax.scan(step, x, keys)
+        x, acc = jax.lax.scan(step, x, keys[: num_steps // thin * thin])
         draws = jnp.zeros((x.shape[0], num_steps // thin, x.shape[1])) + x[:, None]
         info = {"accepted": acc.sum(0).astype(float),
                 "n_evals": jnp.full(x.shape[0], 2.0 * num_steps),
@@ -84,6 +84,15 @@ def test_a_new_sampler_is_one_registration(monkeypatch):
     state = init(cfg, ld, jnp.zeros((2, 3)), jax.random.PRNGKey(0))
     state, draws, info = run_segment(cfg, ld, state, {}, jax.random.PRNGKey(1), 20, 5)
     assert draws.shape == (2, 4, 3) and info["accepted"].shape == (2,)
+    # and through the runner, which never looks at the config's class
+    from inference.testing import synthetic_sites
+
+    profiles, forcing, _ = synthetic_sites("toy", 2, seed=1, noise_sd=0.05)
+    run = inference.run_sites(profiles, forcing, "toy", cfg, output_dir=tmp_path, num_chains=2,
+                              num_draws=5, progress=False)
+    assert run.complete and run.table.attrs["sampler"] == "rw"
+    assert np.all(run.table["n_evals"].values >= 2 * (10 + 2 * 20))
+    assert inference.load_site(tmp_path, "site0001")["posterior"]["a"].shape == (2, 5)
 
 
 def test_am_core_counts_rejections_by_reason():
