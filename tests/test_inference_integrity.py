@@ -224,3 +224,11 @@ def test_rejection_reasons_per_site(world, tmp_path):
                                                                          num_samples=20),
                                output_dir=tmp_path / "n", **OPTIONS)
     assert np.all(np.isnan(nuts.table["rejected_fraction"].values))
+
+
+def test_docs_show_the_schema():
+    """docs/runner.md carries the schema table generated from inference.schema."""
+    from inference.schema import schema_table
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "runner.md").read_text()
+    assert schema_table() in text, "docs/runner.md is out of date with inference/schema.py"
