@@ -291,9 +291,15 @@ def load_site_table(output_dir) -> xr.Dataset:
     """The site table of a finished run (assembled from the checkpoints if needed)."""
     path = Path(output_dir) / TABLE_FILE
     if path.exists():
-        t = read_groups(path)[None]
-        t["kept"] = t["kept"].astype(bool)
-        return t
+        try:
+            t = read_groups(path)[None]
+        except (OSError, ValueError, RuntimeError) as err:
+            warnings.warn(f"site table {path} is unreadable ({type(err).__name__}: {err});"
+                          " assembling it from the checkpoints", CorruptCheckpointWarning,
+                          stacklevel=2)
+        else:
+            t["kept"] = t["kept"].astype(bool)
+            return t
     return assemble_site_table(output_dir)
 
 

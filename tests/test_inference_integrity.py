@@ -116,6 +116,11 @@ def test_truncated_checkpoint_is_reported_and_redone(reference, world, tmp_path)
     assert run.complete and [r["n_sites"] for r in done] == [2]
     np.testing.assert_array_equal(run.table["mean"].values, reference.table["mean"].values)
     assert list((out / CHUNK_DIR).glob(victim.name + ".corrupt-*"))  # kept for inspection
+    (out / "site_table.nc").write_bytes(b"not netCDF")
+    with pytest.warns(CorruptCheckpointWarning, match="site_table.nc"):
+        table = inference.load_site_table(out)
+    np.testing.assert_array_equal(table["mean"].sel(site=reference.table["site"]).values,
+                                  reference.table["mean"].values)
 
 
 def test_lazy_open_then_load_and_resume_does_not_crash(reference, world, tmp_path):
