@@ -349,14 +349,27 @@ def _proda_compat_preset(num_warmup: int = 35_000, num_samples: int = 35_000,
 # adaptive Metropolis (inference.am) behind the contract
 # ----------------------------------------------------------------------------------------
 
-class AMChains(NamedTuple):
-    """All chains of one site: per-chain :class:`inference.am.AMState` (leading axis C),
-    per-chain keys (step ``i`` of chain ``c`` uses ``fold_in(keys[c], i)``, so results do
-    not depend on how the run is cut into segments) and the 0-based iteration index."""
+@dataclasses.dataclass(frozen=True)
+class AMChains:
+    """All chains of one site.
+
+    Attributes:
+        chains: per-chain :class:`inference.am.AMState` (leading axis C).
+        keys: (C, 2) per-chain keys; step ``i`` of chain ``c`` uses ``fold_in(keys[c], i)``,
+            so results do not depend on how the run is cut into segments.
+        iteration: the 0-based index of the next step, a Python int (pytree metadata, not
+            an array): it stays unbatched when the runner vmaps over sites, so the
+            adaptation schedule compiles to real control flow (``lax.cond``) instead of
+            both branches every step; each segment start compiles once.
+    """
 
     chains: am.AMState
     keys: jnp.ndarray
-    iteration: jnp.ndarray
+    iteration: int = 0
+
+
+jax.tree_util.register_dataclass(AMChains, data_fields=["chains", "keys"],
+                                 meta_fields=["iteration"])
 
 
 def _am_density(logdensity_fn):
@@ -370,7 +383,7 @@ def _am_init(config: AMConfig, logdensity_fn, positions, key) -> AMChains:
     fn, has_aux = _am_density(logdensity_fn)
     chains = jax.vmap(lambda x: am.init(x, fn, initial_step_size=config.initial_step_size,
                                         has_aux=has_aux))(positions)
-    return AMChains(chains, chain_keys(key, positions.shape[0]), jnp.zeros((), jnp.int32))
+    return AMChains(chains, chain_keys(key, positions.shape[0]), 0)
 
 
 def _am_steps(config: AMConfig, logdensity_fn, state: AMChains, num_steps: int, thin: int):
@@ -378,28 +391,30 @@ def _am_steps(config: AMConfig, logdensity_fn, state: AMChains, num_steps: int, 
     fn, has_aux = _am_density(logdensity_fn)
     kernel = am.build_kernel(**config.kernel_options(), has_aux=has_aux)
 
-    def step(carry, _):
-        chains, i = carry
+    def step(chains, i):
         chains, info = jax.vmap(
             lambda k, st: kernel(random.fold_in(k, i), st, fn, i))(state.keys, chains)
         counts = {"accepted": info.is_accepted.astype(jnp.float64)}
         if has_aux:
             counts.update(_rejection_counts(info.proposal_aux))
-        return (chains, i + 1), counts
+        return chains, counts
 
-    def block(carry, _):
-        carry, counts = lax.scan(step, carry, None, length=thin)
-        return carry, (carry[0].position, jax.tree_util.tree_map(lambda a: a.sum(0), counts))
+    def block(chains, idx):
+        chains, counts = lax.scan(step, chains, idx)
+        return chains, (chains.position, jax.tree_util.tree_map(lambda a: a.sum(0), counts))
 
+    start = state.iteration
     n_blocks = num_steps // thin
-    carry = (state.chains, state.iteration)
-    carry, (draws, counts) = lax.scan(block, carry, None, length=n_blocks)
+    # step indices are constants (unbatched under vmap): real lax.cond in the schedule
+    idx = jnp.arange(start, start + n_blocks * thin, dtype=jnp.int32).reshape(n_blocks, thin)
+    chains, (draws, counts) = lax.scan(block, state.chains, idx)
     counts = jax.tree_util.tree_map(lambda a: a.sum(0), counts)
     if num_steps - n_blocks * thin:  # iterations after the last stored draw
-        carry, rest = lax.scan(step, carry, None, length=num_steps - n_blocks * thin)
+        chains, rest = lax.scan(step, chains, jnp.arange(start + n_blocks * thin,
+                                                         start + num_steps, dtype=jnp.int32))
         counts = jax.tree_util.tree_map(lambda a, b: a + b.sum(0), counts, rest)
-    return state._replace(chains=carry[0], iteration=carry[1]), jnp.swapaxes(draws, 0, 1), \
-        counts
+    new = AMChains(chains, state.keys, start + num_steps)
+    return new, jnp.swapaxes(draws, 0, 1), counts
 
 
 def _am_warmup(config: AMConfig, logdensity_fn, state: AMChains, key):
