@@ -37,7 +37,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import inference
-from inference import run as R
+from inference.config import RunConfig
+from inference.models import resolve_model
+from inference.programs import Chunk, prepare_sites, programs
+from inference.sites import site_keys
 from inference.testing import example_forcing, profiles_dataset, synthetic_sites
 
 PAPER_ITERATIONS = 3 * 70_000
@@ -56,27 +59,30 @@ def _tile_sites(model: str, n: int, seed: int = 0):
 def am_throughput(model: str, sizes: list[int], iterations: int, repeats: int = 2) -> list[dict]:
     """Iterations/s of the compiled AM segment for batches of ``sites x 3 chains``."""
     out = []
-    config = R.RunConfig(model=model, sampler=inference.adaptive_metropolis(
+    config = RunConfig(model=model, sampler=inference.adaptive_metropolis(
         num_warmup=iterations, num_samples=iterations), likelihood=inference.lognormal(),
         num_chains=3, num_draws=10, n_layers=5)
-    programs = R._programs(config)
-    module = R._resolve(model)
+    progs = programs(config)
+    module = resolve_model(model)
     for n in sizes:
         profiles, forcing = _tile_sites(model, n)
         prof, _ = inference.read_profiles(profiles, config.likelihood)
-        sites, ids = R._prepare_sites(R.Chunk(prof, forcing), module)
-        init_keys, run_keys, _ = R._chain_keys(config, ids)
-        states, ok, _ = programs["init"](sites, init_keys, run_keys)
+        sites, ids = prepare_sites(Chunk(prof, forcing), module)
+        site_key = jnp.asarray(site_keys(config.seed, ids))
+        (states, ok, _), _ = progs.call("init", sites, site_key)
+        (states, tuning), _ = progs.call("warmup", sites, states, site_key)
         thin = iterations // 10
-        seg = programs["segment"]
-        states, _ = jax.block_until_ready(seg(sites, run_keys, states, jnp.asarray(0), n_blocks=10,
-                                              thin=thin))  # compile + warm
+
+        def seg(states, sites=sites, tuning=tuning, site_key=site_key, thin=thin):
+            out, _ = progs.call("segment", sites, states, tuning, site_key,
+                                num_steps=iterations, thin=thin)
+            return jax.block_until_ready(out)[0]
+
+        seg(states)  # compile + warm (the same input each time: one program)
         best_wall, best_cpu = np.inf, np.inf
-        for r in range(repeats):
+        for _ in range(repeats):
             w0, c0 = time.perf_counter(), time.process_time()
-            states, _ = jax.block_until_ready(seg(sites, run_keys, states,
-                                                  jnp.asarray((r + 1) * iterations),
-                                                  n_blocks=10, thin=thin))
+            seg(states)
             best_wall = min(best_wall, time.perf_counter() - w0)
             best_cpu = min(best_cpu, time.process_time() - c0)
         chains = n * 3
@@ -99,8 +105,8 @@ def model_evaluation_cost(model: str, n: int = 768) -> dict:
 
     profiles, forcing = _tile_sites(model, n // 3)
     prof, _ = inference.read_profiles(profiles, inference.lognormal())
-    module = R._resolve(model)
-    sites, _ = R._prepare_sites(R.Chunk(prof, forcing), module)
+    module = resolve_model(model)
+    sites, _ = prepare_sites(Chunk(prof, forcing), module)
     d = len(module.PARAMETERS)
     x = jax.random.normal(jax.random.PRNGKey(0), (n // 3, 3, d)) * 0.5
     f = jax.jit(jax.vmap(lambda s, xs: jax.vmap(

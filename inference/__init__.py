@@ -6,7 +6,11 @@
 * :mod:`inference.am` -- the adaptive-Metropolis functional core;
   :class:`AdaptiveMetropolis` -- the same as a ``numpyro.infer.MCMCKernel``.
 * :func:`run_sites` -- all sites x chains in one compiled program, chunked, checkpointed,
-  resumable, optionally on a Dask cluster; :func:`load_site_table`, :func:`load_site`.
+  fingerprinted, resumable, optionally on a Dask cluster; :func:`load_site_table`,
+  :func:`load_site` (modules :mod:`~inference.config`, :mod:`~inference.programs`,
+  :mod:`~inference.checkpoints`, :mod:`~inference.schema`, :mod:`~inference.run`).
+* :mod:`inference.samplers` -- the sampler registry (:func:`register_sampler`,
+  :func:`get_sampler`) and the AM and NUTS cores behind one contract.
 * :mod:`inference.diagnostics` -- R-hat/ESS/MCSE (ArviZ), NSE, screening, dashboard.
 * :func:`recovery` / :func:`recovery_experiment` -- parameter recovery on virtual sites.
 * :func:`compare_methods` -- AM vs NUTS (vs PRODA's sampler) on the same sites.
@@ -16,6 +20,7 @@ See ``docs/inference.md``.
 
 import socmodels  # noqa: F401  (enables float64)
 from inference import am
+from inference.checkpoints import CorruptCheckpointWarning
 from inference.compare import compare_methods
 from inference.diagnostics import dashboard, nse, screen, summarize
 from inference.kernels import AdaptiveMetropolis, AMSamplerState
@@ -44,10 +49,14 @@ from inference.run import (
 from inference.samplers import (
     AMConfig,
     NUTSConfig,
+    SamplerCore,
     adaptive_metropolis,
     get_sampler,
     nuts,
     proda_compat,
+    register_sampler,
+    sampler_core,
+    sampler_from_budget,
     two_phase,
 )
 from inference.sites import ProfileError, SiteData, make_site, read_profiles, site_key
@@ -60,9 +69,10 @@ __all__ = [
     "SiteData", "make_site", "read_profiles", "site_key", "ProfileError",
     "site_model", "log_density", "resolve_model", "SitePrediction",
     "AMConfig", "NUTSConfig", "adaptive_metropolis", "two_phase", "proda_compat", "nuts",
-    "get_sampler",
+    "get_sampler", "register_sampler", "sampler_core", "sampler_from_budget", "SamplerCore",
     "run_sites", "run_chunk", "run_chunk_to_file", "RunConfig", "Chunk", "SiteRun",
     "RunConfigError", "completed_sites", "load_site", "load_site_table",
+    "CorruptCheckpointWarning",
     "summarize", "nse", "screen", "dashboard",
     "recovery", "recovery_experiment", "compare_methods",
     "WelfordState", "welford_init", "welford_update", "welford_covariance",

@@ -134,11 +134,14 @@ class AMInfo(NamedTuple):
     is_accepted : Array, () bool
     proposal_logdensity : Array, ()
         Log density at the proposal (``-inf`` if non-finite or infeasible).
+    proposal_aux : pytree
+        Auxiliary output of ``logdensity_fn`` at the proposal (``()`` unless ``has_aux``).
     """
 
     acceptance_probability: jnp.ndarray
     is_accepted: jnp.ndarray
     proposal_logdensity: jnp.ndarray
+    proposal_aux: Any = ()
 
 
 class SamplingAlgorithm(NamedTuple):
@@ -338,7 +341,7 @@ def build_kernel(*, scaling: str | float = "haario", regularization: float = 1e-
         new_state = AMState(position, logdensity, aux, chol, stats,
                             state.num_accepted + accepted.astype(state.num_accepted.dtype),
                             log_scale)
-        info = AMInfo(alpha, accepted, lp_new)
+        info = AMInfo(alpha, accepted, lp_new, aux_new)
         return new_state, info
 
     return kernel

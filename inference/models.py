@@ -39,7 +39,7 @@ from inference.sites import SiteData
 from socmodels.contract import resolve_model
 from socmodels.observation import observe
 
-__all__ = ["SPACES", "SitePrediction", "resolve_model", "log_density", "predict",
+__all__ = ["SPACES", "REJECTION_BITS", "SitePrediction", "resolve_model", "log_density", "predict",
            "to_unit", "from_unit", "site_model", "ProfileObservation"]
 
 SPACES = ("unit", "logit")
@@ -56,6 +56,24 @@ class SitePrediction(NamedTuple):
 
     soc: Any
     log_likelihood: Any
+    status: Any = 0
+    """() int32 bit mask: why the point is rejected (0: usable; see :data:`REJECTION_BITS`)."""
+
+
+REJECTION_BITS = {"nonfinite": 1, "negative": 2, "density_cap": 4, "no_positive_root": 8,
+                  "mic_fraction": 16, "infeasible_other": 128, "prediction": 256,
+                  "outside_prior": 512}
+"""Rejection reasons: the model's ``socmodels.Failure`` bits (1-16), an infeasible state
+whose model gives no reason (128), a prediction the likelihood cannot use at an observed
+depth (256: non-finite, or <= 0 for ``lognormal``) and a point outside the prior box (512)."""
+
+
+def _model_status(ss) -> jnp.ndarray:
+    """The steady state's failure bits (``SteadyState.status``, :class:`socmodels.Failure`);
+    an infeasible state that names no reason gets ``infeasible_other``."""
+    status = jnp.asarray(ss.status, jnp.int32)
+    unnamed = jnp.logical_and(status == 0, ~jnp.all(jnp.asarray(ss.feasible)))
+    return jnp.where(unnamed, REJECTION_BITS["infeasible_other"], status).astype(jnp.int32)
 
 
 @functools.lru_cache(maxsize=None)
@@ -104,14 +122,23 @@ def predict(theta, site: SiteData, model: ModuleType, likelihood: Likelihood):
         ``ok`` is False for an infeasible steady state, a non-finite prediction at a valid
         layer, or (``lognormal``) a prediction <= 0 at a valid layer.
     """
+    pred, ok, _ = _predict_with_status(theta, site, model, likelihood)
+    return pred, ok
+
+
+def _predict_with_status(theta, site: SiteData, model: ModuleType, likelihood: Likelihood):
+    """:func:`predict` and the rejection bits of the point."""
     ss = _steady_state_fn(model)(theta, site.prepared)
     pred = observe(ss.soc, site.depth)
     mask = jnp.asarray(site.mask, bool)
     good = jnp.isfinite(pred)
     if likelihood.positive_predictions:
         good = good & (pred > 0)
-    ok = jnp.all(jnp.asarray(ss.feasible)) & jnp.all(good | ~mask)
-    return pred, ok
+    usable = jnp.all(good | ~mask)
+    ok = jnp.all(jnp.asarray(ss.feasible)) & usable
+    status = _model_status(ss) | jnp.where(
+        usable, 0, REJECTION_BITS["prediction"]).astype(jnp.int32)
+    return pred, ok, status
 
 
 def log_density(position, site: SiteData, *, model: str | ModuleType,
@@ -142,12 +169,14 @@ def log_density(position, site: SiteData, *, model: str | ModuleType,
     if space == "unit":
         u = jnp.clip(u, 1e-12, 1.0 - 1e-12)  # model evaluated anyway under vmap; keep it finite
     theta = params.to_physical(u)
-    pred, ok = predict(theta, site, module, likelihood)
+    pred, ok, status = _predict_with_status(theta, site, module, likelihood)
     mask = jnp.asarray(site.mask, bool)
     safe_pred = jnp.where(ok & mask, pred, site.obs)  # no NaN flows into the likelihood or grad
     ll = likelihood.pointwise(safe_pred, site.obs, mask, site.weight)
     total = jnp.where(ok & jnp.isfinite(lp_prior), jnp.sum(ll) + lp_prior, -jnp.inf)
-    return total, SitePrediction(pred, ll)
+    status = status | jnp.where(jnp.isfinite(lp_prior), 0,
+                                REJECTION_BITS["outside_prior"]).astype(jnp.int32)
+    return total, SitePrediction(pred, ll, status)
 
 
 class ProfileObservation(dist.Distribution):
@@ -186,10 +215,14 @@ def site_model(site: SiteData, *, soil_model: str | ModuleType = "clm5",
                likelihood: Likelihood | None = None, observed: bool = True) -> None:
     """NumPyro model of one site (use with ``NUTS`` or :class:`AdaptiveMetropolis`).
 
-    Sample sites: ``u`` (d,) ~ Uniform(0, 1) (NumPyro samples its logit); deterministic
-    ``theta`` (physical parameters) and ``soc_pred`` (predictions at the observed depths);
-    observed ``soc`` (L,), masked to the valid layers, so that
-    ``numpyro.infer.log_likelihood`` returns the pointwise log-likelihood per layer.
+    Sample sites: one per parameter, named as in ``PARAMETERS`` (e.g. ``q10``), in physical
+    units with the model's prior (uniform on the bounds, log-uniform for ``scale="log"``),
+    so that ``arviz.from_numpyro(mcmc)`` names the parameters with no extra arguments;
+    deterministic ``theta`` (d,) and ``u`` (d,) (the same values as one vector, physical and
+    in the unit cube) and ``soc_pred`` (predictions at the observed depths); observed
+    ``soc`` (L,), masked to the valid layers, so that ``numpyro.infer.log_likelihood``
+    returns the pointwise log-likelihood per layer. For uniform priors NumPyro's
+    unconstrained value of a parameter is ``logit(u)``, the runner's ``"logit"`` space.
 
     Parameters
     ----------
@@ -205,8 +238,11 @@ def site_model(site: SiteData, *, soil_model: str | ModuleType = "clm5",
     module = resolve_model(soil_model)
     likelihood = lognormal() if likelihood is None else likelihood
     params = module.PARAMETERS
-    u = numpyro.sample("u", dist.Uniform(0.0, 1.0).expand([len(params)]).to_event(1))
-    theta = numpyro.deterministic("theta", params.to_physical(u))
+    theta = jnp.stack([numpyro.sample(p.name, dist.LogUniform(p.lower, p.upper)
+                                      if p.scale == "log" else dist.Uniform(p.lower, p.upper))
+                       for p in params])
+    numpyro.deterministic("theta", theta)
+    numpyro.deterministic("u", params.to_unit(theta))
     pred, ok = predict(theta, site, module, likelihood)
     numpyro.deterministic("soc_pred", pred)
     obs_dist = ProfileObservation(pred, ok, site.obs, site.mask, site.weight, likelihood)

@@ -1,30 +1,193 @@
-"""Sampler configurations for :func:`inference.run_sites` (small, frozen, JSON-able values).
+"""Samplers for :func:`inference.run_sites`: one registry of configs and functional cores.
 
-=====================  =============================================================
-``adaptive_metropolis`` Haario AM, s = 2.38^2/d, eps = 1e-8, adaptation frozen after
-                        warm-up (35,000 + 35,000 iterations by default: the paper's
-                        70,000-iteration budget), in the logit space.
-``two_phase``           the paper's schedule with valid AM (unit cube): 20,000 uniform +-0.1 test
-                        steps, then 50,000 adaptive Gaussian steps of which the first
-                        half is warm-up (adaptation frozen for the kept half).
-``proda_compat``        replication aid, **not a valid sampler**: two-phase schedule,
-                        annealed acceptance exp(-dJ ln(n + 2)), s = 2.4/d, eps = 0,
-                        adaptation never stops (recomputed every iteration after 4,000).
-``nuts``                NumPyro's NUTS (diagonal mass matrix, windowed adaptation) in the
-                        logit space, 1,000 + 1,000 iterations.
-=====================  =============================================================
+The contract
+------------
+A sampler is a frozen config dataclass (fields include ``num_warmup`` and ``num_samples``;
+``to_dict()`` with ``"kind"``; ``from_dict``) and a :class:`SamplerCore`, three pure JAX
+functions for ONE site and ALL its chains at once (so that ensemble methods can interact)::
+
+    init(config, logdensity_fn, positions (C, d), key) -> state
+    warmup(config, logdensity_fn, state, key) -> (state, tuning)
+    run_segment(config, logdensity_fn, state, tuning, key, num_steps, thin)
+        -> (state, draws (C, num_steps // thin, d), info)
+
+``logdensity_fn(x: (d,)) -> scalar`` is the log density in the sampler's space (the logit
+space of the unit cube unless the config has ``space = "unit"``); gradients by
+``jax.grad``. All adaptation happens in ``warmup``; ``tuning`` is a pytree frozen
+afterwards. ``info`` is a dict of ``(C,)`` arrays summed over the segment; the runner reads
+``"accepted"`` (accepted proposals, or summed acceptance probabilities), ``"n_evals"``
+(log-density evaluations, gradients included) and ``"divergent"``, and stores an optional
+``info["per_draw"]`` dict of ``(C, num_steps // thin)`` arrays (``"diverging"``,
+``"n_steps"``) in ``sample_stats``. A ``tuning`` dict may hold ``"n_evals"`` ((C,), the
+warm-up's evaluations; default ``num_warmup`` per chain). ``num_steps`` and ``thin`` are
+static. The runner's ``logdensity_fn`` also has ``with_status(x) -> (logdensity,
+status)``, ``status`` an int32 bit mask of why a point is rejected
+(:data:`inference.models.REJECTION_BITS`); a sampler that evaluates proposals may report
+``info["rejected_<reason>"]`` (and the same in a ``tuning`` dict for the warm-up): the
+number of proposals rejected for that reason, which the site table turns into
+``rejected_fraction``. Keys: the runner passes the site's key to ``init`` (chain ``c``'s
+starting point was drawn with ``split(fold_in(key, c))[0]``; a sampler should use
+``split(fold_in(key, c))[1]`` for chain ``c``) and fresh keys to ``warmup`` and each
+``run_segment``.
+
+The runner ``vmap``s the core over the sites of a chunk and ``jit``-compiles it; it never
+looks at a config's class. A new sampler is one file: a config, a core, and::
+
+    register_sampler("my_kind", MyConfig, SamplerCore(init, warmup, run_segment))
+
+Named presets
+-------------
+:func:`get_sampler` takes a name, a ``to_dict()`` dict, a dict ``{"kind": name,
+"num_warmup": ..., "num_samples": ..., **options}`` or a config. The presets (one set of
+defaults, used by the library, the pipeline and the CLI):
+
+==================  ==================================================================
+``"am"``            Haario AM, s = 2.38^2/d, eps = 1e-8, adaptation from iteration
+                    ``min(1000, num_warmup // 4)``, frozen after warm-up, logit space;
+                    35,000 + 35,000 iterations by default (the paper's 70,000 budget).
+``"am_two_phase"``  as ``"am"``, the first ``num_warmup // 3`` iterations being PRODA's
+                    uniform +-0.1 test steps (:func:`two_phase` gives the paper's exact
+                    20,000 + 50,000 unit-cube schedule).
+``"proda_compat"``  replication aid, **not a valid sampler**: two-phase, annealed
+                    acceptance exp(-dJ ln(n + 2)), s = 2.4/d, eps = 0, covariance
+                    recomputed every iteration, never frozen, unit cube.
+``"nuts"``          NumPyro's NUTS (diagonal mass matrix, windowed adaptation) in the logit
+                    space, 1,000 + 1,000 iterations.
+==================  ==================================================================
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
+import jax
+import jax.numpy as jnp
+from jax import lax, random
+
+from inference import am
 from inference.models import SPACES
 
-__all__ = ["AMConfig", "NUTSConfig", "adaptive_metropolis", "two_phase", "proda_compat",
-           "nuts", "get_sampler", "SAMPLERS"]
+__all__ = ["AMConfig", "NUTSConfig", "SamplerCore", "adaptive_metropolis", "two_phase",
+           "proda_compat", "nuts", "get_sampler", "sampler_core", "register_sampler",
+           "register_preset", "sampler_from_budget", "SAMPLERS", "chain_keys",
+           "DensityWithStatus"]
 
+
+class SamplerCore(NamedTuple):
+    """The functional core of a sampler (see the module docstring for the signatures)."""
+
+    init: Callable
+    warmup: Callable
+    run_segment: Callable
+
+
+_KINDS: dict[str, tuple[type, SamplerCore]] = {}
+"""kind -> (config type, core)."""
+
+SAMPLERS: dict[str, Callable[..., Any]] = {}
+"""Preset name -> factory ``(num_warmup=..., num_samples=..., **options) -> config``."""
+
+
+def register_sampler(kind: str, config_type: type, core: SamplerCore) -> None:
+    """Register a sampler core under ``kind`` (``config_type.kind`` must equal it).
+
+    The config type also becomes the preset of that name unless one is registered.
+    """
+    if getattr(config_type, "kind", None) != kind:
+        raise ValueError(f"{config_type.__name__}.kind must be {kind!r}")
+    if not isinstance(core, SamplerCore):
+        core = SamplerCore(*core)
+    _KINDS[kind] = (config_type, core)
+    SAMPLERS.setdefault(kind, config_type)
+
+
+def register_preset(name: str, factory: Callable[..., Any]) -> None:
+    """Register a named preset ``factory(num_warmup=..., num_samples=..., **options)``."""
+    SAMPLERS[name] = factory
+
+
+def _config_types() -> tuple[type, ...]:
+    return tuple(t for t, _ in _KINDS.values())
+
+
+def get_sampler(spec) -> Any:
+    """A sampler config from a config, a preset name, or a dict.
+
+    Args:
+        spec: a registered config (returned as is); a preset name (``"am"``,
+            ``"am_two_phase"``, ``"proda_compat"``, ``"nuts"``, ...); or a dict whose
+            ``"kind"`` is a preset name or a registered kind and whose other entries are
+            the preset's options (``num_warmup``, ``num_samples``, ...) -- the output of
+            ``to_dict()`` round-trips.
+
+    Raises:
+        ValueError: unknown name; TypeError: a value that is no sampler specification.
+    """
+    if isinstance(spec, _config_types()):
+        return spec
+    if isinstance(spec, str):
+        spec = {"kind": spec}
+    if isinstance(spec, dict):
+        spec = dict(spec)
+        if "kind" not in spec:
+            raise ValueError(f"sampler specification {spec} has no 'kind'")
+        name = spec.pop("kind")
+        if name not in SAMPLERS:
+            raise ValueError(f"unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}")
+        return SAMPLERS[name](**spec)
+    raise TypeError(f"cannot make a sampler from {type(spec).__name__}")
+
+
+def sampler_from_budget(name: str, num_warmup: int, num_samples: int, **options) -> Any:
+    """The preset ``name`` with an iteration budget (what the pipeline's config gives)."""
+    return get_sampler({"kind": name, "num_warmup": num_warmup, "num_samples": num_samples,
+                        **options})
+
+
+def sampler_core(config) -> SamplerCore:
+    """The registered core of a config (looked up by ``config.kind``)."""
+    kind = getattr(config, "kind", None)
+    if kind not in _KINDS:
+        raise ValueError(f"no sampler core registered for kind {kind!r}")
+    return _KINDS[kind][1]
+
+
+class DensityWithStatus:
+    """A log density ``x -> scalar`` that can also say why a point is rejected.
+
+    Args:
+        fn: ``x -> (logdensity, status)`` (status: int32 bit mask, 0 = usable).
+    """
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+
+    def __call__(self, x):
+        return self.fn(x)[0]
+
+    def with_status(self, x):
+        """``(logdensity, status)`` at ``x``."""
+        return self.fn(x)
+
+
+def _rejection_counts(status) -> dict:
+    """``{"rejected_<reason>": (C,) 0/1}`` from proposal statuses (C,)."""
+    from inference.models import REJECTION_BITS
+
+    return {f"rejected_{name}": ((status & bit) != 0).astype(jnp.float64)
+            for name, bit in REJECTION_BITS.items()}
+
+
+def chain_keys(key, num_chains: int):
+    """Chain ``c``'s sampling key ``split(fold_in(key, c))[1]`` (C, 2) (see the contract)."""
+    return jax.vmap(lambda c: random.split(random.fold_in(key, c), 2)[1])(
+        jnp.arange(num_chains))
+
+
+# ----------------------------------------------------------------------------------------
+# configurations
+# ----------------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
 class AMConfig:
@@ -74,7 +237,15 @@ class AMConfig:
                     acceptance=self.acceptance, target_acceptance=self.target_acceptance)
 
     def to_dict(self) -> dict:
+        """JSON-able settings, with ``"kind"`` (the registry key of the core)."""
         return {"kind": self.kind, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d.pop("kind", None)
+        return cls(**d)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +269,15 @@ class NUTSConfig:
             raise ValueError("target_accept_prob must be in (0, 1)")
 
     def to_dict(self) -> dict:
+        """JSON-able settings, with ``"kind"`` (the registry key of the core)."""
         return {"kind": self.kind, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d.pop("kind", None)
+        return cls(**d)
 
 
 def adaptive_metropolis(**options) -> AMConfig:
@@ -145,21 +324,199 @@ def nuts(**options) -> NUTSConfig:
     return NUTSConfig(**options)
 
 
-SAMPLERS = {"am": adaptive_metropolis, "am_two_phase": two_phase,
-            "proda_compat": proda_compat, "nuts": nuts}
+def _am_preset(num_warmup: int = 35_000, num_samples: int = 35_000, **options) -> AMConfig:
+    opts = dict(adapt_start=min(1_000, num_warmup // 4), name="am")
+    opts.update(options)
+    return AMConfig(num_warmup=num_warmup, num_samples=num_samples, **opts)
 
 
-def get_sampler(spec) -> AMConfig | NUTSConfig:
-    """A sampler config from a config, a name in :data:`SAMPLERS`, or ``to_dict()`` output."""
-    if isinstance(spec, (AMConfig, NUTSConfig)):
-        return spec
-    if isinstance(spec, str):
-        if spec not in SAMPLERS:
-            raise ValueError(f"unknown sampler '{spec}'; choose one of {sorted(SAMPLERS)}")
-        return SAMPLERS[spec]()
-    if isinstance(spec, dict):
-        spec = dict(spec)
-        kind = spec.pop("kind")
-        cls = {"am": AMConfig, "nuts": NUTSConfig}[kind]
-        return cls(**spec)
-    raise TypeError(f"cannot make a sampler from {type(spec).__name__}")
+def _am_two_phase_preset(num_warmup: int = 35_000, num_samples: int = 35_000,
+                         **options) -> AMConfig:
+    opts = dict(num_test_steps=num_warmup // 3, name="am_two_phase")
+    opts.update(options)
+    return _am_preset(num_warmup, num_samples, **opts)
+
+
+def _proda_compat_preset(num_warmup: int = 35_000, num_samples: int = 35_000,
+                         **options) -> AMConfig:
+    opts = dict(scaling="proda", regularization=0.0, adapt_every=1, acceptance="annealed",
+                freeze_after_warmup=False, space="unit", name="proda_compat")
+    opts.update(options)
+    return _am_two_phase_preset(num_warmup, num_samples, **opts)
+
+
+# ----------------------------------------------------------------------------------------
+# adaptive Metropolis (inference.am) behind the contract
+# ----------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class AMChains:
+    """All chains of one site.
+
+    Attributes:
+        chains: per-chain :class:`inference.am.AMState` (leading axis C).
+        keys: (C, 2) per-chain keys; step ``i`` of chain ``c`` uses ``fold_in(keys[c], i)``,
+            so results do not depend on how the run is cut into segments.
+        iteration: the 0-based index of the next step, a Python int (pytree metadata, not
+            an array): it stays unbatched when the runner vmaps over sites, so the
+            adaptation schedule compiles to real control flow (``lax.cond``) instead of
+            both branches every step; each segment start compiles once.
+    """
+
+    chains: am.AMState
+    keys: jnp.ndarray
+    iteration: int = 0
+
+
+jax.tree_util.register_dataclass(AMChains, data_fields=["chains", "keys"],
+                                 meta_fields=["iteration"])
+
+
+def _am_density(logdensity_fn):
+    """(function for the kernel, has_aux): the status travels as AM's auxiliary output."""
+    if hasattr(logdensity_fn, "with_status"):
+        return logdensity_fn.with_status, True
+    return logdensity_fn, False
+
+
+def _am_init(config: AMConfig, logdensity_fn, positions, key) -> AMChains:
+    fn, has_aux = _am_density(logdensity_fn)
+    chains = jax.vmap(lambda x: am.init(x, fn, initial_step_size=config.initial_step_size,
+                                        has_aux=has_aux))(positions)
+    return AMChains(chains, chain_keys(key, positions.shape[0]), 0)
+
+
+def _am_steps(config: AMConfig, logdensity_fn, state: AMChains, num_steps: int, thin: int):
+    """``num_steps`` AM iterations: (state, positions every ``thin``, per-chain counts)."""
+    fn, has_aux = _am_density(logdensity_fn)
+    kernel = am.build_kernel(**config.kernel_options(), has_aux=has_aux)
+
+    def step(chains, i):
+        chains, info = jax.vmap(
+            lambda k, st: kernel(random.fold_in(k, i), st, fn, i))(state.keys, chains)
+        counts = {"accepted": info.is_accepted.astype(jnp.float64)}
+        if has_aux:
+            counts.update(_rejection_counts(info.proposal_aux))
+        return chains, counts
+
+    def block(chains, idx):
+        chains, counts = lax.scan(step, chains, idx)
+        return chains, (chains.position, jax.tree_util.tree_map(lambda a: a.sum(0), counts))
+
+    start = state.iteration
+    n_blocks = num_steps // thin
+    # step indices are constants (unbatched under vmap): real lax.cond in the schedule
+    idx = jnp.arange(start, start + n_blocks * thin, dtype=jnp.int32).reshape(n_blocks, thin)
+    chains, (draws, counts) = lax.scan(block, state.chains, idx)
+    counts = jax.tree_util.tree_map(lambda a: a.sum(0), counts)
+    if num_steps - n_blocks * thin:  # iterations after the last stored draw
+        chains, rest = lax.scan(step, chains, jnp.arange(start + n_blocks * thin,
+                                                         start + num_steps, dtype=jnp.int32))
+        counts = jax.tree_util.tree_map(lambda a, b: a + b.sum(0), counts, rest)
+    new = AMChains(chains, state.keys, start + num_steps)
+    return new, jnp.swapaxes(draws, 0, 1), counts
+
+
+def _am_warmup(config: AMConfig, logdensity_fn, state: AMChains, key):
+    del key  # AM's keys live in its state
+    n = config.num_warmup
+    c = state.keys.shape[0]
+    counts = {}
+    if n:
+        state, _, counts = _am_steps(config, logdensity_fn, state, n, n)
+        counts.pop("accepted")
+    tuning = {"proposal_cholesky": state.chains.proposal_cholesky,
+              "log_scale": state.chains.log_scale,
+              "n_evals": jnp.full((c,), float(n)), **counts}
+    return state, tuning
+
+
+def _am_run_segment(config: AMConfig, logdensity_fn, state: AMChains, tuning, key,
+                    num_steps: int, thin: int):
+    # The kernel freezes its own adaptation at num_warmup (tuning is informative only);
+    # proda_compat (freeze_after_warmup=False) keeps adapting, as PRODA did.
+    del tuning, key
+    state, draws, counts = _am_steps(config, logdensity_fn, state, num_steps, thin)
+    c = draws.shape[0]
+    info = {"n_evals": jnp.full((c,), float(num_steps)),
+            "divergent": jnp.zeros((c,), jnp.float64), **counts}
+    return state, draws, info
+
+
+# ----------------------------------------------------------------------------------------
+# NumPyro's NUTS behind the contract
+# ----------------------------------------------------------------------------------------
+
+def _nuts_kernels(config: NUTSConfig, logdensity_fn, position):
+    """NumPyro's (init_kernel, sample_kernel) for ``logdensity_fn``.
+
+    NumPyro's ``sample_kernel`` reads settings that ``init_kernel`` stores in its closure,
+    so ``init_kernel`` is traced here too; its unused outputs are removed by XLA.
+    """
+    from numpyro.infer.hmc import hmc
+
+    init_kernel, sample_kernel = hmc(potential_fn=lambda z: -logdensity_fn(z), algo="NUTS")
+
+    def init(x, key):
+        return init_kernel(x, config.num_warmup, dense_mass=config.dense_mass,
+                           target_accept_prob=config.target_accept_prob,
+                           max_tree_depth=config.max_tree_depth, rng_key=key)
+
+    if position is not None:
+        init(position, random.PRNGKey(0))
+    return init, sample_kernel
+
+
+def _nuts_init(config: NUTSConfig, logdensity_fn, positions, key):
+    init, _ = _nuts_kernels(config, logdensity_fn, None)
+    return jax.vmap(init)(positions, chain_keys(key, positions.shape[0]))
+
+
+def _nuts_scan(config, logdensity_fn, state, num_steps: int, thin: int):
+    _, sample_kernel = _nuts_kernels(config, logdensity_fn, state.z[0])
+
+    def step(st, _):
+        st = jax.vmap(sample_kernel)(st)
+        return st, (st.num_steps, st.diverging, st.accept_prob)
+
+    def block(st, _):
+        st, (steps, div, acc) = lax.scan(step, st, None, length=thin)
+        return st, (st.z, steps.sum(0), div.any(0), div.sum(0), acc.sum(0))
+
+    n_blocks = num_steps // thin
+    state, (z, steps, div_any, div, acc) = lax.scan(block, state, None, length=n_blocks)
+    totals = [steps.sum(0), div.sum(0), acc.sum(0)]
+    if num_steps - n_blocks * thin:
+        state, (s2, d2, a2) = lax.scan(step, state, None, length=num_steps - n_blocks * thin)
+        totals = [totals[0] + s2.sum(0), totals[1] + d2.sum(0), totals[2] + a2.sum(0)]
+    per_draw = {"diverging": jnp.swapaxes(div_any, 0, 1),
+                "n_steps": jnp.swapaxes(steps, 0, 1).astype(jnp.float64)}
+    return state, jnp.swapaxes(z, 0, 1), totals, per_draw
+
+
+def _nuts_warmup(config: NUTSConfig, logdensity_fn, state, key):
+    del key  # NumPyro's keys live in its state
+    state, _, (steps, _, _), _ = _nuts_scan(config, logdensity_fn, state, config.num_warmup,
+                                             config.num_warmup)
+    tuning = {"step_size": state.adapt_state.step_size,
+              "inverse_mass_matrix": state.adapt_state.inverse_mass_matrix,
+              "n_evals": steps.astype(jnp.float64) + 1.0}  # + the gradient at the start
+    return state, tuning
+
+
+def _nuts_run_segment(config: NUTSConfig, logdensity_fn, state, tuning, key, num_steps: int,
+                      thin: int):
+    del tuning, key  # adaptation ends at num_warmup inside NumPyro's kernel
+    state, draws, (steps, div, acc), per_draw = _nuts_scan(config, logdensity_fn, state,
+                                                           num_steps, thin)
+    info = {"accepted": acc, "n_evals": steps.astype(jnp.float64),
+            "divergent": div.astype(jnp.float64), "per_draw": per_draw}
+    return state, draws, info
+
+
+register_sampler("am", AMConfig, SamplerCore(_am_init, _am_warmup, _am_run_segment))
+register_sampler("nuts", NUTSConfig, SamplerCore(_nuts_init, _nuts_warmup, _nuts_run_segment))
+register_preset("am", _am_preset)
+register_preset("am_two_phase", _am_two_phase_preset)
+register_preset("proda_compat", _proda_compat_preset)
+register_preset("nuts", NUTSConfig)

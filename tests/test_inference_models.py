@@ -136,15 +136,20 @@ def test_numpyro_model_matches_log_density(forcings):
         jax.random.PRNGKey(0), inference.site_model, model_args=(site,),
         model_kwargs={"soil_model": "clm5", "likelihood": lik})
     z = info[0]
-    lp, aux = inference.log_density(z["u"], site, model="clm5", likelihood=lik, space="logit")
+    from socmodels import clm5
+    names = clm5.PARAMETERS.names
+    assert set(z) == set(names)  # one named sample site per parameter
+    x = jnp.stack([z[n] for n in names])  # NumPyro's unconstrained value is logit(u)
+    lp, aux = inference.log_density(x, site, model="clm5", likelihood=lik, space="logit")
     assert float(potential_fn(z)) == pytest.approx(-float(lp), rel=1e-10)
     const = postprocess(z)
-    u = jax.nn.sigmoid(z["u"])
-    ll = log_likelihood(inference.site_model, {"u": u[None]}, site, soil_model="clm5",
-                        likelihood=lik)["soc"][0]
+    u = jax.nn.sigmoid(x)
+    theta = clm5.PARAMETERS.to_physical(u)
+    ll = log_likelihood(inference.site_model, {n: theta[None, k] for k, n in enumerate(names)},
+                        site, soil_model="clm5", likelihood=lik)["soc"][0]
     np.testing.assert_allclose(ll, aux.log_likelihood, rtol=1e-10)
     np.testing.assert_allclose(const["soc_pred"], aux.soc, rtol=1e-12)
-    from socmodels import clm5
+    np.testing.assert_allclose(const["u"], u, rtol=1e-10)
     np.testing.assert_allclose(const["theta"], clm5.PARAMETERS.to_physical(u), rtol=1e-12)
 
 
@@ -191,3 +196,23 @@ def test_site_keys_are_stable_and_distinct():
     assert len({tuple(r) for r in keys}) == 2000
     # int and str ids hash the same (the id's text)
     np.testing.assert_array_equal(site_key(0, 17), site_key(0, "17"))
+
+
+def test_from_numpyro_names_the_parameters():
+    """``az.from_numpyro`` gives one posterior variable per parameter, with no arguments."""
+    import arviz as az
+    from numpyro.infer import MCMC, NUTS
+
+    forcing = example_forcing(1)[0]
+    site = inference.make_site(np.array([2e4, 1e4, 4e3]), np.array([0.05, 0.3, 0.8]), forcing,
+                               model=toy)
+    mcmc = MCMC(NUTS(inference.site_model), num_warmup=30, num_samples=20, num_chains=1,
+                progress_bar=False)
+    mcmc.run(jax.random.PRNGKey(1), site, soil_model=toy, likelihood=inference.lognormal(0.1))
+    post = az.from_numpyro(mcmc)["posterior"]
+    for name in toy.PARAMETERS.names:
+        assert post[name].dims == ("chain", "draw") and post[name].shape == (1, 20)
+    for p in toy.PARAMETERS:  # physical units, inside the prior box
+        assert np.all((post[p.name].values > p.lower) & (post[p.name].values < p.upper))
+    np.testing.assert_allclose(post["u"].values[..., 1],
+                               toy.PARAMETERS.to_unit(post["theta"].values)[..., 1], rtol=1e-12)

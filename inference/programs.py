@@ -1,0 +1,299 @@
+"""The compiled programs of a run: one chunk of sites x chains in one ``jit``-compiled call.
+
+Inside a chunk every program is ``vmap`` over sites (each with its own data) of the
+sampler's core (:mod:`inference.samplers`), which handles all chains of a site. The
+programs are compiled ahead of time once per configuration and argument shapes
+(:class:`Programs`), so that the compilation time of each chunk is measured by the chunk
+itself (not read from a process-wide counter, which threads would mix up).
+
+Reproducibility: a site's random key is ``fold_in(fold_in(PRNGKey(seed), h1), h2)`` with
+``(h1, h2)`` a hash of its id (:func:`inference.sites.site_key`); chain ``c`` draws its
+starting point with ``split(fold_in(site_key, c))[0]``, the sampler gets ``site_key`` and
+derives its chain keys the same way (:func:`inference.samplers.chain_keys`). Nothing
+depends on a site's position, on the chunk size, on the order chunks run in, or on whether
+they run locally or on Dask workers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import threading
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax, random
+
+from inference.config import RunConfig
+from inference.models import REJECTION_BITS, from_unit, log_density, resolve_model, to_unit
+from inference.samplers import DensityWithStatus, sampler_core
+from inference.sites import Profiles, SiteData, site_keys
+
+__all__ = ["Chunk", "ChunkResult", "Programs", "programs", "compute_chunk", "prepare_sites"]
+
+SEGMENT_KEY = 2**31 - 2
+"""``fold_in(site_key, SEGMENT_KEY)`` roots the keys given to ``warmup``/``run_segment``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Chunk:
+    """The sites of one chunk: validated profiles and their forcing (NumPy leaves)."""
+
+    profiles: Profiles
+    forcing: Any
+    pad_to: int = 0
+    """Pad the batch to this many sites (copies of the last site, results discarded), so
+    that a short last chunk reuses the compiled program of the full ones."""
+    fingerprints: Any = None
+    """(n,) str: the sites' input fingerprints (:func:`inference.config.site_fingerprints`)."""
+
+    def __len__(self) -> int:
+        return len(self.profiles)
+
+    @property
+    def name(self) -> str:
+        h = hashlib.blake2b("\x1f".join(str(s) for s in self.profiles.site_id).encode(),
+                            digest_size=8).hexdigest()
+        return f"chunk-{h}"
+
+
+@dataclasses.dataclass
+class ChunkResult:
+    """Arrays of one chunk (real sites only): positions in the unit cube and physical units,
+    stored predictions, per-chain statistics and cost."""
+
+    u: np.ndarray            # (S, C, D, d)
+    theta: np.ndarray        # (S, C, D, d)
+    lp: np.ndarray           # (S, C, D)
+    pred: np.ndarray         # (S, C, D, L)
+    loglik: np.ndarray       # (S, C, D, L)
+    y_rep: np.ndarray        # (S, C, D, L)
+    acceptance: np.ndarray   # (S, C)
+    n_evals: np.ndarray      # (S,) all chains
+    n_divergent: np.ndarray  # (S,)
+    diverging: np.ndarray    # (S, C, D)
+    n_steps: np.ndarray      # (S, C, D)
+    status: np.ndarray       # (S,) str
+    rejected_fraction: np.ndarray  # (S, reasons), NaN if the sampler does not report it
+    compile_time: float      # s, this chunk's compilations
+    wall_time: float         # s, this chunk without compilation
+
+
+@functools.lru_cache(maxsize=8)
+def _batched_prepare(module):
+    return jax.jit(jax.vmap(module.prepare))
+
+
+def prepare_sites(chunk: Chunk, module) -> tuple[SiteData, np.ndarray]:
+    """Batched SiteData (padded to ``chunk.pad_to``) and the padded site ids."""
+    n = len(chunk)
+    idx = np.concatenate([np.arange(n), np.full(max(0, chunk.pad_to - n), n - 1)])
+    forcing = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a)[idx]), chunk.forcing)
+    prepared = _batched_prepare(module)(forcing)
+    p = chunk.profiles.take(idx)
+    return SiteData(jnp.asarray(p.obs), jnp.asarray(p.depth), jnp.asarray(p.mask),
+                    jnp.asarray(p.weight), prepared), p.site_id
+
+
+class Programs:
+    """The jitted programs of one configuration, compiled ahead of time per shape.
+
+    ``call(name, *args, **static)`` returns ``(output, seconds spent compiling)``; a
+    program is compiled the first time it meets a shape (and device), under a lock, so
+    threads never compile the same program twice.
+    """
+
+    def __init__(self, jitted: dict[str, Callable]):
+        self._jitted = jitted
+        self._compiled: dict[Any, Any] = {}
+        self._lock = threading.Lock()
+
+    def call(self, name: str, *args, **static):
+        shapes = jax.tree_util.tree_map(lambda a: (jnp.shape(a), jnp.result_type(a)), args)
+        key = (name, tuple(sorted(static.items())), jax.tree_util.tree_structure(args),
+               tuple(jax.tree_util.tree_leaves(shapes)), str(jax.config.jax_default_device))
+        seconds = 0.0
+        with self._lock:
+            exe = self._compiled.get(key)
+            if exe is None:
+                t0 = time.perf_counter()
+                exe = self._jitted[name].lower(*args, **static).compile()
+                seconds = time.perf_counter() - t0
+                self._compiled[key] = exe
+        return exe(*args), seconds
+
+
+@functools.lru_cache(maxsize=16)
+def programs(config: RunConfig) -> Programs:
+    """The programs of ``config`` (cached per process)."""
+    module = resolve_model(config.model)
+    lik = config.likelihood
+    space = config.space
+    smp = config.sampler
+    core = sampler_core(smp)
+    d = len(module.PARAMETERS)
+
+    def logdensity(site, x):
+        return log_density(x, site, model=module, likelihood=lik, space=space)
+
+    def density_of(site):
+        return DensityWithStatus(lambda x: (lambda lp, aux: (lp, aux.status))(
+            *logdensity(site, x)))
+
+    def find_start(site, key):
+        """Prior draws until the log density is finite (bounded tries)."""
+        def draw(t):
+            u = random.uniform(random.fold_in(key, t), (d,), minval=1e-6, maxval=1 - 1e-6)
+            return from_unit(u, space)
+
+        def cond(c):
+            t, _, lp = c
+            return (t < config.max_init_tries) & ~jnp.isfinite(lp)
+
+        def body(c):
+            t, _, _ = c
+            x = draw(t)
+            return t + 1, x, logdensity(site, x)[0]
+
+        carry = (jnp.zeros((), jnp.int32), jnp.zeros((d,)), jnp.asarray(-jnp.inf))
+        t, x, lp = lax.while_loop(cond, body, carry)
+        return x, lp, t
+
+    def init(sites, site_key):
+        """Starting points (prior draws) and the sampler's initial states, per site."""
+        chains = jnp.arange(config.num_chains)
+        init_keys = jax.vmap(lambda k: jax.vmap(
+            lambda c: random.split(random.fold_in(k, c), 2)[0])(chains))(site_key)
+        x, lp, tries = jax.vmap(jax.vmap(find_start, in_axes=(None, 0)))(sites, init_keys)
+        state = jax.vmap(lambda s, xs, k: core.init(smp, density_of(s), xs, k))(
+            sites, x, site_key)
+        return state, jnp.isfinite(lp), tries
+
+    def warmup(sites, state, keys):
+        return jax.vmap(lambda s, st, k: core.warmup(smp, density_of(s), st, k))(
+            sites, state, keys)
+
+    def segment(sites, state, tuning, keys, *, num_steps, thin):
+        return jax.vmap(lambda s, st, tu, k: core.run_segment(
+            smp, density_of(s), st, tu, k, num_steps, thin))(sites, state, tuning, keys)
+
+    def evaluate(sites, positions):
+        """Log density and predictions at stored positions (S, C, D, d) -> (S, C, D, ...).
+
+        ``lax.map`` over draws in batches bounds the memory of the model's intermediates.
+        """
+        def per_draw(x):  # x: (S, C, d)
+            per_site = lambda site, xc: jax.vmap(lambda y: logdensity(site, y))(xc)  # noqa: E731
+            return jax.vmap(per_site)(sites, x)
+
+        xs = jnp.moveaxis(positions, 2, 0)
+        n = xs.shape[0]
+        batch = max(k for k in range(1, min(n, 16) + 1) if n % k == 0)  # no remainder pass
+        out = lax.map(per_draw, xs, batch_size=batch)
+        return jax.tree_util.tree_map(lambda a: jnp.moveaxis(a, 0, 2), out)
+
+    def predictive(keys, pred, obs, mask):
+        def per_site(key, p, o, m):
+            c, n = p.shape[:2]
+            ks = random.split(key, c * n).reshape(c, n, -1)
+            return jax.vmap(jax.vmap(lambda k, q: lik.sample(k, q, o, m)))(ks, p)
+        return jax.vmap(per_site)(keys, pred, obs, mask)
+
+    def finish(sites, positions, site_key):
+        pred_keys = jax.vmap(lambda k: random.fold_in(k, 2**31 - 1))(site_key)
+        lp, info = evaluate(sites, positions)
+        y_rep = predictive(pred_keys, info.soc, sites.obs, sites.mask)
+        return lp, info, y_rep
+
+    return Programs({"init": jax.jit(init), "warmup": jax.jit(warmup),
+                     "segment": jax.jit(segment, static_argnames=("num_steps", "thin")),
+                     "finish": jax.jit(finish)})
+
+
+def _segment_keys(site_key, j: int):
+    return jax.vmap(lambda k: random.fold_in(random.fold_in(k, SEGMENT_KEY), j))(site_key)
+
+
+def compute_chunk(chunk: Chunk, config: RunConfig) -> ChunkResult:
+    """Run one chunk of sites (pure: same inputs, same numbers).
+
+    Warm-up once, then the kept iterations in one segment (thinned to ``num_draws``), then
+    any iterations after the last stored draw; the predictions and log-likelihood at the
+    stored draws are evaluated afterwards.
+    """
+    t0 = time.perf_counter()
+    module = resolve_model(config.model)
+    progs = programs(config)
+    compile_time = 0.0
+
+    def call(name, *args, **static):
+        nonlocal compile_time
+        out, seconds = progs.call(name, *args, **static)
+        compile_time += seconds
+        return out
+
+    n_real = len(chunk)
+    sites, padded_ids = prepare_sites(chunk, module)
+    site_key = jnp.asarray(site_keys(config.seed, padded_ids))
+    smp = config.sampler
+    states, start_ok, tries = call("init", sites, site_key)
+    states, tuning = call("warmup", sites, states, _segment_keys(site_key, 0))
+    n_kept = config.n_keep * config.thin
+    states, draws, info = call("segment", sites, states, tuning, _segment_keys(site_key, 1),
+                               num_steps=n_kept, thin=config.thin)
+    reasons = [f"rejected_{name}" for name in REJECTION_BITS]
+    counted = all(k in info for k in reasons)
+    keys = ("accepted", "n_evals", "divergent") + (tuple(reasons) if counted else ())
+    totals = {k: np.asarray(info[k], float) for k in keys}
+    per_draw = {k: np.asarray(v) for k, v in info.get("per_draw", {}).items()}
+    rest = smp.num_samples - n_kept
+    if rest:  # iterations after the last stored draw: run, not stored
+        states, _, info2 = call("segment", sites, states, tuning, _segment_keys(site_key, 2),
+                                num_steps=rest, thin=rest)
+        for k in totals:
+            totals[k] = totals[k] + np.asarray(info2[k], float)
+    positions = jnp.asarray(draws)  # (S, C, D, d)
+    lp, pred_info, y_rep = call("finish", sites, positions, site_key)
+    u = np.asarray(to_unit(positions, config.space))
+    theta = np.asarray(module.PARAMETERS.to_physical(u))
+
+    n_sites, n_chains = sites.obs.shape[0], config.num_chains
+    warm_evals = (np.asarray(tuning["n_evals"], float)
+                  if isinstance(tuning, dict) and "n_evals" in tuning
+                  else np.full((n_sites, n_chains), float(smp.num_warmup)))
+    # the prior draws tried include the evaluation at the start
+    evals_per_chain = np.asarray(tries, float) + warm_evals + totals["n_evals"]
+    acc = totals["accepted"] / smp.num_samples
+    if counted:  # per site: proposals of all chains, warm-up included
+        warm = [np.asarray(tuning.get(k, 0.0), float) if isinstance(tuning, dict) else 0.0
+                for k in reasons]
+        n_prop = n_chains * (smp.num_warmup + smp.num_samples)
+        rejected = np.stack([(totals[k] + w).sum(axis=1) for k, w in zip(reasons, warm,
+                                                                          strict=True)],
+                            axis=-1) / n_prop
+    else:
+        rejected = np.full((n_sites, len(reasons)), np.nan)
+    diverging = per_draw.get("diverging", np.zeros((n_sites, n_chains, config.n_keep), bool))
+    n_steps = per_draw.get("n_steps", np.ones((n_sites, n_chains, config.n_keep)))
+
+    ok_site = np.asarray(start_ok).all(axis=1)
+    status = np.where(ok_site, "ok", "init_failed").astype(object)
+    u, theta, lp, pred, loglik, y_rep = (
+        np.array(a[:n_real]) for a in (u, theta, lp, pred_info.soc, pred_info.log_likelihood,
+                                       y_rep))
+    ok_site = ok_site[:n_real]
+    for arr in (u, theta, pred, loglik, y_rep):
+        arr[~ok_site] = np.nan
+    wall = time.perf_counter() - t0 - compile_time
+    return ChunkResult(u=u, theta=theta, lp=lp, pred=pred, loglik=loglik, y_rep=y_rep,
+                       acceptance=acc[:n_real], n_evals=evals_per_chain.sum(axis=1)[:n_real],
+                       n_divergent=totals["divergent"].sum(axis=1)[:n_real].astype(int),
+                       diverging=np.asarray(diverging, bool)[:n_real],
+                       n_steps=np.asarray(n_steps, float)[:n_real],
+                       status=np.asarray(status[:n_real], dtype=str),
+                       rejected_fraction=rejected[:n_real],
+                       compile_time=compile_time, wall_time=max(wall, 0.0))
