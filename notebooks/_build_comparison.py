@@ -135,7 +135,7 @@ CELLS = [
     """),
     code("""
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.5), sharey=True)
-    for ax, (kind, ds) in zip(axes, comparisons.items()):
+    for ax, (kind, ds) in zip(axes, comparisons.items(), strict=True):
         d = ds["elpd_diff"].sel(model="compas").values
         se = ds["elpd_diff_se"].sel(model="compas").values
         i = np.argsort(d)

@@ -39,7 +39,7 @@ def _steady_states(mod, theta: np.ndarray, forcing, *, check_bounds: bool = True
     for s in range(0, n, CHUNK):
         idx = np.arange(s, min(s + CHUNK, n))
         pad = np.concatenate([idx, np.full(CHUNK - idx.size, idx[-1])])
-        f = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a)[pad]), forcing)
+        f = jax.tree_util.tree_map(lambda a, pad=pad: jnp.asarray(np.asarray(a)[pad]), forcing)
         ss = fn(jnp.asarray(theta[pad]), f)
         k = idx.size
         soc.append(np.asarray(ss.soc)[:k])
@@ -77,9 +77,9 @@ def customary_theta(model: str, table, cells_forcing) -> np.ndarray:
     mod = get_model(model)
     if not has_capability(mod, "CUSTOMARY_FROM_POSTERIOR"):
         return np.asarray(mod.customary_theta(cells_forcing))
-    from surrogate.pipeline import _unit_means
+    from surrogate.inputs import unit_means
 
-    u = _unit_means(table, mod)
+    u = unit_means(table)
     kept = np.asarray(table["kept"].values, bool)
     u_bar = np.nanmean(u[kept] if kept.any() else u, axis=0)
     n = len(np.asarray(cells_forcing.cellsand))
@@ -152,9 +152,9 @@ def cf_site_split(ds: xr.Dataset, model: str) -> xr.Dataset:
 
 def _heldout_skill(cfg, out, world, model: str, ens, table) -> dict:
     """Pooled NSE of PRODA-predicted SOC at held-out profiles (never used in training)."""
-    from inference.sites import read_profiles
     from inference.likelihoods import lognormal
-    from surrogate.pipeline import _site_covariates
+    from inference.sites import read_profiles
+    from surrogate.inputs import site_covariates
 
     mod = get_model(model)
     split = xr.open_dataset(out / "network" / f"{model}_sites.nc")
@@ -163,7 +163,7 @@ def _heldout_skill(cfg, out, world, model: str, ens, table) -> dict:
     prof, _ = read_profiles(world.profiles, lognormal(), invalid="skip")
     ids = [str(s) for s in prof.site_id]
     rows = [ids.index(s) for s in held_ids if s in ids]
-    cov = _site_covariates(world, table.sel(site=table["site"].values[
+    cov = site_covariates(world, table.sel(site=table["site"].values[
         np.isin([str(s) for s in table["site"].values], held_ids)]))
     u = np.median(predict_unit(ens, cov.to_numpy(float)), axis=0)
     theta = np.asarray(mod.PARAMETERS.to_physical(u))
@@ -229,7 +229,8 @@ def _recovery(world, model: str, table, maps: xr.Dataset) -> dict:
             ok = np.isfinite(t) & np.isfinite(p) & (t > 0) & (p > 0)
             lt, lp = np.log(t[ok]), np.log(p[ok])
             out[label] = {"log_r": float(np.corrcoef(lt, lp)[0, 1]),
-                          "log_nse": float(1 - np.sum((lp - lt) ** 2) / np.sum((lt - lt.mean()) ** 2))}
+                          "log_nse": float(1 - np.sum((lp - lt) ** 2)
+                                           / np.sum((lt - lt.mean()) ** 2))}
     return out
 
 
@@ -410,7 +411,7 @@ def make_report(cfg: dict, out: Path, world, tables: dict, stages) -> dict:
                   " from the paper's 1.05 because this run's chains are short; its numbers"
                   " illustrate the method, they are not converged posteriors. Use"
                   " `--preset paper` (or longer chains) for results.", ""]
-    from surrogate.pipeline import plausibility_flags
+    from surrogate.plausibility import plausibility_flags
 
     flags = plausibility_flags(res)
     if flags:
@@ -476,6 +477,10 @@ def make_report(cfg: dict, out: Path, world, tables: dict, stages) -> dict:
             p = rec.get("map_r2", {}).get(n, float("nan"))
             lines.append(f"| {n} | {s:.2f} | {p:.2f} |")
         lines.append("")
+    from surrogate.comparison import report_section
+
+    cmp_lines, cmp_head = report_section(out)
+    lines += cmp_lines
     lines += ["## Stage timings (s)", ""]
     for name in sorted(p.stem for p in (out / "stages").glob("*.json")):
         lines.append(f"- {name}: {stages.seconds(name):.1f}")
@@ -488,5 +493,5 @@ def make_report(cfg: dict, out: Path, world, tables: dict, stages) -> dict:
     summary = {"log_soc_correlation": res.get("log_soc_correlation"),
                "heldout_nse": {m: r["heldout"]["nse"] for m, r in res["models"].items()},
                "kept_sites": {m: r["sites"]["kept"] for m, r in res["models"].items()},
-               "flags": flags}
+               "flags": flags, "model_comparison": cmp_head}
     return summary

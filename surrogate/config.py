@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 __all__ = ["PRESETS", "ConfigError", "PipelineConfig", "load_config", "validate_config",
-           "model_names"]
+           "model_names", "sampler_config"]
 
 
 class ConfigError(ValueError):
@@ -213,9 +213,7 @@ class CalibrationConfig(_Section):
 
     @model_validator(mode="after")
     def _sampler_builds(self) -> CalibrationConfig:
-        from surrogate.pipeline import _sampler
-
-        _sampler({"calibration": self.model_dump()})  # the sampler's own checks
+        sampler_config(self.model_dump())  # the sampler's own checks
         return self
 
 
@@ -427,3 +425,14 @@ def load_config(path: str | Path | None = None, *, preset: str | None = None,
     if out is not None:
         cfg["out"] = str(out)
     return validate_config(cfg, source=src)
+
+
+def sampler_config(calibration: dict):
+    """The sampler of ``calibration.sampler`` with the run's budget.
+
+    One registry, one set of defaults: :func:`inference.samplers.sampler_from_budget`.
+    """
+    from inference.samplers import sampler_from_budget
+
+    return sampler_from_budget(calibration["sampler"], calibration["num_warmup"],
+                               calibration["num_samples"])

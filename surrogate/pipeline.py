@@ -29,7 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from surrogate.config import PRESETS, ConfigError, load_config
+from surrogate.config import PRESETS, ConfigError, load_config, sampler_config
+from surrogate.inputs import site_covariates, unit_means
+from surrogate.plausibility import (
+    GLOBAL_STOCK_RANGE_PGC,
+    MIN_FEASIBLE_FRACTION,
+    plausibility_flags,
+)
 
 __all__ = ["PRESETS", "load_config", "run_pipeline", "ConfigError", "stage_plan",
            "enable_compilation_cache", "plausibility_flags", "GLOBAL_STOCK_RANGE_PGC",
@@ -155,7 +161,11 @@ def stage_plan(cfg: dict) -> dict[str, dict]:
     # grid is known only once the data is read) and the report says so
     add("maps", {"models": cfg["models"]}, ["data", *every])
     add("analyses", {"models": cfg["models"], "seed": cfg["seed"]}, ["data", "maps", *every])
-    add("report", {"models": cfg["models"], "preset": cfg["preset"]}, ["analyses"])
+    report_after = ["analyses"]
+    if len(cfg["models"]) > 1:  # per-site PSIS-LOO, stacking, held-out skill (docs/comparison.md)
+        add("comparison", {"models": cfg["models"], "seed": cfg["seed"]}, ["data", *every])
+        report_after.append("comparison")
+    add("report", {"models": cfg["models"], "preset": cfg["preset"]}, report_after)
     return plan
 
 
@@ -194,6 +204,8 @@ def _outputs(name: str, out: Path, virtual: bool = True) -> list[Path]:
                     out / "network" / f"{model}_sites.nc"],
         "maps": [out / "maps"],
         "analyses": [out / "analyses.json", out / "analyses_components.nc"],
+        "comparison": [out / "comparison" / "site_comparison.nc",
+                       out / "comparison" / "summary.json"],
         "report": [out / "report.md", out / "summary.json"],
     }[kind]
 
@@ -288,51 +300,6 @@ def _log(msg: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Plausibility of the headline numbers
-# ---------------------------------------------------------------------------------------
-
-GLOBAL_STOCK_RANGE_PGC = (500.0, 5000.0)
-"""Plausible global SOC stock 0-1 m [Pg C]. Observation-based estimates span about
-1,000-3,000 Pg C (e.g. Batjes 1996: 1,462-1,548; SoilGrids and the PRODA paper are in that
-span); the range allows a factor of about 2 either side for a coarse or virtual grid."""
-
-MIN_FEASIBLE_FRACTION = 0.9
-"""Flag a model whose steady state is infeasible in more than 10 % of the land cells."""
-
-
-def plausibility_flags(analyses: dict) -> list[str]:
-    """Headline numbers that are implausible and must be checked before use.
-
-    Args:
-        analyses: The ``analyses.json`` mapping (per model: ``total_PgC_proda``,
-            ``total_PgC_customary``, ``feasible_cells_fraction``, ``heldout``).
-
-    Returns:
-        One readable sentence per flag (empty when nothing is implausible).
-    """
-    lo, hi = GLOBAL_STOCK_RANGE_PGC
-    flags = []
-    for m, r in analyses.get("models", {}).items():
-        for key, label in (("total_PgC_proda", "PRODA"), ("total_PgC_customary", "customary")):
-            v = r.get(key)
-            if v is None:
-                continue
-            if not np.isfinite(v) or not lo <= v <= hi:
-                flags.append(f"{m.upper()} global SOC 0-1 m with {label} parameters is {v:,.0f}"
-                             f" Pg C, outside the plausible {lo:,.0f}-{hi:,.0f} Pg C")
-        for key, where in (("feasible_cells_fraction", "land cells (PRODA maps)"),):
-            f = r.get(key)
-            if f is not None and not f >= MIN_FEASIBLE_FRACTION:
-                flags.append(f"{m.upper()}: the steady state is infeasible in"
-                             f" {100 * (1 - f):.0f} % of the {where}")
-        f = r.get("heldout", {}).get("feasible_fraction")
-        if f is not None and not f >= MIN_FEASIBLE_FRACTION:
-            flags.append(f"{m.upper()}: the steady state is infeasible at {100 * (1 - f):.0f} %"
-                         " of the held-out profiles")
-    return flags
-
-
-# ---------------------------------------------------------------------------------------
 # Stages
 # ---------------------------------------------------------------------------------------
 
@@ -350,51 +317,15 @@ def _world(cfg: dict, out: Path):
                          size=d["size"], out_dir=out / "data", noise_sd=d["noise_sd"])
 
 
-def _sampler(cfg: dict):
-    """The sampler config of ``calibration.sampler`` with this run's budget.
-
-    The registry (:func:`inference.samplers.get_sampler`) gives the sampler and its
-    defaults; the pipeline sets only the budget. The adaptation start and the test-step
-    phase are scaled with a short warm-up as before (until the registry scales them).
-    """
-    import dataclasses
-
-    from inference.samplers import get_sampler
-
-    c = cfg["calibration"]
-    base = get_sampler(c["sampler"])
-    opts = dict(num_warmup=c["num_warmup"], num_samples=c["num_samples"])
-    if hasattr(base, "adapt_start"):
-        opts["adapt_start"] = min(base.adapt_start, c["num_warmup"] // 4)
-    if getattr(base, "num_test_steps", 0):
-        opts["num_test_steps"] = c["num_warmup"] // 3
-    return dataclasses.replace(base, **opts)
-
-
 def _calibrate(cfg: dict, out: Path, world, model: str, *, overwrite: bool = False):
     from inference import run_sites
 
     c = cfg["calibration"]
-    return run_sites(world.profiles, world.forcing, model=model, sampler=_sampler(cfg),
+    return run_sites(world.profiles, world.forcing, model=model, sampler=sampler_config(c),
                      output_dir=out / "calibration" / model, likelihood=c["likelihood"],
                      num_chains=c["num_chains"], seed=cfg["seed"], num_draws=c["num_draws"],
                      chunk_size=c["chunk_size"], invalid="skip", rhat_max=c["rhat_max"],
                      nse_min=c["nse_min"], overwrite=overwrite).table
-
-
-def _unit_means(table, mod) -> np.ndarray:
-    """Site posterior means in the unit cube (the network's targets, as PRODA)."""
-    if "mean_unit" in table:
-        return np.asarray(table["mean_unit"].values, float)
-    return np.asarray(mod.PARAMETERS.to_unit(np.asarray(table["mean"].values, float)))
-
-
-def _site_covariates(world, table):
-    """Covariate rows aligned with the site table (by profile id)."""
-    ids = [str(s) for s in np.asarray(table["site"].values)]
-    cov = world.covariates.copy()
-    cov.index = cov.index.astype(str)
-    return cov.loc[ids]
 
 
 def _network(cfg: dict, out: Path, world, model: str, table):
@@ -411,7 +342,7 @@ def _network(cfg: dict, out: Path, world, model: str, table):
 
     mod = get_model(model)
     n = cfg["network"]
-    cov = _site_covariates(world, table)
+    cov = site_covariates(world, table)
     names = list(cov.columns)
     if world.grid is not None:  # scale with the ranges over the map's cells (as PRODA)
         grid_x = np.stack([np.asarray(world.grid[v].values).ravel() for v in names], axis=1)
@@ -419,7 +350,7 @@ def _network(cfg: dict, out: Path, world, model: str, table):
     else:  # no covariate grid: the ranges over the sites
         scaler = MinMaxScaler.fit(cov.to_numpy(float), names=names)
     x = scaler.transform(cov.to_numpy(float))
-    y = _unit_means(table, mod)
+    y = unit_means(table)
     kept = np.asarray(table["kept"].values, bool)
     held = heldout_indices(len(y), fraction=n["heldout_fraction"], seed=cfg["seed"])
     n_train = int(np.sum(kept & ~np.isin(np.arange(len(y)), held)))
@@ -560,6 +491,17 @@ def run_pipeline(cfg: dict, *, force: bool = False) -> dict:
         t0 = time.perf_counter()
         fn(cfg, out, w, tables, ensembles)
         st.mark(name, time.perf_counter() - t0)
+
+    if "comparison" in plan and not st.done("comparison"):
+        _log(f"stage 5b/6 model comparison ({st.why('comparison')}): per-site PSIS-LOO,"
+             " stacking weights, held-out skill")
+        from surrogate.comparison import make_comparison
+
+        w = world()
+        st.start("comparison")
+        t0 = time.perf_counter()
+        make_comparison(cfg, out, w, tables, ensembles)
+        st.mark("comparison", time.perf_counter() - t0)
 
     if st.done("report"):
         summary = json.loads((out / "summary.json").read_text())
