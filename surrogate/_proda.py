@@ -16,38 +16,17 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from socmodels import get_model, has_capability
+from socmodels import batch, get_model, has_capability
 from socmodels import netcdf as cf
 from surrogate import analysis as A
 from surrogate.predict import predict_unit
 
-CHUNK = 512
-_COMPILED: dict = {}
 
-
-def _steady_states(mod, theta: np.ndarray, forcing, *, check_bounds: bool = True):
-    """Steady states of many (theta, forcing) pairs in fixed-size jitted chunks.
-
-    Returns ``(soc (n, 20), pools (n, P, 20), stock_1m (n,), feasible (n,))`` as NumPy.
-    """
-    if mod.NAME not in _COMPILED:  # one compiled program per model (fixed chunk shape)
-        _COMPILED[mod.NAME] = jax.jit(jax.vmap(
-            lambda t, f: mod.steady_state(t, f, check_bounds=False)))
-    fn = _COMPILED[mod.NAME]
-    n = theta.shape[0]
-    soc, pools, s1m, feas = [], [], [], []
-    for s in range(0, n, CHUNK):
-        idx = np.arange(s, min(s + CHUNK, n))
-        pad = np.concatenate([idx, np.full(CHUNK - idx.size, idx[-1])])
-        f = jax.tree_util.tree_map(lambda a, pad=pad: jnp.asarray(np.asarray(a)[pad]), forcing)
-        ss = fn(jnp.asarray(theta[pad]), f)
-        k = idx.size
-        soc.append(np.asarray(ss.soc)[:k])
-        pools.append(np.asarray(ss.pools)[:k])
-        s1m.append(np.asarray(ss.stock_1m)[:k])
-        feas.append(np.asarray(ss.feasible)[:k])
-    return (np.concatenate(soc), np.concatenate(pools), np.concatenate(s1m),
-            np.concatenate(feas))
+def _steady_states(mod, theta: np.ndarray, forcing):
+    """``(soc (n, 20), pools (n, P, 20), stock_1m (n,), feasible (n,))`` as NumPy
+    (:func:`socmodels.batch.steady_states`)."""
+    r = batch.steady_states(mod, theta, forcing, fields=("soc", "pools", "stock_1m", "feasible"))
+    return r["soc"], r["pools"], r["stock_1m"], r["feasible"]
 
 
 def _grid_covariates(world, names) -> np.ndarray:

@@ -348,8 +348,7 @@ def _heldout_predictions(cfg, out: Path, world, model: str, ens, held_ids: list[
 
     from inference.likelihoods import get_likelihood
     from inference.sites import read_profiles
-    from socmodels import get_model, observe
-    from surrogate._proda import _steady_states
+    from socmodels import batch, get_model, observe
     from surrogate.predict import predict_unit
 
     mod = get_model(model)
@@ -368,7 +367,8 @@ def _heldout_predictions(cfg, out: Path, world, model: str, ens, held_ids: list[
     preds = []
     for u in members:
         theta = np.asarray(mod.PARAMETERS.to_physical(u))
-        soc, _, _, feas = _steady_states(mod, theta, forcing)
+        r = batch.steady_states(mod, theta, forcing, fields=("soc", "feasible"))
+        soc, feas = r["soc"], r["feasible"]
         p = np.asarray(jax.vmap(observe)(jnp.asarray(soc), depth))
         preds.append(np.where(feas[:, None], p, np.nan))
     mask = prof.mask[rows]

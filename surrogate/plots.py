@@ -190,7 +190,7 @@ def outline_site_maps(fig) -> None:
 
 def save(fig, path: str | Path, *, dpi: int = DPI) -> Path:
     """Save a figure as PNG (``dpi`` ~100 keeps a panel figure under ~200 KB) and close it."""
-    from socmodels._figures import save_png
+    from socmodels.figures import save_png
 
     plt = _plt()
     path = save_png(fig, path, dpi=dpi)

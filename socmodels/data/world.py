@@ -60,7 +60,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from socmodels import get_model, has_capability, layers
+from socmodels import batch, get_model, has_capability, layers
 from socmodels import netcdf as cfmeta
 from socmodels.data._wosis_writer import LAYOUTS, write_wosis
 from socmodels.data.cesm import (
@@ -482,39 +482,11 @@ def true_parameters(cov: dict[str, np.ndarray], desc: dict[str, np.ndarray],
 # Model evaluation in fixed-size chunks (one compilation per model)
 # ---------------------------------------------------------------------------------------
 
-def _chunk(n: int, largest: int = 512) -> int:
-    """Fixed batch size for ``n`` cells: the next power of two, at most ``largest``."""
-    return int(min(largest, 1 << max(0, int(np.ceil(np.log2(max(n, 1)))))))
-
-
 def _evaluate(model: Any, theta: np.ndarray, forcing: Forcing, chunk: int
               ) -> dict[str, np.ndarray]:
     """Steady states of ``model`` for (n, d) ``theta``, in padded batches of ``chunk``."""
-    n = theta.shape[0]
-    fn = _compiled(model, chunk)
-    outs: dict[str, list[np.ndarray]] = {"soc": [], "stock": [], "stock_1m": [],
-                                         "feasible": []}
-    for s in range(0, n, chunk):
-        idx = np.arange(s, min(s + chunk, n))
-        pad = np.concatenate([idx, np.full(chunk - idx.size, idx[0])])
-        th = jnp.asarray(theta[pad])
-        fc = jax.tree_util.tree_map(lambda a, sel=pad: jnp.asarray(np.asarray(a)[sel]),
-                                    forcing)
-        ss = fn(th, fc)
-        for k in outs:
-            outs[k].append(np.asarray(getattr(ss, k))[: idx.size])
-    return {k: np.concatenate(v) for k, v in outs.items()}
-
-
-_CACHE: dict[tuple[int, int], Any] = {}
-
-
-def _compiled(model: Any, chunk: int) -> Any:
-    key = (id(model), chunk)
-    if key not in _CACHE:
-        _CACHE[key] = jax.jit(jax.vmap(
-            lambda th, f: model.steady_state(th, f, check_bounds=False)))
-    return _CACHE[key]
+    return batch.steady_states(model, theta, forcing, chunk=chunk,
+                               fields=("soc", "stock", "stock_1m", "feasible"))
 
 
 def _observe_batch(soc: np.ndarray, depths: np.ndarray) -> np.ndarray:
@@ -698,7 +670,7 @@ def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None
     # -- true parameters, feasibility check and repair ------------------------------------
     t2 = time.perf_counter()
     truths = true_parameters(cell_cov, cell_desc, models)
-    chunk = _chunk(ncell)
+    chunk = batch.chunk_size_for(ncell)
     u_true, th_true, ss_true, repaired = {}, {}, {}, np.zeros(ncell, bool)
     infeasible_initially = {}
     for name in models:
@@ -1126,7 +1098,7 @@ def plot_virtual_world(world: VirtualWorld, kind: str = "covariates", path: Any 
     fig.suptitle(f"virtual world (seed {world.info['seed']}, {world.info['resolution']} deg,"
                  f" {world.info['n_profiles_kept']} profiles)", fontsize=10)
     if path is not None:
-        from socmodels._figures import save_png
+        from socmodels.figures import save_png
 
         save_png(fig, path, dpi=100)  # palette PNG: a docs figure stays small
     return fig
