@@ -8,9 +8,9 @@ Each sampler is a frozen config dataclass plus a functional core
                (Hoffman, Radul & Sountsov 2021): step size by dual averaging of the
                harmonic-mean acceptance, trajectory length by the ChEES criterion, diagonal
                mass matrix from the ensemble (``chees_adaptation``); frozen afterwards.
-``meads``      generalized HMC with persistent momentum (``blackjax.ghmc``) tuned across
-               chains by MEADS (Hoffman & Sountsov 2022): one leapfrog step per iteration,
-               step size, damping and noise from cross-chain statistics in K folds.
+``mams``       Metropolis-adjusted microcanonical HMC (``blackjax.adjusted_mclmc_dynamic``,
+               Robnik et al. 2025) with random trajectory lengths; step size, length and a
+               diagonal preconditioner tuned per chain, then averaged over the chains.
 ``nuts_bj``    BlackJAX NUTS with Stan's window adaptation (dense mass matrix), each chain
                adapted on its own (the NUTS baseline under the same contract).
 =============  ============================================================================
@@ -23,8 +23,8 @@ form a time-homogeneous Markov chain with the target as stationary distribution.
 References:
     Hoffman, M., Radul, A. & Sountsov, P. (2021). An adaptive MCMC scheme for setting
     trajectory lengths in Hamiltonian Monte Carlo. AISTATS, PMLR 130, 3907-3915.
-    Hoffman, M. & Sountsov, P. (2022). Tuning-free generalized Hamiltonian Monte Carlo.
-    AISTATS, PMLR 151, 7799-7813.
+    Robnik, J., Cohn-Gordon, R. & Seljak, U. (2025). Metropolis adjusted microcanonical
+    Hamiltonian Monte Carlo. arXiv:2503.01707.
     Hoffman, M. & Gelman, A. (2014). The No-U-Turn Sampler. JMLR 15, 1593-1623.
 """
 
@@ -37,9 +37,9 @@ import blackjax
 import jax
 import jax.numpy as jnp
 import optax
-from blackjax.mcmc import dynamic_hmc, ghmc
+from blackjax.mcmc import adjusted_mclmc_dynamic, dynamic_hmc
 
-__all__ = ["ChEESConfig", "MEADSConfig", "NUTSBlackJAXConfig", "SamplerCore", "CORES",
+__all__ = ["ChEESConfig", "MAMSConfig", "NUTSBlackJAXConfig", "SamplerCore", "CORES",
            "register_all", "get_core"]
 
 
@@ -101,28 +101,31 @@ class ChEESConfig(_Config):
 
 
 @dataclasses.dataclass(frozen=True)
-class MEADSConfig(_Config):
-    """MEADS-adapted generalized HMC (one leapfrog step per iteration).
+class MAMSConfig(_Config):
+    """Metropolis-adjusted microcanonical Langevin/HMC (MAMS; Robnik et al. 2025).
+
+    Each chain tunes step size, trajectory length and a diagonal preconditioner with
+    ``blackjax.adjusted_mclmc_find_L_and_step_size`` during warm-up; the chains' values are
+    then averaged (one frozen kernel per site).
 
     Attributes:
         num_warmup, num_samples: iterations per chain.
-        num_folds: K folds of chains in the cross-chain adaptation (chains >= 2 K).
-        step_size_multiplier, damping_slowdown: MEADS constants (paper defaults).
+        target_acceptance: dual-averaging target acceptance (0.9 as recommended for MAMS).
+        diagonal_preconditioning: tune a diagonal preconditioner.
     """
 
-    num_warmup: int = 2_000
-    num_samples: int = 4_000
-    num_folds: int = 4
-    step_size_multiplier: float = 0.5
-    damping_slowdown: float = 1.0
-    name: str = "meads"
+    num_warmup: int = 1_000
+    num_samples: int = 1_000
+    target_acceptance: float = 0.9
+    diagonal_preconditioning: bool = True
+    name: str = "mams"
 
-    kind = "meads"
+    kind = "mams"
 
     def __post_init__(self) -> None:
         self._check()
-        if self.num_folds < 2:
-            raise ValueError("MEADSConfig: num_folds must be >= 2")
+        if not 0 < self.target_acceptance < 1:
+            raise ValueError("MAMSConfig: target_acceptance must be in (0, 1)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,43 +237,59 @@ def chees_run_segment(config: ChEESConfig, logdensity_fn, state, tuning, key, nu
     return _segment(step, state, key, num_steps, thin)
 
 
-# -- MEADS -------------------------------------------------------------------------------
+# -- MAMS --------------------------------------------------------------------------------
 
-def meads_init(config: MEADSConfig, logdensity_fn, positions, key):
+def _mams_kernel():
+    kernel = adjusted_mclmc_dynamic.build_kernel(
+        integration_steps_fn=adjusted_mclmc_dynamic.make_random_trajectory_length_fn(True),
+        next_random_arg_fn=lambda k: jax.random.split(k)[1])
+
+    def mclmc_kernel(rng_key, state, logdensity_fn, step_size, inverse_mass_matrix,
+                     integration_steps_params):
+        return kernel(rng_key, state, logdensity_fn, step_size,
+                      inverse_mass_matrix=inverse_mass_matrix,
+                      integration_steps_params=integration_steps_params)
+    return mclmc_kernel
+
+
+def mams_init(config: MAMSConfig, logdensity_fn, positions, key):
     f = _finite_logdensity(logdensity_fn)
     keys = jax.random.split(key, positions.shape[0])
-    return jax.vmap(lambda p, k: ghmc.init(p, f, k))(positions, keys)
+    return jax.vmap(lambda p, k: adjusted_mclmc_dynamic.init(p, f, k))(positions, keys)
 
 
-def meads_warmup(config: MEADSConfig, logdensity_fn, state, key):
+def mams_warmup(config: MAMSConfig, logdensity_fn, state, key):
     f = _finite_logdensity(logdensity_fn)
-    n_chains = state.position.shape[0]
-    if n_chains < 2 * config.num_folds:
-        raise ValueError(f"MEADS needs >= {2 * config.num_folds} chains, got {n_chains}")
-    adapt = blackjax.meads_adaptation(f, n_chains, num_folds=config.num_folds,
-                                      step_size_multiplier=config.step_size_multiplier,
-                                      damping_slowdown=config.damping_slowdown,
-                                      adaptation_info_fn=lambda s, i, a: ())
-    (last, params), _ = adapt.run(key, state.position, config.num_warmup)
-    tuning = dict(params)
-    # Per chain: one gradient per active step; the frozen fold rests 1/K of the steps.
-    tuning["warmup_evals"] = jnp.full(
-        n_chains, config.num_warmup * (config.num_folds - 1) // config.num_folds, jnp.int32)
+    frac1, frac2 = 0.5, 0.5  # the tuner runs (frac1 + frac2) * num_steps steps
+
+    def one(k, s):
+        s, params, n_steps = blackjax.adjusted_mclmc_find_L_and_step_size(
+            mclmc_kernel=_mams_kernel(), logdensity_fn=f, num_steps=config.num_warmup,
+            state=s, rng_key=k, target=config.target_acceptance, frac_tune1=frac1,
+            frac_tune2=frac2, diagonal_preconditioning=config.diagonal_preconditioning)
+        return s, params, n_steps
+
+    keys = jax.random.split(key, state.position.shape[0])
+    last, params, n_steps = jax.vmap(one)(keys, state)
+    tuning = {"step_size": jnp.mean(params.step_size),
+              "num_steps": jnp.mean(params.L / params.step_size),
+              "inverse_mass_matrix": jnp.mean(params.inverse_mass_matrix, axis=0),
+              "warmup_evals": jnp.asarray(n_steps, jnp.int32)}
     return last, tuning
 
 
-def meads_run_segment(config: MEADSConfig, logdensity_fn, state, tuning, key, num_steps: int,
-                      thin: int = 1):
+def mams_run_segment(config: MAMSConfig, logdensity_fn, state, tuning, key, num_steps: int,
+                     thin: int = 1):
     f = _finite_logdensity(logdensity_fn)
-    kernel = ghmc.build_kernel()
+    kernel = _mams_kernel()
 
     def one(k, s):
-        return kernel(k, s, f, tuning["step_size"], tuning["momentum_inverse_scale"],
-                      tuning["alpha"], tuning["delta"])
+        return kernel(k, s, f, tuning["step_size"], tuning["inverse_mass_matrix"],
+                      (tuning["num_steps"],))
 
     def step(k, states):
         new, info = jax.vmap(one)(jax.random.split(k, states.position.shape[0]), states)
-        return new, _stats(info, 1)
+        return new, _stats(info, info.num_integration_steps)
 
     return _segment(step, state, key, num_steps, thin)
 
@@ -316,7 +335,7 @@ def nuts_run_segment(config: NUTSBlackJAXConfig, logdensity_fn, state, tuning, k
 
 CORES: dict[str, tuple[type, SamplerCore]] = {
     "chees": (ChEESConfig, SamplerCore(chees_init, chees_warmup, chees_run_segment)),
-    "meads": (MEADSConfig, SamplerCore(meads_init, meads_warmup, meads_run_segment)),
+    "mams": (MAMSConfig, SamplerCore(mams_init, mams_warmup, mams_run_segment)),
     "nuts_bj": (NUTSBlackJAXConfig, SamplerCore(nuts_init, nuts_warmup, nuts_run_segment)),
 }
 
