@@ -228,9 +228,6 @@ def main() -> None:
     print(json.dumps(result, indent=2))
 
 
-if __name__ == "__main__":
-    main()
-
 
 # -- sampler portfolio: run-until-converged on the same sites (issue 9) -------------------
 
@@ -514,3 +511,7 @@ def portfolio(models, quick: bool, seed: int = 0) -> dict:
         out["models"][model] = {"sites": names, "methods": rows}
     out["load_1min_end"] = os.getloadavg()[0]
     return out
+
+
+if __name__ == "__main__":
+    main()
