@@ -98,3 +98,33 @@ def test_gradient_of_log_volume_is_finite(preps):
     e = jnp.zeros(23).at[2].set(1e-6)
     fd = (f(u + e) - f(u - e)) / 2e-6
     assert np.isclose(float(jax.grad(f)(u)[2]), float(fd), rtol=1e-4, atol=1e-6)
+
+
+def test_feasible_log_density_has_the_same_likelihood(preps):
+    """inference.reparam: likelihood at the mapped theta equals the original density's."""
+    from inference.models import log_density
+    from inference.reparam import log_density_feasible, physical, unit
+    from inference.sites import SiteData
+
+    prep = jax.tree_util.tree_map(lambda x: x[0], preps)
+    depth = jnp.asarray([0.05, 0.15, 0.3, 0.6])
+    site = SiteData(jnp.asarray([20_000.0, 15_000.0, 9_000.0, 4_000.0]), depth,
+                    jnp.ones(4, bool), jnp.ones(4), prep)
+    x = jax.random.normal(jax.random.PRNGKey(5), (64, 23))
+
+    def both(xx):
+        lp_f, _ = log_density_feasible(xx, site)
+        fm = feasible_theta(jax.nn.sigmoid(xx), prep)
+        u = unit(xx, site)
+        lp_o, _ = log_density(jnp.log(u) - jnp.log1p(-u), site, model=compas, space="logit")
+        jac_f = -jnp.sum(jax.nn.softplus(xx) + jax.nn.softplus(-xx))
+        jac_o = jnp.sum(jnp.log(u) + jnp.log1p(-u))
+        return lp_f - jac_f - fm.log_volume, lp_o - jac_o, physical(xx, site), fm.theta
+
+    ll_f, ll_o, th1, th2 = jax.jit(jax.vmap(both))(x)
+    ll_f, ll_o = np.asarray(ll_f), np.asarray(ll_o)
+    finite = np.isfinite(ll_f)
+    assert finite.mean() > 0.2
+    assert np.array_equal(finite, np.isfinite(ll_o))
+    np.testing.assert_allclose(ll_f[finite], ll_o[finite], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(th1), np.asarray(th2))
