@@ -481,7 +481,7 @@ def portfolio(models, quick: bool, seed: int = 0, methods=None, progress=None) -
         if R._resolve(model).NAME == "COMPAS":
             runs += [("am", "feasible"), ("chees", "feasible")]
         if methods:
-            runs = [(m, sp) for m, sp in runs if f"{m}_{sp}" in methods]
+            runs = [tuple(m.rsplit("_", 1)) for m in methods if tuple(m.rsplit("_", 1)) in runs]
         rows = {}
         for name, space in runs:
             r = run_portfolio_method(model, sites, methods[name], space, seed)
