@@ -200,7 +200,7 @@ def main() -> None:
             part = {k: v for k, v in row.items() if not k.startswith("_")}
             print(json.dumps({"model": model, "run": name, **part}), file=sys.stderr,
                   flush=True)
-        print(json.dumps(portfolio(args.portfolio, quick, methods=args.methods,
+        print(json.dumps(portfolio(args.portfolio, quick, only=args.methods,
                                    progress=progress), indent=1))
         return
     sizes = [1, 16, 128] if quick else [1, 16, 128, 512]
@@ -464,8 +464,8 @@ def run_portfolio_method(model: str, sites, method, space: str, seed: int = 0):
                 draws.reshape(n_sites, -1, d).mean(1)))}
 
 
-def portfolio(models, quick: bool, seed: int = 0, methods=None, progress=None) -> dict:
-    """Run the portfolio; ``methods`` limits the runs (names like ``"chees_feasible"``);
+def portfolio(models, quick: bool, seed: int = 0, only=None, progress=None) -> dict:
+    """Run the portfolio; ``only`` limits the runs (names like ``"chees_feasible"``);
     ``progress(model, name, row)`` is called after each run (partial results)."""
     out = {"criterion": {"max_split_rhat": STRICT_RHAT, "min_ess_bulk": STRICT_ESS,
                          "min_ess_tail": STRICT_ESS},
@@ -478,10 +478,12 @@ def portfolio(models, quick: bool, seed: int = 0, methods=None, progress=None) -
         names, sites, truth = portfolio_sites(model, seed)
         methods = _portfolio_methods(quick)
         runs = [(m, "logit") for m in methods]
-        if R._resolve(model).NAME == "COMPAS":
+        from inference import reparam
+
+        if R._resolve(model) is reparam.MODEL:
             runs += [("am", "feasible"), ("chees", "feasible")]
-        if methods:
-            runs = [tuple(m.rsplit("_", 1)) for m in methods if tuple(m.rsplit("_", 1)) in runs]
+        if only:
+            runs = [tuple(m.rsplit("_", 1)) for m in only if tuple(m.rsplit("_", 1)) in runs]
         rows = {}
         for name, space in runs:
             r = run_portfolio_method(model, sites, methods[name], space, seed)

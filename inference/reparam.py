@@ -21,7 +21,10 @@ from inference.sites import SiteData
 from socmodels import compas
 from socmodels.compas_feasible import feasible_theta
 
-__all__ = ["log_density_feasible", "physical", "unit"]
+__all__ = ["MODEL", "log_density_feasible", "physical", "unit"]
+
+MODEL = compas
+"""The soil model this parameterization is for."""
 
 
 def _log_jacobian_logit(x):
