@@ -1,0 +1,130 @@
+"""COMPAS feasible-set parameterization (socmodels.compas_feasible): exactness and prior."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from socmodels import compas
+from socmodels.compas_feasible import IDX_DEATH, IDX_S4, feasible_ranges, feasible_theta
+from socmodels.data.climate import climate_forcing
+
+N = 3000
+
+
+@pytest.fixture(scope="module")
+def preps():
+    temperate = climate_forcing(12.0, 9.0, 0.6, 500.0)
+    permafrost = climate_forcing(-8.0, 18.0, 0.6, 150.0, active_layer_depth=0.6, latitude=68.0)
+    f = jax.tree_util.tree_map(lambda a, b: jnp.stack([jnp.asarray(a), jnp.asarray(b)]),
+                               temperate, permafrost)
+    return jax.vmap(compas.prepare)(f)
+
+
+@pytest.fixture(scope="module")
+def draws(preps):
+    u = jax.random.uniform(jax.random.PRNGKey(1), (N, 23), minval=1e-9, maxval=1 - 1e-9)
+    theta = jax.vmap(compas.PARAMETERS.to_physical)(u)
+
+    def per_site(prep):
+        feas = jax.vmap(lambda t: compas.steady_state(t, prep, check_bounds=False).feasible)(
+            theta)
+        death, s4 = jax.vmap(lambda t: feasible_ranges(t, prep))(theta)
+        fm = jax.vmap(lambda x: feasible_theta(x, prep))(u)
+        mapped_feas = jax.vmap(lambda t: compas.steady_state(t, prep, check_bounds=False)
+                               .feasible)(fm.theta)
+        return feas, death, s4, fm, mapped_feas
+
+    out = jax.jit(jax.vmap(per_site))(preps)
+    return np.asarray(theta), jax.tree_util.tree_map(np.asarray, out)
+
+
+def test_mapped_draws_are_feasible(draws):
+    _, (_, _, _, fm, mapped_feas) = draws
+    assert fm.nonempty.mean() > 0.3
+    # every draw with non-empty intervals is a feasible steady state of the unchanged model
+    assert np.all(mapped_feas[fm.nonempty])
+    assert np.all(np.isfinite(fm.log_volume[fm.nonempty]))
+    assert np.all(fm.log_volume[fm.nonempty] <= 1e-12)
+    assert np.all(np.isneginf(fm.log_volume[~fm.nonempty]))
+
+
+def test_ranges_characterise_feasibility(draws):
+    """feasible(theta) <=> theta's two coordinates lie in their intervals (up to round-off)."""
+    theta, (feas, death, s4, _, _) = draws
+    td, t4 = theta[:, IDX_DEATH], theta[:, IDX_S4]
+    inside = (td > death[..., 0]) & (t4 > s4[..., 0]) & (t4 < s4[..., 1])
+    margin = 1e-6
+    clear_in = ((td > death[..., 0] * (1 + margin)) & (t4 > s4[..., 0] * (1 + margin))
+                & (t4 < s4[..., 1] * (1 - margin)))
+    assert feas.mean() > 0.05
+    assert np.all(inside[feas])               # feasible => inside
+    assert np.all(feas[clear_in])             # clearly inside => feasible
+    assert np.mean(inside != feas) < 1e-3
+
+
+def test_implied_prior_is_restricted_uniform(draws):
+    """Importance-resampled mapped draws (weights exp(log_volume), the Jacobian) match the
+    uniform prior restricted to the feasible set (rejection draws): two-sample KS per
+    parameter, Bonferroni over 23 parameters x 2 sites; the unweighted push-forward does not
+    (it over-weights draws with narrow intervals)."""
+    theta, (feas, _, _, fm, _) = draws
+    rng = np.random.default_rng(0)
+    names = compas.PARAMETERS.names
+    worst_weighted, worst_unweighted = 1.0, 1.0
+    for k in range(2):
+        ref = theta[feas[k]]
+        ok = fm.nonempty[k]
+        w = np.exp(fm.log_volume[k][ok])
+        pick = rng.choice(ok.sum(), size=len(ref), p=w / w.sum())
+        res = fm.theta[k][ok][pick]
+        raw = fm.theta[k][ok]
+        for j in range(len(names)):
+            worst_weighted = min(worst_weighted, stats.ks_2samp(res[:, j], ref[:, j]).pvalue)
+            worst_unweighted = min(worst_unweighted, stats.ks_2samp(raw[:, j], ref[:, j]).pvalue)
+    assert worst_weighted > 0.001 / 46
+    assert worst_unweighted < 1e-6
+
+
+def test_gradient_of_log_volume_is_finite(preps):
+    prep = jax.tree_util.tree_map(lambda x: x[0], preps)
+    u = jnp.full(23, 0.5)
+    g = jax.grad(lambda x: feasible_theta(x, prep).log_volume
+                 + feasible_theta(x, prep).theta.sum())(u)
+    assert np.all(np.isfinite(np.asarray(g)))
+    # the implicit-function gradient of the MIC-rule bound matches finite differences
+    f = lambda x: feasible_theta(x, prep).log_volume  # noqa: E731
+    e = jnp.zeros(23).at[2].set(1e-6)
+    fd = (f(u + e) - f(u - e)) / 2e-6
+    assert np.isclose(float(jax.grad(f)(u)[2]), float(fd), rtol=1e-4, atol=1e-6)
+
+
+def test_feasible_log_density_has_the_same_likelihood(preps):
+    """inference.reparam: likelihood at the mapped theta equals the original density's."""
+    from inference.models import log_density
+    from inference.reparam import log_density_feasible, physical, unit
+    from inference.sites import SiteData
+
+    prep = jax.tree_util.tree_map(lambda x: x[0], preps)
+    depth = jnp.asarray([0.05, 0.15, 0.3, 0.6])
+    site = SiteData(jnp.asarray([20_000.0, 15_000.0, 9_000.0, 4_000.0]), depth,
+                    jnp.ones(4, bool), jnp.ones(4), prep)
+    x = jax.random.normal(jax.random.PRNGKey(5), (64, 23))
+
+    def both(xx):
+        lp_f, _ = log_density_feasible(xx, site)
+        fm = feasible_theta(jax.nn.sigmoid(xx), prep)
+        u = unit(xx, site)
+        lp_o, _ = log_density(jnp.log(u) - jnp.log1p(-u), site, model=compas, space="logit")
+        jac_f = -jnp.sum(jax.nn.softplus(xx) + jax.nn.softplus(-xx))
+        jac_o = jnp.sum(jnp.log(u) + jnp.log1p(-u))
+        return lp_f - jac_f - fm.log_volume, lp_o - jac_o, physical(xx, site), fm.theta
+
+    ll_f, ll_o, th1, th2 = jax.jit(jax.vmap(both))(x)
+    ll_f, ll_o = np.asarray(ll_f), np.asarray(ll_o)
+    finite = np.isfinite(ll_f)
+    assert finite.mean() > 0.2
+    assert np.array_equal(finite, np.isfinite(ll_o))
+    np.testing.assert_allclose(ll_f[finite], ll_o[finite], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(th1), np.asarray(th2))
