@@ -59,8 +59,12 @@ from inference.samplers import (
     sampler_from_budget,
     two_phase,
 )
+from inference.samplers_blackjax import register_all as _register_blackjax_samplers
 from inference.sites import ProfileError, SiteData, make_site, read_profiles, site_key
 from inference.welford import WelfordState, welford_covariance, welford_init, welford_update
+
+# chees, mams, nuts_bj (BlackJAX) behind the same sampler contract (docs/inference.md §7)
+_register_blackjax_samplers()
 
 __all__ = [
     "am", "AdaptiveMetropolis", "AMSamplerState",
