@@ -265,7 +265,7 @@ def portfolio_sites(model: str, seed: int = 0, noise_sd: float = 0.25):
     from socmodels.data.climate import climate_forcing
     from socmodels.observation import observe
 
-    module = R._resolve(model)
+    module = resolve_model(model)
     rng = np.random.default_rng(seed)
     n_max = max(len(z) for _, z in PORTFOLIO_SITES.values())
     rows, truths = [], []
@@ -387,7 +387,7 @@ def run_portfolio_method(model: str, sites, method, space: str, seed: int = 0):
     from inference.models import log_density
 
     cfg, (init, warmup, run_segment), n_chains, seg_len, thin, n_seg = method
-    module = R._resolve(model)
+    module = resolve_model(model)
     d = len(module.PARAMETERS)
     if space == "feasible":
         from inference.reparam import log_density_feasible, physical
@@ -486,7 +486,7 @@ def portfolio(models, quick: bool, seed: int = 0, only=None, progress=None) -> d
         runs = [(m, "logit") for m in methods]
         from inference import reparam
 
-        if R._resolve(model) is reparam.MODEL:
+        if resolve_model(model) is reparam.MODEL:
             runs += [("am", "feasible"), ("chees", "feasible")]
         if only:
             runs = [tuple(m.rsplit("_", 1)) for m in only if tuple(m.rsplit("_", 1)) in runs]
