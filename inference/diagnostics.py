@@ -33,6 +33,8 @@ import arviz_stats as azs
 import numpy as np
 import xarray as xr
 
+from inference import metrics
+
 __all__ = ["summarize", "nse", "screen", "dashboard", "DEFAULT_RHAT_MAX", "DEFAULT_NSE_MIN"]
 
 DEFAULT_RHAT_MAX = 1.05
@@ -40,17 +42,11 @@ DEFAULT_NSE_MIN = 0.0
 
 
 def nse(pred, obs, mask) -> np.ndarray:
-    """Nash-Sutcliffe efficiency over the valid layers (last axis); NaN if undefined."""
-    pred = np.asarray(pred, float)
-    obs = np.asarray(obs, float)
-    mask = np.asarray(mask, bool)
-    n = mask.sum(-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(mask, obs, 0.0).sum(-1) / np.maximum(n, 1)
-        ss_res = np.where(mask, (pred - obs) ** 2, 0.0).sum(-1)
-        ss_tot = np.where(mask, (obs - mean[..., None]) ** 2, 0.0).sum(-1)
-        out = 1.0 - ss_res / ss_tot
-    return np.where((n >= 2) & (ss_tot > 0), out, np.nan)
+    """Nash-Sutcliffe efficiency over the valid layers (last axis); NaN if undefined.
+
+    The per-site fit of the site table; see :func:`inference.metrics.nse`.
+    """
+    return metrics.nse(pred, obs, mask)
 
 
 def _arviz(func, da: xr.DataArray, **kwargs) -> np.ndarray:

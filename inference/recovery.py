@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from inference.metrics import nse
 from socmodels.contract import resolve_model
 
 __all__ = ["recovery", "recovery_experiment", "truth_table"]
@@ -103,9 +104,7 @@ def recovery(table: xr.Dataset, truth, *, model: str, threshold: float = 0.5,
     q05 = (np.asarray(t["q05"].values) - lo) / scale
     q95 = (np.asarray(t["q95"].values) - lo) / scale
     with np.errstate(invalid="ignore", divide="ignore"):
-        ss_res = np.sum((mu - tu) ** 2, axis=0)
-        ss_tot = np.sum((tu - tu.mean(axis=0)) ** 2, axis=0)
-        r2 = 1.0 - ss_res / ss_tot
+        r2 = nse(mu.T, tu.T)  # R^2 of the posterior means about the truth (1:1 line)
         pearson = np.array([np.corrcoef(mu[:, k], tu[:, k])[0, 1] if len(mu) > 1 else np.nan
                             for k in range(len(params))])
     bias = np.mean(mu - tu, axis=0)

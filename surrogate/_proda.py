@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
+from inference.metrics import nse
 from socmodels import batch, get_model, has_capability
 from socmodels import netcdf as cf
 from surrogate import analysis as A
@@ -208,8 +209,7 @@ def _recovery(world, model: str, table, maps: xr.Dataset) -> dict:
             ok = np.isfinite(t) & np.isfinite(p) & (t > 0) & (p > 0)
             lt, lp = np.log(t[ok]), np.log(p[ok])
             out[label] = {"log_r": float(np.corrcoef(lt, lp)[0, 1]),
-                          "log_nse": float(1 - np.sum((lp - lt) ** 2)
-                                           / np.sum((lt - lt.mean()) ** 2))}
+                          "log_nse": float(nse(lp, lt))}
     return out
 
 

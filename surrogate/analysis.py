@@ -51,6 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
+from inference.metrics import finite_pairs, nse
 from socmodels import clm5, compas, get_model, has_capability, layers
 from socmodels.components import MichaelisRatios, SystemComponents, check_variant, xi_bulk
 from socmodels.forcing import FIELDS as FORCING_FIELDS
@@ -306,17 +307,8 @@ def log_correlation(a, b) -> xr.Dataset:
                       attrs={"description": "Pearson r of log values over valid cells"})
 
 
-def _nse(m: np.ndarray, o: np.ndarray) -> float:
-    denom = np.sum((o - o.mean()) ** 2)
-    return float(1.0 - np.sum((m - o) ** 2) / denom) if o.size > 1 and denom > 0 else np.nan
-
-
 def _nse_pairs(predicted, observed, drop_negative: bool):
-    m, o = _flat_pair(predicted, observed)
-    ok = np.isfinite(m) & np.isfinite(o)
-    if drop_negative:
-        ok &= m >= 0
-    return m, o, ok
+    return finite_pairs(*_flat_pair(predicted, observed), drop_negative=drop_negative)
 
 
 def pooled_nse(predicted, observed, *, drop_negative: bool = True) -> xr.DataArray:
@@ -335,7 +327,7 @@ def pooled_nse(predicted, observed, *, drop_negative: bool = True) -> xr.DataArr
         profiles (any shape; flattened).
     """
     m, o, ok = _nse_pairs(predicted, observed, drop_negative)
-    return xr.DataArray(_nse(m[ok], o[ok]), name="nse", attrs={"n": int(ok.sum())})
+    return xr.DataArray(float(nse(m, o, ok)), name="nse", attrs={"n": int(ok.sum())})
 
 
 def nse_bootstrap(predicted, observed, *, groups=None, n_boot: int = 1000, seed: int = 0,
@@ -372,10 +364,10 @@ def nse_bootstrap(predicted, observed, *, groups=None, n_boot: int = 1000, seed:
         pick = rng.integers(0, n_groups, n_groups)
         idx = pick if members is None else np.concatenate(
             [members[k] for k in pick] + [np.zeros(0, int)])  # no groups: empty -> NaN
-        samples[b] = _nse(m[idx], o[idx])
+        samples[b] = nse(m[idx], o[idx])
     lo, hi = np.nanquantile(samples, interval) if n_boot else (np.nan, np.nan)
     return xr.Dataset(
-        {"nse": _nse(m, o),
+        {"nse": float(nse(m, o)),
          "nse_median": float(np.nanmedian(samples)) if n_boot else np.nan,
          "nse_lower": float(lo), "nse_upper": float(hi), "samples": ("boot", samples)},
         attrs={"interval": str(interval), "n": int(m.size), "n_groups": n_groups,

@@ -34,6 +34,7 @@ from inference.comparison import (
     run_pointwise,
     stacking_weights,
 )
+from inference.metrics import nse_finite
 
 __all__ = ["climate_zone", "land_cover_group", "bedrock_class", "profile_length_class",
            "site_groups", "summarize", "summarize_groups", "fit_logistic",
@@ -232,12 +233,8 @@ def winner_classifier(x, y, names: Sequence[str], *, test_fraction: float = 0.3,
 # ----------------------------------------------------------------------------------------
 
 def nse(pred, obs) -> float:
-    """Nash-Sutcliffe efficiency of paired finite values."""
-    pred = np.asarray(pred, float).ravel()
-    obs = np.asarray(obs, float).ravel()
-    ok = np.isfinite(pred) & np.isfinite(obs)
-    p, o = pred[ok], obs[ok]
-    return float(1.0 - np.sum((p - o) ** 2) / np.sum((o - o.mean()) ** 2))
+    """Nash-Sutcliffe efficiency of paired finite values (:func:`inference.metrics.nse_finite`)."""
+    return nse_finite(pred, obs)
 
 
 def lognormal_log_score(pred, obs, sigma: float) -> np.ndarray:

@@ -78,3 +78,22 @@ def test_minmax_scaler_errors():
     assert s.names == ("x0", "x1")
     with pytest.raises(ValueError, match="columns"):
         s.transform(np.zeros((2, 3)))
+
+
+def test_one_scaler_class():
+    import socmodels.data
+    import surrogate
+
+    assert MinMaxScaler is CovariateScaler is surrogate.MinMaxScaler is socmodels.data.MinMaxScaler
+    s = MinMaxScaler.fit(np.array([[0.0, 10.0], [4.0, 30.0]]), names=["a", "b"])
+    assert as_array_scaler(s) is s and as_array_scaler(None) is None
+    assert as_array_scaler(s.to_dict()) == s          # the stored (dict) form
+    with pytest.raises(TypeError, match="MinMaxScaler"):
+        as_array_scaler("a")
+    # mappings scale by name like tables; 3-D arrays by position on the last axis
+    out = s.transform({"a": np.array([1.0, 8.0]), "b": np.array([20.0, 10.0])})
+    np.testing.assert_allclose(out["a"], [0.25, 1.0])
+    np.testing.assert_allclose(out["b"], [0.5, 0.0])
+    cube = np.array([[[2.0, 20.0]], [[4.0, 30.0]]])
+    np.testing.assert_allclose(s.transform(cube), [[[0.5, 0.5]], [[1.0, 1.0]]])
+    np.testing.assert_allclose(s.inverse_transform(s.transform(cube)), cube)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -215,14 +215,24 @@ class MinMaxScaler:
 
     Build with :meth:`fit` (PRODA fits on the global grid) and apply the *same* ranges to
     sites and grid cells with :meth:`transform`. Values outside the fitted range are clipped
-    to [0, 1] when ``clip`` (as PRODA does); a constant column maps to 0.
+    to [0, 1] when ``clip`` (as PRODA does); a constant column maps to 0; NaN stays NaN.
 
-    Attributes
-    ----------
-    minimum, maximum : dict
-        Column -> fitted minimum / maximum.
-    clip : bool
-        Clip transformed values to [0, 1].
+    Tables (:class:`pandas.DataFrame`, :class:`xarray.Dataset`, mappings) are scaled by
+    column name; NumPy arrays ``(..., p)`` (the network's ``(n_sites, n_covariates)``
+    matrices) by position, in the fitted column order :attr:`names`. One scaler object
+    therefore serves the site table, the covariate grid and the network.
+
+    Attributes:
+        minimum: Column -> fitted minimum.
+        maximum: Column -> fitted maximum.
+        clip: Clip transformed values to [0, 1].
+
+    Examples:
+        >>> s = MinMaxScaler.fit(np.array([[0.0, 10.0], [2.0, 30.0]]), names=["a", "b"])
+        >>> s.transform(np.array([[1.0, 40.0]]))
+        array([[0.5, 1. ]])
+        >>> s.names
+        ('a', 'b')
     """
 
     minimum: dict[str, float]
@@ -230,9 +240,36 @@ class MinMaxScaler:
     clip: bool = True
 
     @classmethod
-    def fit(cls, data: pd.DataFrame | xr.Dataset, columns: Any = None, *,
-            clip: bool = True) -> "MinMaxScaler":
-        """Ranges of ``columns`` (default: all numeric columns / data variables), NaN ignored."""
+    def fit(cls, data: Any, columns: Any = None, *, clip: bool = True,
+            names: Sequence[str] | None = None) -> "MinMaxScaler":
+        """Fit the ranges of each column, NaN ignored.
+
+        Args:
+            data: A DataFrame or Dataset (columns by name), or an array ``(n, p)``.
+            columns: Columns to fit (default: all numeric columns / data variables; for an
+                array, the names of its ``p`` columns).
+            clip: Clip transformed values to [0, 1].
+            names: Alias of ``columns`` (for arrays; default ``x0 .. x{p-1}``).
+
+        Returns:
+            The fitted scaler.
+
+        Raises:
+            ValueError: A column has no finite value, or an array is not 2-D or has a
+                different number of columns than names.
+        """
+        if columns is None:
+            columns = names
+        if not _is_table(data):
+            a = np.asarray(data, dtype=np.float64)
+            if a.ndim != 2:
+                raise ValueError(f"MinMaxScaler.fit: x must have shape (n, p); got {a.shape}")
+            labels = list(columns if columns is not None
+                          else [f"x{j}" for j in range(a.shape[1])])
+            if len(labels) != a.shape[1]:
+                raise ValueError(f"MinMaxScaler.fit: {len(labels)} names for {a.shape[1]}"
+                                 " columns")
+            data, columns = pd.DataFrame(a, columns=labels), labels
         cols = _columns(data, columns)
         mn, mx = {}, {}
         for c in cols:
@@ -247,35 +284,66 @@ class MinMaxScaler:
         """The fitted columns, in order."""
         return list(self.minimum)
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Fitted column names, in order (the column order of array inputs)."""
+        return tuple(self.minimum)
+
+    @property
+    def n_features(self) -> int:
+        """Number of fitted columns."""
+        return len(self.minimum)
+
     def _check(self, data: Any) -> None:
         missing = [c for c in self.columns if c not in data]
         if missing:
             raise KeyError(f"MinMaxScaler: columns {missing} were fitted but are missing")
 
-    def transform(self, data: pd.DataFrame | xr.Dataset) -> pd.DataFrame | xr.Dataset:
-        """Scale the fitted columns to [0, 1] (other columns are returned unchanged)."""
+    def _as_table(self, x: Any) -> tuple[pd.DataFrame, tuple[int, ...]]:
+        a = np.asarray(x, dtype=np.float64)
+        if a.ndim == 0 or a.shape[-1] != self.n_features:
+            raise ValueError(f"MinMaxScaler: x has {a.shape[-1] if a.ndim else 0} columns; the"
+                             f" scaler was fitted on {self.n_features}: {self.names}")
+        return pd.DataFrame(a.reshape(-1, a.shape[-1]), columns=list(self.names)), a.shape
+
+    def _apply(self, data: Any, column_fn) -> Any:
+        if not _is_table(data):
+            table, shape = self._as_table(data)
+            return self._apply(table, column_fn).to_numpy(np.float64).reshape(shape)
         self._check(data)
         out = data.copy()
         for c in self.columns:
-            rng = self.maximum[c] - self.minimum[c]
-            v = (np.asarray(data[c], float) - self.minimum[c]) / (rng if rng > 0 else 1.0)
-            if rng <= 0:
-                v = np.where(np.isfinite(v), 0.0, v)
-            if self.clip:
-                v = np.clip(v, 0.0, 1.0)
+            v = column_fn(c, np.asarray(data[c], float))
             out[c] = (data[c].dims, v) if isinstance(data, xr.Dataset) else v
         return out
 
-    def inverse_transform(self, data: pd.DataFrame | xr.Dataset
-                          ) -> pd.DataFrame | xr.Dataset:
-        """Map scaled values back to the original units."""
-        self._check(data)
-        out = data.copy()
-        for c in self.columns:
-            v = self.minimum[c] + np.asarray(data[c], float) * (self.maximum[c]
-                                                                 - self.minimum[c])
-            out[c] = (data[c].dims, v) if isinstance(data, xr.Dataset) else v
-        return out
+    def transform(self, data: Any) -> Any:
+        """Scale the fitted columns to [0, 1] (other columns of a table are unchanged).
+
+        Args:
+            data: A DataFrame, Dataset or mapping with the fitted columns, or an array
+                ``(..., p)`` in the order :attr:`names`.
+
+        Returns:
+            The same kind of object, scaled.
+
+        Raises:
+            KeyError: A fitted column is missing from a table.
+            ValueError: An array's last axis is not the number of fitted columns.
+        """
+        def scale(c: str, a: np.ndarray) -> np.ndarray:
+            rng = self.maximum[c] - self.minimum[c]
+            v = (a - self.minimum[c]) / (rng if rng > 0 else 1.0)
+            if rng <= 0:
+                v = np.where(np.isfinite(v), 0.0, v)
+            return np.clip(v, 0.0, 1.0) if self.clip else v
+
+        return self._apply(data, scale)
+
+    def inverse_transform(self, data: Any) -> Any:
+        """Map scaled values back to the original units (same inputs as :meth:`transform`)."""
+        return self._apply(data, lambda c, a: self.minimum[c]
+                           + a * (self.maximum[c] - self.minimum[c]))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form."""
@@ -296,6 +364,11 @@ class MinMaxScaler:
     def load(cls, path: str | Path) -> "MinMaxScaler":
         """Read ranges written by :meth:`save`."""
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _is_table(data: Any) -> bool:
+    """Whether ``data`` holds columns by name (else it is an array, columns by position)."""
+    return isinstance(data, (pd.DataFrame, xr.Dataset, Mapping))
 
 
 def _columns(data: Any, columns: Any) -> list[str]:
