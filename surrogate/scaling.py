@@ -28,13 +28,12 @@ __all__ = ["MinMaxScaler", "as_array_scaler"]
 class MinMaxScaler(_CovariateScaler):
     """:class:`socmodels.data.covariates.MinMaxScaler` that also scales NumPy arrays.
 
-    Examples
-    --------
-    >>> s = MinMaxScaler.fit(np.array([[0.0, 10.0], [2.0, 30.0]]), names=["a", "b"])
-    >>> s.transform(np.array([[1.0, 40.0]]))
-    array([[0.5, 1. ]])
-    >>> s.names
-    ('a', 'b')
+    Example:
+        >>> s = MinMaxScaler.fit(np.array([[0.0, 10.0], [2.0, 30.0]]), names=["a", "b"])
+        >>> s.transform(np.array([[1.0, 40.0]]))
+        array([[0.5, 1. ]])
+        >>> s.names
+        ('a', 'b')
     """
 
     @classmethod
