@@ -54,20 +54,19 @@ PRODA's rule ``min(1, exp(ln(n + 2) * (log pi(x') - log pi(x))))`` with ``n`` th
 iteration number within the current phase: a target that sharpens with ``n``. It is a
 replication aid only; the chain then does not have ``pi`` as its stationary distribution.
 
-References
-----------
-Haario, H., Saksman, E. & Tamminen, J. (2001). An adaptive Metropolis algorithm.
-Bernoulli 7(2), 223-242. https://doi.org/10.2307/3318737
+References:
+    Haario, H., Saksman, E. & Tamminen, J. (2001). An adaptive Metropolis algorithm.
+    Bernoulli 7(2), 223-242. https://doi.org/10.2307/3318737
 
-Andrieu, C. & Thoms, J. (2008). A tutorial on adaptive MCMC. Statistics and Computing 18,
-343-373. https://doi.org/10.1007/s11222-008-9110-y
+    Andrieu, C. & Thoms, J. (2008). A tutorial on adaptive MCMC. Statistics and Computing 18,
+    343-373. https://doi.org/10.1007/s11222-008-9110-y
 
-Gelman, A., Roberts, G. O. & Gilks, W. R. (1996). Efficient Metropolis jumping rules.
-Bayesian Statistics 5, 599-607.
+    Gelman, A., Roberts, G. O. & Gilks, W. R. (1996). Efficient Metropolis jumping rules.
+    Bayesian Statistics 5, 599-607.
 
-Tao, F. et al. (2024). Convergence in simulating global soil organic carbon by structurally
-different models after data assimilation. Global Change Biology 30, e17297.
-https://doi.org/10.1111/gcb.17297
+    Tao, F. et al. (2024). Convergence in simulating global soil organic carbon by structurally
+    different models after data assimilation. Global Change Biology 30, e17297.
+    https://doi.org/10.1111/gcb.17297
 """
 
 from __future__ import annotations
@@ -95,24 +94,20 @@ ACCEPTANCE_RULES = ("metropolis", "annealed")
 class AMState(NamedTuple):
     """State of one adaptive-Metropolis chain (what the next step needs).
 
-    Attributes
-    ----------
-    position : Array, (d,)
-        Current point in the sampler's space.
-    logdensity : Array, ()
-        Log target density at ``position`` (finite).
-    aux : pytree
-        Auxiliary output of ``logdensity_fn`` at ``position`` (``()`` unless ``has_aux``);
-        lets a caller store predictions without re-evaluating the model.
-    proposal_cholesky : Array, (d, d)
-        Lower Cholesky factor of the current Gaussian proposal covariance.
-    statistics : WelfordState
-        Running mean/covariance of the chain's history since the last reset.
-    num_accepted : Array, () int
-        Number of accepted proposals so far.
-    log_scale : Array, ()
-        Log of the global proposal scale factor lambda (0 unless ``target_acceptance``
-        is set): the Gaussian step is ``exp(log_scale) * L z``.
+    Attributes:
+        position (Array, (d,)): Current point in the sampler's space.
+        logdensity (Array, ()): Log target density at ``position`` (finite).
+        aux (pytree):
+            Auxiliary output of ``logdensity_fn`` at ``position`` (``()`` unless ``has_aux``);
+            lets a caller store predictions without re-evaluating the model.
+        proposal_cholesky (Array, (d, d)):
+            Lower Cholesky factor of the current Gaussian proposal covariance.
+        statistics (WelfordState):
+            Running mean/covariance of the chain's history since the last reset.
+        num_accepted (Array, () int): Number of accepted proposals so far.
+        log_scale (Array, ()):
+            Log of the global proposal scale factor lambda (0 unless ``target_acceptance``
+            is set): the Gaussian step is ``exp(log_scale) * L z``.
     """
 
     position: jnp.ndarray
@@ -127,15 +122,13 @@ class AMState(NamedTuple):
 class AMInfo(NamedTuple):
     """Diagnostics of one step (not needed by the next step).
 
-    Attributes
-    ----------
-    acceptance_probability : Array, ()
-        ``min(1, exp(log acceptance ratio))`` of the proposal.
-    is_accepted : Array, () bool
-    proposal_logdensity : Array, ()
-        Log density at the proposal (``-inf`` if non-finite or infeasible).
-    proposal_aux : pytree
-        Auxiliary output of ``logdensity_fn`` at the proposal (``()`` unless ``has_aux``).
+    Attributes:
+        acceptance_probability (Array, ()): ``min(1, exp(log acceptance ratio))`` of the proposal.
+        is_accepted: Array, () bool
+        proposal_logdensity (Array, ()):
+            Log density at the proposal (``-inf`` if non-finite or infeasible).
+        proposal_aux (pytree):
+            Auxiliary output of ``logdensity_fn`` at the proposal (``()`` unless ``has_aux``).
     """
 
     acceptance_probability: jnp.ndarray
@@ -193,20 +186,16 @@ def init(position, logdensity_fn: Callable, *, initial_covariance=None,
          initial_step_size: float = 0.1, has_aux: bool = False) -> AMState:
     """Initial state of one chain at ``position`` (d,).
 
-    Parameters
-    ----------
-    position : array (d,)
-        Starting point; its log density must be finite for the chain to move sensibly
-        (the runner re-draws starting points until it is).
-    logdensity_fn : callable
-        ``x -> log density`` (or ``(log density, aux)`` with ``has_aux``).
-    initial_covariance : array (d, d), optional
-        Proposal covariance ``C_0`` used before adaptation starts. Default
-        ``(initial_step_size**2 / d) * I``: a jump of length about ``initial_step_size``.
-    initial_step_size : float
-        See ``initial_covariance``.
-    has_aux : bool
-        Whether ``logdensity_fn`` returns ``(logdensity, aux)``.
+    Args:
+        position (array (d,)):
+            Starting point; its log density must be finite for the chain to move sensibly
+            (the runner re-draws starting points until it is).
+        logdensity_fn (callable): ``x -> log density`` (or ``(log density, aux)`` with ``has_aux``).
+        initial_covariance (array (d, d), optional):
+            Proposal covariance ``C_0`` used before adaptation starts. Default
+            ``(initial_step_size**2 / d) * I``: a jump of length about ``initial_step_size``.
+        initial_step_size (float): See ``initial_covariance``.
+        has_aux (bool): Whether ``logdensity_fn`` returns ``(logdensity, aux)``.
     """
     x = jnp.asarray(position)
     if x.ndim != 1:
@@ -228,42 +217,36 @@ def build_kernel(*, scaling: str | float = "haario", regularization: float = 1e-
                  has_aux: bool = False) -> Callable:
     """Build the one-step adaptive-Metropolis kernel.
 
-    Parameters
-    ----------
-    scaling : {"haario", "proda"} or float
-        Proposal scale s_d (see :func:`scaling_factor`).
-    regularization : float
-        Haario's epsilon, added to the diagonal of the estimated covariance [space units^2].
-        Use 0 only to replicate PRODA.
-    adapt_start : int
-        t_0: number of Gaussian-phase iterations before the covariance estimate replaces
-        ``C_0``.
-    adapt_every : int
-        Refresh the proposal Cholesky factor every this many iterations (1 = Haario's
-        every-iteration update; larger values save an O(d^3) factorisation per step).
-    adapt_until : int or None
-        Global iteration index at which adaptation stops (the end of warm-up). ``None``
-        adapts forever (PRODA; not a valid MCMC for the kept draws).
-    num_test_steps : int
-        Length of the uniform-step test phase (0 = plain AM).
-    test_step_size : float
-        Half-width h of the uniform test-phase steps.
-    acceptance : {"metropolis", "annealed"}
-        Acceptance rule; ``"annealed"`` is PRODA's exp(-dJ ln(n + 2)).
-    target_acceptance : float or None
-        If set (e.g. 0.234), also adapt a global scale factor lambda during warm-up by
-        Robbins-Monro, ``log lambda += n^-0.6 (alpha_n - target)`` (Andrieu & Thoms 2008,
-        Algorithm 4), so the step size follows the target's geometry when the Gaussian
-        optimum 2.38^2/d does not fit (bounded, curved posteriors). Frozen with the
-        covariance. ``None`` (default) is Haario's AM.
-    has_aux : bool
-        Whether ``logdensity_fn`` returns ``(logdensity, aux)``.
+    Args:
+        scaling ({"haario", "proda"} or float): Proposal scale s_d (see :func:`scaling_factor`).
+        regularization (float):
+            Haario's epsilon, added to the diagonal of the estimated covariance [space units^2].
+            Use 0 only to replicate PRODA.
+        adapt_start (int):
+            t_0: number of Gaussian-phase iterations before the covariance estimate replaces
+            ``C_0``.
+        adapt_every (int):
+            Refresh the proposal Cholesky factor every this many iterations (1 = Haario's
+            every-iteration update; larger values save an O(d^3) factorisation per step).
+        adapt_until (int or None):
+            Global iteration index at which adaptation stops (the end of warm-up). ``None``
+            adapts forever (PRODA; not a valid MCMC for the kept draws).
+        num_test_steps (int): Length of the uniform-step test phase (0 = plain AM).
+        test_step_size (float): Half-width h of the uniform test-phase steps.
+        acceptance ({"metropolis", "annealed"}):
+            Acceptance rule; ``"annealed"`` is PRODA's exp(-dJ ln(n + 2)).
+        target_acceptance (float or None):
+            If set (e.g. 0.234), also adapt a global scale factor lambda during warm-up by
+            Robbins-Monro, ``log lambda += n^-0.6 (alpha_n - target)`` (Andrieu & Thoms 2008,
+            Algorithm 4), so the step size follows the target's geometry when the Gaussian
+            optimum 2.38^2/d does not fit (bounded, curved posteriors). Frozen with the
+            covariance. ``None`` (default) is Haario's AM.
+        has_aux (bool): Whether ``logdensity_fn`` returns ``(logdensity, aux)``.
 
-    Returns
-    -------
-    kernel : callable
-        ``kernel(rng_key, state, logdensity_fn, iteration) -> (AMState, AMInfo)``, where
-        ``iteration`` is the 0-based global index of this step.
+    Returns:
+        kernel (callable):
+            ``kernel(rng_key, state, logdensity_fn, iteration) -> (AMState, AMInfo)``, where
+            ``iteration`` is the 0-based global index of this step.
     """
     if acceptance not in ACCEPTANCE_RULES:
         raise ValueError(f"unknown acceptance rule '{acceptance}'; use one of {ACCEPTANCE_RULES}")
@@ -353,17 +336,16 @@ def as_top_level_api(logdensity_fn: Callable, *, initial_covariance=None,
 
     ``init(position) -> AMState`` and ``step(rng_key, state, iteration) -> (AMState, AMInfo)``.
 
-    Examples
-    --------
-    >>> import jax, jax.numpy as jnp
-    >>> algo = as_top_level_api(lambda x: -0.5 * jnp.sum(x**2), adapt_until=500)
-    >>> state = algo.init(jnp.zeros(3))
-    >>> def body(s, i):
-    ...     s, info = algo.step(jax.random.fold_in(jax.random.key(0), i), s, i)
-    ...     return s, s.position
-    >>> _, xs = jax.lax.scan(body, state, jnp.arange(1000))
-    >>> xs.shape
-    (1000, 3)
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> algo = as_top_level_api(lambda x: -0.5 * jnp.sum(x**2), adapt_until=500)
+        >>> state = algo.init(jnp.zeros(3))
+        >>> def body(s, i):
+        ...     s, info = algo.step(jax.random.fold_in(jax.random.key(0), i), s, i)
+        ...     return s, s.position
+        >>> _, xs = jax.lax.scan(body, state, jnp.arange(1000))
+        >>> xs.shape
+        (1000, 3)
     """
     kernel = build_kernel(**kernel_options)
     has_aux = kernel_options.get("has_aux", False)

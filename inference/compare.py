@@ -61,28 +61,25 @@ def compare_methods(profiles: xr.Dataset, forcing, model: str = "clm5",
                     reference: str | None = None, **run_options) -> xr.Dataset:
     """Run each sampler on the same sites and compare them.
 
-    Parameters
-    ----------
-    profiles, forcing, model
-        As for :func:`inference.run_sites`.
-    samplers : sequence
-        Names or configs (:mod:`inference.samplers`); each runs in
-        ``<output_dir>/<sampler name>``.
-    reference : str, optional
-        Sampler name the posterior means are compared with (default: ``"nuts"`` if present,
-        else the first).
-    **run_options
-        Passed to :func:`inference.run_sites` (``num_chains``, ``seed``, ``likelihood``,
-        ``chunk_size``, ...).
+    Args:
+        profiles, forcing, model: As for :func:`inference.run_sites`.
+        samplers (sequence):
+            Names or configs (:mod:`inference.samplers`); each runs in
+            ``<output_dir>/<sampler name>``.
+        reference (str, optional):
+            Sampler name the posterior means are compared with (default: ``"nuts"`` if present,
+            else the first).
+        **run_options:
+            Passed to :func:`inference.run_sites` (``num_chains``, ``seed``, ``likelihood``,
+            ``chunk_size``, ...).
 
-    Returns
-    -------
-    xarray.Dataset
-        dims (sampler, site): ``wall_time, n_evals, min_ess_bulk, evals_per_ess,
-        seconds_per_ess, max_r_hat, acceptance_rate, n_divergent, nse, kept,
-        max_abs_z``; (sampler, site, parameter): ``mean, sd, z_vs_reference``; (sampler):
-        ``median_*`` and ``fraction_kept``. ``.to_dataframe()`` on the (sampler) variables
-        gives a one-row-per-sampler table.
+    Returns:
+        xarray.Dataset:
+            dims (sampler, site): ``wall_time, n_evals, min_ess_bulk, evals_per_ess,
+            seconds_per_ess, max_r_hat, acceptance_rate, n_divergent, nse, kept,
+            max_abs_z``; (sampler, site, parameter): ``mean, sd, z_vs_reference``; (sampler):
+            ``median_*`` and ``fraction_kept``. ``.to_dataframe()`` on the (sampler) variables
+            gives a one-row-per-sampler table.
     """
     from inference.run import run_sites
     from inference.samplers import get_sampler

@@ -14,14 +14,13 @@ R-hat <= 1.05 and NSE > 0 (``docs/original_code.md`` section 5: mean R-hat over 
 and a model-variance "R2" in the authors' code, Q5, Q11); here R-hat is reduced with the
 maximum over parameters by default (stricter), and the NSE uses the observations' variance.
 
-References
-----------
-Vehtari, A., Gelman, A., Simpson, D., Carpenter, B. & Buerkner, P.-C. (2021).
-Rank-normalization, folding, and localization: an improved R-hat for assessing convergence
-of MCMC. Bayesian Analysis 16(2), 667-718. https://doi.org/10.1214/20-BA1221
+References:
+    Vehtari, A., Gelman, A., Simpson, D., Carpenter, B. & Buerkner, P.-C. (2021).
+    Rank-normalization, folding, and localization: an improved R-hat for assessing convergence
+    of MCMC. Bayesian Analysis 16(2), 667-718. https://doi.org/10.1214/20-BA1221
 
-Nash, J. E. & Sutcliffe, J. V. (1970). River flow forecasting through conceptual models
-part I. Journal of Hydrology 10(3), 282-290. https://doi.org/10.1016/0022-1694(70)90255-6
+    Nash, J. E. & Sutcliffe, J. V. (1970). River flow forecasting through conceptual models
+    part I. Journal of Hydrology 10(3), 282-290. https://doi.org/10.1016/0022-1694(70)90255-6
 """
 
 from __future__ import annotations
@@ -59,20 +58,16 @@ def summarize(draws, pred, obs, mask, *, site_ids: Sequence, parameter_names: Se
               ) -> xr.Dataset:
     """Posterior summary and diagnostics of a batch of sites.
 
-    Parameters
-    ----------
-    draws : array (site, chain, draw, parameter)
-        Physical parameter draws.
-    pred : array (site, chain, draw, layer)
-        Predictions at the observed depths.
-    obs, mask : array (site, layer)
+    Args:
+        draws (array (site, chain, draw, parameter)): Physical parameter draws.
+        pred (array (site, chain, draw, layer)): Predictions at the observed depths.
+        obs, mask: array (site, layer)
 
-    Returns
-    -------
-    xarray.Dataset
-        dims ``site`` x ``parameter``: ``mean, sd, q05, q50, q95, r_hat, ess_bulk,
-        ess_tail, mcse_mean``; dims ``site``: ``nse``, ``max_r_hat``, ``min_ess_bulk``,
-        ``min_ess_tail``.
+    Returns:
+        xarray.Dataset:
+            dims ``site`` x ``parameter``: ``mean, sd, q05, q50, q95, r_hat, ess_bulk,
+            ess_tail, mcse_mean``; dims ``site``: ``nse``, ``max_r_hat``, ``min_ess_bulk``,
+            ``min_ess_tail``.
     """
     draws = np.asarray(draws, float)
     s, c, d, p = draws.shape
@@ -115,18 +110,16 @@ def screen(table: xr.Dataset, *, rhat_max: float = DEFAULT_RHAT_MAX,
            nse_min: float = DEFAULT_NSE_MIN, rhat_reduce: str = "max") -> xr.DataArray:
     """The paper's site filter: R-hat <= ``rhat_max`` and NSE > ``nse_min``.
 
-    Parameters
-    ----------
-    table : xarray.Dataset
-        A site table (:func:`inference.run_sites`), with ``r_hat`` (site, parameter),
-        ``nse`` (site) and optionally ``status`` (site; only ``"ok"`` sites can pass).
-    rhat_reduce : {"max", "mean"}
-        Reduce R-hat over parameters with the maximum (default) or the mean (the authors'
-        code).
+    Args:
+        table (xarray.Dataset):
+            A site table (:func:`inference.run_sites`), with ``r_hat`` (site, parameter),
+            ``nse`` (site) and optionally ``status`` (site; only ``"ok"`` sites can pass).
+        rhat_reduce ({"max", "mean"}):
+            Reduce R-hat over parameters with the maximum (default) or the mean (the authors'
+            code).
 
-    Returns
-    -------
-    xarray.DataArray of bool (site)
+    Returns:
+        xarray.DataArray of bool (site)
     """
     if rhat_reduce not in ("max", "mean"):
         raise ValueError("rhat_reduce must be 'max' or 'mean'")
@@ -146,16 +139,12 @@ def dashboard(table: xr.Dataset, *, path=None, rhat_max: float = DEFAULT_RHAT_MA
     scatter coloured by the value; skipped if the table has no coordinates), right column
     a histogram with the screening threshold. The title gives the number of kept sites.
 
-    Parameters
-    ----------
-    table : xarray.Dataset
-        A site table.
-    path : str or path, optional
-        Save the figure there (any Matplotlib format).
+    Args:
+        table (xarray.Dataset): A site table.
+        path (str or path, optional): Save the figure there (any Matplotlib format).
 
-    Returns
-    -------
-    matplotlib.figure.Figure
+    Returns:
+        matplotlib.figure.Figure
     """
     import matplotlib
 

@@ -40,21 +40,15 @@ __all__ = ["AdaptiveMetropolis", "AMSamplerState"]
 class AMSamplerState(NamedTuple):
     """State of :class:`AdaptiveMetropolis` (NumPyro-facing).
 
-    Attributes
-    ----------
-    i : Array, () int
-        Iteration index (0-based, counting warm-up).
-    z : pytree
-        Current unconstrained sample (the ``sample_field``).
-    potential_energy : Array, ()
-        Negative log density at ``z``.
-    accept_prob : Array, ()
-        Acceptance probability of the last proposal.
-    mean_accept_prob : Array, ()
-        Mean acceptance probability (restarted after warm-up, as NumPyro's HMC does).
-    am_state : AMState
-        The functional core's state on the flattened ``z``.
-    rng_key : Array
+    Attributes:
+        i (Array, () int): Iteration index (0-based, counting warm-up).
+        z (pytree): Current unconstrained sample (the ``sample_field``).
+        potential_energy (Array, ()): Negative log density at ``z``.
+        accept_prob (Array, ()): Acceptance probability of the last proposal.
+        mean_accept_prob (Array, ()):
+            Mean acceptance probability (restarted after warm-up, as NumPyro's HMC does).
+        am_state (AMState): The functional core's state on the flattened ``z``.
+        rng_key: Array
     """
 
     i: jnp.ndarray
@@ -69,40 +63,34 @@ class AMSamplerState(NamedTuple):
 class AdaptiveMetropolis(MCMCKernel):
     """Adaptive Metropolis (Haario et al. 2001) for ``numpyro.infer.MCMC``.
 
-    Parameters
-    ----------
-    model : callable, optional
-        A NumPyro model. Exactly one of ``model`` / ``potential_fn`` must be given.
-    potential_fn : callable, optional
-        Negative log density of the (pytree) parameters; ``init_params`` must then be
-        passed to ``MCMC.run``.
-    scaling : {"haario", "proda"} or float
-        Proposal scale s_d: 2.38^2/d (default), 2.4/d (PRODA) or a number.
-    regularization : float
-        Haario's epsilon added to the covariance diagonal.
-    adapt_start : int
-        Gaussian-phase iterations before the covariance estimate is used.
-    adapt_every : int
-        Proposal Cholesky refreshed every this many iterations.
-    num_test_steps, test_step_size : int, float
-        Optional uniform-step test phase (PRODA's "Part 1"); counts as warm-up.
-    acceptance : {"metropolis", "annealed"}
-        ``"annealed"`` is PRODA's exp(-dJ ln(n + 2)) rule (replication only, not valid).
-    target_acceptance : float or None
-        Also adapt a global scale toward this acceptance rate during warm-up (Andrieu &
-        Thoms 2008); None (default) is Haario's AM.
-    freeze_after_warmup : bool
-        Stop adapting after ``num_warmup`` (default). ``False`` replicates PRODA.
-    initial_step_size : float
-        Size of the initial proposal (``C_0 = step^2/d I``).
-    init_strategy : callable
-        NumPyro init strategy (``init_to_uniform`` draws each chain's start from a box in
-        the unconstrained space, so chains start dispersed).
+    Args:
+        model (callable, optional):
+            A NumPyro model. Exactly one of ``model`` / ``potential_fn`` must be given.
+        potential_fn (callable, optional):
+            Negative log density of the (pytree) parameters; ``init_params`` must then be
+            passed to ``MCMC.run``.
+        scaling ({"haario", "proda"} or float):
+            Proposal scale s_d: 2.38^2/d (default), 2.4/d (PRODA) or a number.
+        regularization (float): Haario's epsilon added to the covariance diagonal.
+        adapt_start (int): Gaussian-phase iterations before the covariance estimate is used.
+        adapt_every (int): Proposal Cholesky refreshed every this many iterations.
+        num_test_steps, test_step_size (int, float):
+            Optional uniform-step test phase (PRODA's "Part 1"); counts as warm-up.
+        acceptance ({"metropolis", "annealed"}):
+            ``"annealed"`` is PRODA's exp(-dJ ln(n + 2)) rule (replication only, not valid).
+        target_acceptance (float or None):
+            Also adapt a global scale toward this acceptance rate during warm-up (Andrieu &
+            Thoms 2008); None (default) is Haario's AM.
+        freeze_after_warmup (bool):
+            Stop adapting after ``num_warmup`` (default). ``False`` replicates PRODA.
+        initial_step_size (float): Size of the initial proposal (``C_0 = step^2/d I``).
+        init_strategy (callable):
+            NumPyro init strategy (``init_to_uniform`` draws each chain's start from a box in
+            the unconstrained space, so chains start dispersed).
 
-    Notes
-    -----
-    Batched keys (``chain_method="vectorized"``) make :meth:`init` and :meth:`sample` vmap
-    the functional core over chains.
+    Note:
+        Batched keys (``chain_method="vectorized"``) make :meth:`init` and :meth:`sample` vmap
+        the functional core over chains.
     """
 
     def __init__(self, model=None, potential_fn=None, *, scaling: str | float = "haario",

@@ -211,15 +211,12 @@ def layer_weights(obs, depth) -> np.ndarray:
     ``w_i = max(1, 10 exp(-(r_i - 1)))``: the layers farthest from the profile's mean value
     and mean depth get up to 10 times the weight.
 
-    Parameters
-    ----------
-    obs, depth : array (n,)
-        Valid layers of one profile only.
+    Args:
+        obs, depth (array (n,)): Valid layers of one profile only.
 
-    Examples
-    --------
-    >>> layer_weights([30000, 20000, 15000, 10000, 5000], [0.05, 0.15, 0.3, 0.5, 0.8]).round(3)
-    array([6.065, 1.   , 1.   , 1.   , 6.065])
+    Example:
+        >>> layer_weights([30000, 20000, 15000, 10000, 5000], [0.05, 0.15, 0.3, 0.5, 0.8]).round(3)
+        array([6.065, 1.   , 1.   , 1.   , 6.065])
     """
     o = np.asarray(obs, float)
     z = np.asarray(depth, float)

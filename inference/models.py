@@ -48,10 +48,9 @@ SPACES = ("unit", "logit")
 class SitePrediction(NamedTuple):
     """Auxiliary output of :func:`log_density`.
 
-    Attributes
-    ----------
-    soc : (L,) predicted SOC density at the observation depths [gC m-3].
-    log_likelihood : (L,) pointwise log-likelihood (0 on padding layers).
+    Attributes:
+        soc: (L,) predicted SOC density at the observation depths [gC m-3].
+        log_likelihood: (L,) pointwise log-likelihood (0 on padding layers).
     """
 
     soc: Any
@@ -116,11 +115,10 @@ def _log_prior(position, space: str):
 def predict(theta, site: SiteData, model: ModuleType, likelihood: Likelihood):
     """Predictions at the observed depths and whether they are usable.
 
-    Returns
-    -------
-    (pred (L,), ok ())
-        ``ok`` is False for an infeasible steady state, a non-finite prediction at a valid
-        layer, or (``lognormal``) a prediction <= 0 at a valid layer.
+    Returns:
+        (pred (L,), ok ()):
+            ``ok`` is False for an infeasible steady state, a non-finite prediction at a valid
+            layer, or (``lognormal``) a prediction <= 0 at a valid layer.
     """
     pred, ok, _ = _predict_with_status(theta, site, model, likelihood)
     return pred, ok
@@ -145,19 +143,17 @@ def log_density(position, site: SiteData, *, model: str | ModuleType,
                 likelihood: Likelihood | None = None, space: str = "unit"):
     """Log posterior density (up to a constant) of one site, and its predictions.
 
-    Parameters
-    ----------
-    position : (d,)
-        Point in the sampler space (``u`` for ``"unit"``, ``logit(u)`` for ``"logit"``).
-    site : SiteData
-    model : str or module
-    likelihood : Likelihood, default ``lognormal()``
-    space : {"unit", "logit"}
+    Args:
+        position ((d,)):
+            Point in the sampler space (``u`` for ``"unit"``, ``logit(u)`` for ``"logit"``).
+        site: SiteData
+        model: str or module
+        likelihood: Likelihood, default ``lognormal()``
+        space: {"unit", "logit"}
 
-    Returns
-    -------
-    (logdensity (), SitePrediction)
-        ``-inf`` outside the prior box or for an infeasible/non-finite state.
+    Returns:
+        (logdensity (), SitePrediction):
+            ``-inf`` outside the prior box or for an infeasible/non-finite state.
     """
     _check_space(space)
     module = resolve_model(model)
@@ -224,16 +220,14 @@ def site_model(site: SiteData, *, soil_model: str | ModuleType = "clm5",
     returns the pointwise log-likelihood per layer. For uniform priors NumPyro's
     unconstrained value of a parameter is ``logit(u)``, the runner's ``"logit"`` space.
 
-    Parameters
-    ----------
-    site : SiteData
-        From :func:`inference.make_site` (or one row of a batched run).
-    soil_model : str or module
-        A registered model name (``socmodels.MODELS``) or a model object. (Not ``model``: that
-        name is taken by NumPyro utilities such as ``numpyro.infer.log_likelihood``.)
-    likelihood : Likelihood, default ``lognormal()``
-    observed : bool
-        False leaves ``soc`` unobserved (prior/posterior predictive with ``Predictive``).
+    Args:
+        site (SiteData): From :func:`inference.make_site` (or one row of a batched run).
+        soil_model (str or module):
+            A registered model name (``socmodels.MODELS``) or a model object. (Not ``model``: that
+            name is taken by NumPyro utilities such as ``numpyro.infer.log_likelihood``.)
+        likelihood: Likelihood, default ``lognormal()``
+        observed (bool):
+            False leaves ``soc`` unobserved (prior/posterior predictive with ``Predictive``).
     """
     module = resolve_model(soil_model)
     likelihood = lognormal() if likelihood is None else likelihood

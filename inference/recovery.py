@@ -66,23 +66,18 @@ def recovery(table: xr.Dataset, truth, *, model: str, threshold: float = 0.5,
              only_kept: bool = False) -> xr.Dataset:
     """Recovery statistics per parameter from a site table and the truth.
 
-    Parameters
-    ----------
-    table : xarray.Dataset
-        Site table of :func:`inference.run_sites` (``mean``, ``sd``, ``q05``, ``q95``).
-    truth : see :func:`truth_table`
-    model : str
-        a registered model name or a model object (for the parameter bounds).
-    threshold : float
-        ``identifiable`` if the median posterior/prior sd ratio is below it.
-    only_kept : bool
-        Use only sites that pass the screening (``kept``).
+    Args:
+        table (xarray.Dataset):
+            Site table of :func:`inference.run_sites` (``mean``, ``sd``, ``q05``, ``q95``).
+        truth: see :func:`truth_table`
+        model (str): a registered model name or a model object (for the parameter bounds).
+        threshold (float): ``identifiable`` if the median posterior/prior sd ratio is below it.
+        only_kept (bool): Use only sites that pass the screening (``kept``).
 
-    Returns
-    -------
-    xarray.Dataset over ``parameter``: ``r2, pearson_r2, bias, bias_physical, coverage90,
-    sd_ratio, identifiable`` and ``n_sites``; plus per-site ``truth_unit`` and
-    ``mean_unit`` (site, parameter) for the scatter plots.
+    Returns:
+        xarray.Dataset over ``parameter``: ``r2, pearson_r2, bias, bias_physical, coverage90,
+        sd_ratio, identifiable`` and ``n_sites``; plus per-site ``truth_unit`` and
+        ``mean_unit`` (site, parameter) for the scatter plots.
     """
     params = resolve_model(model).PARAMETERS
     lo, hi = params.lower, params.upper
@@ -132,20 +127,16 @@ def recovery_experiment(world, model: str, sampler="am", *, output_dir, n_sites:
                         threshold: float = 0.5, **run_options) -> xr.Dataset:
     """Calibrate virtual-world sites of ``model`` and score the recovery.
 
-    Parameters
-    ----------
-    world : object
-        With ``.profiles`` (Dataset), ``.forcing`` (batched Forcing) and ``.truth`` (see
-        :func:`truth_table`) -- e.g. ``socmodels.data.virtual_world()``. If its profiles are
-        per model (a dict or a Dataset with a ``model`` dim), the ``model`` entry is used.
-    model : str
-    sampler : str or config
-    output_dir : path
-        Run directory (``<output_dir>/<model>`` is used).
-    n_sites : int, optional
-        Use only the first ``n_sites`` sites.
-    **run_options
-        Passed to :func:`inference.run_sites`.
+    Args:
+        world (object):
+            With ``.profiles`` (Dataset), ``.forcing`` (batched Forcing) and ``.truth`` (see
+            :func:`truth_table`) -- e.g. ``socmodels.data.virtual_world()``. If its profiles are
+            per model (a dict or a Dataset with a ``model`` dim), the ``model`` entry is used.
+        model: str
+        sampler: str or config
+        output_dir (path): Run directory (``<output_dir>/<model>`` is used).
+        n_sites (int, optional): Use only the first ``n_sites`` sites.
+        **run_options: Passed to :func:`inference.run_sites`.
     """
     from inference.run import run_sites
 

@@ -44,13 +44,12 @@ _Mask = Bool[Array, "*sites L"]
 class SiteData(NamedTuple):
     """Everything the log density of one site needs (a pytree; batch it for vmap).
 
-    Attributes
-    ----------
-    obs : (L,) observed SOC density [gC m-3]; 1.0 on padding.
-    depth : (L,) observation depths [m]; a valid depth on padding.
-    mask : (L,) bool, True on valid layers.
-    weight : (L,) layer weights (1 unless ``gaussian_relative(layer_weights=True)``).
-    prepared : the soil model's ``prepare(forcing)`` output for the site.
+    Attributes:
+        obs: (L,) observed SOC density [gC m-3]; 1.0 on padding.
+        depth: (L,) observation depths [m]; a valid depth on padding.
+        mask: (L,) bool, True on valid layers.
+        weight: (L,) layer weights (1 unless ``gaussian_relative(layer_weights=True)``).
+        prepared: the soil model's ``prepare(forcing)`` output for the site.
     """
 
     obs: _Layers
@@ -98,20 +97,16 @@ def read_profiles(profiles: xr.Dataset, likelihood: Likelihood, *,
                   invalid: str = "raise") -> tuple[Profiles, dict]:
     """Validate a profile Dataset.
 
-    Parameters
-    ----------
-    profiles : xarray.Dataset
-        See the module docstring for the contract.
-    likelihood : Likelihood
-        Sets the minimum number of valid layers (2 for ``nse``).
-    invalid : {"raise", "skip"}
-        What to do with sites that have too few valid layers: raise :class:`ProfileError`
-        naming them, or drop them (they are reported in the returned dict).
+    Args:
+        profiles (xarray.Dataset): See the module docstring for the contract.
+        likelihood (Likelihood): Sets the minimum number of valid layers (2 for ``nse``).
+        invalid ({"raise", "skip"}):
+            What to do with sites that have too few valid layers: raise :class:`ProfileError`
+            naming them, or drop them (they are reported in the returned dict).
 
-    Returns
-    -------
-    (Profiles, dict)
-        The valid sites (in input order) and ``{site_id: reason}`` for dropped ones.
+    Returns:
+        (Profiles, dict):
+            The valid sites (in input order) and ``{site_id: reason}`` for dropped ones.
     """
     if invalid not in ("raise", "skip"):
         raise ValueError("invalid must be 'raise' or 'skip'")
@@ -188,18 +183,13 @@ def make_site(obs, depth, forcing, *, model, likelihood: Likelihood | None = Non
               mask=None) -> SiteData:
     """One site's :class:`SiteData` from arrays (for notebooks, tests, NumPyro).
 
-    Parameters
-    ----------
-    obs, depth : array (L,)
-        Observed SOC density [gC m-3] and depth [m].
-    forcing : socmodels.Forcing
-        Single-site forcing.
-    model : str or module
-        A registered model name (``socmodels.MODELS``) or a model object.
-    likelihood : Likelihood, optional
-        Only used for layer weights (``gaussian_relative(layer_weights=True)``).
-    mask : array (L,) of bool, optional
-        Valid layers; default: finite ``obs`` > 0.
+    Args:
+        obs, depth (array (L,)): Observed SOC density [gC m-3] and depth [m].
+        forcing (socmodels.Forcing): Single-site forcing.
+        model (str or module): A registered model name (``socmodels.MODELS``) or a model object.
+        likelihood (Likelihood, optional):
+            Only used for layer weights (``gaussian_relative(layer_weights=True)``).
+        mask (array (L,) of bool, optional): Valid layers; default: finite ``obs`` > 0.
     """
     from inference.likelihoods import lognormal
 

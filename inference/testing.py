@@ -63,25 +63,20 @@ def synthetic_sites(model, n: int, *, seed: int = 0, depths=(0.05, 0.15, 0.3, 0.
                     ) -> tuple[xr.Dataset, Forcing, xr.DataArray]:
     """``n`` sites whose observations come from ``model`` at known parameters.
 
-    Parameters
-    ----------
-    model : str or module
-        A registered model name (``socmodels.MODELS``) or a model object.
-    n : int
-    seed : int
-    depths : sequence of float
-        Observation depths [m] (the same at every site).
-    noise_sd : float
-        Sd of the multiplicative lognormal noise (log space).
-    u_range : (float, float)
-        Truths are drawn uniformly in this sub-box of the unit cube, re-drawn until the
-        state is feasible with positive predictions.
+    Args:
+        model (str or module): A registered model name (``socmodels.MODELS``) or a model object.
+        n: int
+        seed: int
+        depths (sequence of float): Observation depths [m] (the same at every site).
+        noise_sd (float): Sd of the multiplicative lognormal noise (log space).
+        u_range ((float, float)):
+            Truths are drawn uniformly in this sub-box of the unit cube, re-drawn until the
+            state is feasible with positive predictions.
 
-    Returns
-    -------
-    (profiles, forcing, truth)
-        ``truth`` is a DataArray (profile, parameter) of physical values with coordinate
-        ``profile_id``.
+    Returns:
+        (profiles, forcing, truth):
+            ``truth`` is a DataArray (profile, parameter) of physical values with coordinate
+            ``profile_id``.
     """
     module = resolve_model(model)
     params = module.PARAMETERS

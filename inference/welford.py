@@ -11,10 +11,9 @@ long the chain is, and one rank-one update per iteration.
     M_t = M_{t-1} + \\delta (x_t - \\bar x_t)^\\top,\\quad
     \\widehat\\Sigma_t = M_t / (n_t - 1).
 
-References
-----------
-Welford, B. P. (1962). Note on a method for calculating corrected sums of squares and
-products. Technometrics 4(3), 419-420. https://doi.org/10.1080/00401706.1962.10490022
+References:
+    Welford, B. P. (1962). Note on a method for calculating corrected sums of squares and
+    products. Technometrics 4(3), 419-420. https://doi.org/10.1080/00401706.1962.10490022
 """
 
 from __future__ import annotations
@@ -30,14 +29,10 @@ __all__ = ["WelfordState", "welford_init", "welford_update", "welford_covariance
 class WelfordState(NamedTuple):
     """Running moments of a stream of vectors.
 
-    Attributes
-    ----------
-    count : Array, ()
-        Number of vectors seen (float, so that it divides without casts).
-    mean : Array, (d,)
-        Running mean.
-    m2 : Array, (d, d)
-        Sum of outer products of deviations from the running mean.
+    Attributes:
+        count (Array, ()): Number of vectors seen (float, so that it divides without casts).
+        mean (Array, (d,)): Running mean.
+        m2 (Array, (d, d)): Sum of outer products of deviations from the running mean.
     """
 
     count: jnp.ndarray
@@ -72,13 +67,12 @@ def welford_algorithm(dim: int) -> tuple[Callable[[], WelfordState],
                                          Callable[[WelfordState], jnp.ndarray]]:
     """The ``(init, update, final)`` triple for vectors of length ``dim``.
 
-    Examples
-    --------
-    >>> init, update, final = welford_algorithm(2)
-    >>> s = init()
-    >>> for x in jnp.eye(2):
-    ...     s = update(s, x)
-    >>> final(s).shape
-    (2, 2)
+    Example:
+        >>> init, update, final = welford_algorithm(2)
+        >>> s = init()
+        >>> for x in jnp.eye(2):
+        ...     s = update(s, x)
+        >>> final(s).shape
+        (2, 2)
     """
     return (lambda: welford_init(dim)), welford_update, welford_covariance

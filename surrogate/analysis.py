@@ -124,16 +124,12 @@ def cell_area(lat, lon, *, radius: float = EARTH_RADIUS,
     ``method="exact"`` uses the spherical zone :math:`R^2\Delta\lambda
     |\sin\phi_{top}-\sin\phi_{bot}|` (radians); the two differ by ~(Δφ)²/12 relative.
 
-    Parameters
-    ----------
-    lat, lon : 1-D arrays or DataArrays
-        Cell-centre latitudes and longitudes [degrees].
-    radius : float
-        Sphere radius [m], default :data:`EARTH_RADIUS`.
+    Args:
+        lat, lon (1-D arrays or DataArrays): Cell-centre latitudes and longitudes [degrees].
+        radius (float): Sphere radius [m], default :data:`EARTH_RADIUS`.
 
-    Returns
-    -------
-    xr.DataArray (lat, lon), m2
+    Returns:
+        xr.DataArray (lat, lon), m2
     """
     lat_c = np.asarray(lat, dtype=np.float64)
     lon_c = np.asarray(lon, dtype=np.float64)
@@ -177,25 +173,21 @@ def soc_stock(soc, *, depth: float = 1.0, coarse_fragments=None,
     0-``depth`` (a partly covered layer counts proportionally, as the original 0-30,
     0-100, 0-200 cm stocks; :func:`socmodels.layers.stock_weights`).
 
-    Parameters
-    ----------
-    soc : xr.DataArray with ``layer_dim``, or array (..., 20)
-        Concentrations [gC m-3] of the 20 layers (e.g. CLM5 S1+S2+S3, COMPAS
-        DOC+MIC+ENZ+SOC).
-    depth : float
-        Bottom of the integration [m] (1.0 for the paper's "first metre").
-    coarse_fragments : sequence of arrays, optional
-        Coarse-fragment volume [%] for the intervals starting at ``cf_depths``, e.g.
-        SoilGrids ``Coarse_Fragments_v`` at 0, 30 and 100 cm (grid columns 45-47). The
-        original corrects 0-30, 30-100, 100-200 and > 200 cm with CF at 0, 30, 100 and
-        100 cm, which is ``cf_depths=(0, 0.3, 1.0)`` with the last value reused below.
-        Must broadcast against ``soc`` without its layer axis. ``None``: no correction.
-    cf_depths : sequence of float
-        Tops of the correction intervals [m], increasing, first 0.
+    Args:
+        soc (xr.DataArray with ``layer_dim``, or array (..., 20)):
+            Concentrations [gC m-3] of the 20 layers (e.g. CLM5 S1+S2+S3, COMPAS
+            DOC+MIC+ENZ+SOC).
+        depth (float): Bottom of the integration [m] (1.0 for the paper's "first metre").
+        coarse_fragments (sequence of arrays, optional):
+            Coarse-fragment volume [%] for the intervals starting at ``cf_depths``, e.g.
+            SoilGrids ``Coarse_Fragments_v`` at 0, 30 and 100 cm (grid columns 45-47). The
+            original corrects 0-30, 30-100, 100-200 and > 200 cm with CF at 0, 30, 100 and
+            100 cm, which is ``cf_depths=(0, 0.3, 1.0)`` with the last value reused below.
+            Must broadcast against ``soc`` without its layer axis. ``None``: no correction.
+        cf_depths (sequence of float): Tops of the correction intervals [m], increasing, first 0.
 
-    Returns
-    -------
-    Same type as ``soc`` without the layer axis [gC m-2].
+    Returns:
+        Same type as ``soc`` without the layer axis [gC m-2].
     """
     tops = [float(t) for t in cf_depths]
     if tops[0] != 0.0 or np.any(np.diff(tops) <= 0):
@@ -281,11 +273,10 @@ def log_correlation(a, b) -> xr.Dataset:
     Cells where either map is non-finite or <= 0 are excluded. DataArrays are aligned
     on their coordinates first.
 
-    Returns
-    -------
-    xr.Dataset
-        ``r`` (Pearson r of natural logs), ``n`` (cells used), ``df`` (n - 2) and
-        ``p_value`` (two-sided t test, if SciPy is available; else NaN).
+    Returns:
+        xr.Dataset:
+            ``r`` (Pearson r of natural logs), ``n`` (cells used), ``df`` (n - 2) and
+            ``p_value`` (two-sided t test, if SciPy is available; else NaN).
     """
     x, y = _flat_pair(a, b)
     ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
@@ -320,11 +311,10 @@ def pooled_nse(predicted, observed, *, drop_negative: bool = True) -> xr.DataArr
     ``coeff_efficiency``). Pairs with a non-finite value are dropped, and so are negative
     model values (the original sets them to NaN; ``drop_negative``).
 
-    Parameters
-    ----------
-    predicted, observed : arrays of the same shape
-        Modelled and observed SOC [gC m-3] at the observation depths of held-out
-        profiles (any shape; flattened).
+    Args:
+        predicted, observed (arrays of the same shape):
+            Modelled and observed SOC [gC m-3] at the observation depths of held-out
+            profiles (any shape; flattened).
     """
     m, o, ok = _nse_pairs(predicted, observed, drop_negative)
     return xr.DataArray(float(nse(m, o, ok)), name="nse", attrs={"n": int(ok.sum())})
@@ -340,11 +330,10 @@ def nse_bootstrap(predicted, observed, *, groups=None, n_boot: int = 1000, seed:
     times with replacement. The default interval is the central 68.3 % ("one-sigma", as
     the paper reports for its 200 NN bootstraps).
 
-    Returns
-    -------
-    xr.Dataset
-        ``nse`` (all data), ``nse_median``, ``nse_lower``, ``nse_upper`` and ``samples``
-        (dim ``boot``).
+    Returns:
+        xr.Dataset:
+            ``nse`` (all data), ``nse_median``, ``nse_lower``, ``nse_upper`` and ``samples``
+            (dim ``boot``).
     """
     m, o, ok = _nse_pairs(predicted, observed, drop_negative)
     m, o = m[ok], o[ok]
@@ -609,19 +598,16 @@ def zonal_profile(data: xr.DataArray, *, stat: str = "median", lat_dim: str = "l
                   min_count: int = 1) -> xr.DataArray:
     """Latitudinal profile of a map (paper Figs. 2c, 3c): zonal median or mean.
 
-    Parameters
-    ----------
-    data : xr.DataArray
-        Map with ``lat_dim`` and ``lon_dim`` (other dims are kept).
-    stat : {"median", "mean"}
-        Zonal statistic over valid (non-NaN) cells. Cells of one latitude row have equal
-        areas, so the plain zonal mean is area-weighted.
-    bin_width : float, optional
-        Aggregate latitudes into bands of this width [degrees] (e.g. 1 or 5); the
-        statistic is then taken over all cells in the band (median) or area-weighted
-        by cos(lat) (mean). Band centres are the new ``lat`` coordinate.
-    min_count : int
-        Latitudes (bands) with fewer valid cells give NaN.
+    Args:
+        data (xr.DataArray): Map with ``lat_dim`` and ``lon_dim`` (other dims are kept).
+        stat ({"median", "mean"}):
+            Zonal statistic over valid (non-NaN) cells. Cells of one latitude row have equal
+            areas, so the plain zonal mean is area-weighted.
+        bin_width (float, optional):
+            Aggregate latitudes into bands of this width [degrees] (e.g. 1 or 5); the
+            statistic is then taken over all cells in the band (median) or area-weighted
+            by cos(lat) (mean). Band centres are the new ``lat`` coordinate.
+        min_count (int): Latitudes (bands) with fewer valid cells give NaN.
     """
     if stat not in ("median", "mean"):
         raise ValueError("stat must be 'median' or 'mean'")

@@ -79,14 +79,11 @@ def mare(y_true, y_pred, weights=None, *, floor: float = MARE_FLOOR) -> jnp.ndar
     .. math:: \mathrm{MARE} = \frac{1}{N}\sum_{i=1}^{N}
               \frac{|y_i - \hat y_i|}{\max(|y_i|, \epsilon)}
 
-    Parameters
-    ----------
-    y_true, y_pred : array (n, d)
-        Targets and predictions (unit-cube parameter space).
-    weights : array (n,), optional
-        Per-sample weights (0 for padding rows).
-    floor : float
-        :math:`\epsilon`, see :data:`MARE_FLOOR`. The original divides by ``y`` unguarded.
+    Args:
+        y_true, y_pred (array (n, d)): Targets and predictions (unit-cube parameter space).
+        weights (array (n,), optional): Per-sample weights (0 for padding rows).
+        floor (float):
+            :math:`\epsilon`, see :data:`MARE_FLOOR`. The original divides by ``y`` unguarded.
     """
     y_true = jnp.asarray(y_true)
     y_pred = jnp.asarray(y_pred)

@@ -36,25 +36,18 @@ DTYPE = jnp.float32
 class MLP(nnx.Module):
     """Fully connected ReLU network with dropout after every hidden layer.
 
-    Parameters
-    ----------
-    n_in : int
-        Number of covariates (60 in PRODA).
-    n_out : int
-        Number of parameters predicted (21 CLM5, 23 COMPAS).
-    hidden : sequence of int
-        Hidden widths, default :data:`PRODA_HIDDEN`.
-    dropout : float
-        Dropout rate after each hidden layer (0 disables dropout).
-    rngs : nnx.Rngs
-        Initialisation randomness (``params`` stream).
+    Args:
+        n_in (int): Number of covariates (60 in PRODA).
+        n_out (int): Number of parameters predicted (21 CLM5, 23 COMPAS).
+        hidden (sequence of int): Hidden widths, default :data:`PRODA_HIDDEN`.
+        dropout (float): Dropout rate after each hidden layer (0 disables dropout).
+        rngs (nnx.Rngs): Initialisation randomness (``params`` stream).
 
-    Notes
-    -----
-    Dropout randomness is *not* stored in the module: pass ``key`` to :meth:`__call__` for
-    training-mode dropout, omit it for deterministic inference. This keeps the module
-    state equal to its parameters, which makes the functional split/merge used to train
-    many members under ``jax.vmap`` straightforward (:mod:`surrogate.train`).
+    Note:
+        Dropout randomness is *not* stored in the module: pass ``key`` to :meth:`__call__` for
+        training-mode dropout, omit it for deterministic inference. This keeps the module
+        state equal to its parameters, which makes the functional split/merge used to train
+        many members under ``jax.vmap`` straightforward (:mod:`surrogate.train`).
     """
 
     def __init__(self, n_in: int, n_out: int, *, hidden: Sequence[int] = PRODA_HIDDEN,

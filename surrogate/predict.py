@@ -59,15 +59,12 @@ def predict_unit(ensemble: Ensemble, covariates, *, scaler: MinMaxScaler | None 
                  scaled: bool = False, clip: bool = True) -> np.ndarray:
     """Unit-cube predictions ``(members, n, d)`` for covariates ``(n, p)``.
 
-    Parameters
-    ----------
-    ensemble : Ensemble
-        Trained networks.
-    covariates : array (n, p)
-        Raw covariates (scaled with ``scaler`` or ``ensemble.scaler``) or, with
-        ``scaled=True``, already scaled ones. Rows containing NaN give NaN predictions.
-    clip : bool
-        Clip to ``[1e-4, 1]`` (:func:`clip_unit`).
+    Args:
+        ensemble (Ensemble): Trained networks.
+        covariates (array (n, p)):
+            Raw covariates (scaled with ``scaler`` or ``ensemble.scaler``) or, with
+            ``scaled=True``, already scaled ones. Rows containing NaN give NaN predictions.
+        clip (bool): Clip to ``[1e-4, 1]`` (:func:`clip_unit`).
     """
     x = _scale(ensemble, covariates, scaler, scaled)
     if x.ndim != 2:
@@ -109,30 +106,24 @@ def predict_members(ensemble: Ensemble, covariates, *, table=None,
                     member_dim: str = "member", scaled: bool = False) -> xr.Dataset:
     """Parameter maps of every ensemble member.
 
-    Parameters
-    ----------
-    ensemble : Ensemble
-        Trained networks.
-    covariates : xr.Dataset or xr.DataArray
-        Grid covariates: a Dataset with one variable per covariate on spatial dims (e.g.
-        ``lat, lon``), or a DataArray with an extra ``covariate_dim``. Variables are taken
-        in the order ``names`` -> ``scaler.names`` (fitted columns) -> Dataset order.
-        Cells with any NaN
-        covariate are NaN in the output (they are not predicted).
-    table : ParameterTable, optional
-        Parameter table (``socmodels`` CLM5/COMPAS); gives variable names, units and the
-        unit -> physical map. Required for ``space="physical"``.
-    scaler : MinMaxScaler, optional
-        Defaults to ``ensemble.scaler``.
-    space : {"physical", "unit"}
-        Output space; unit-cube values are clipped to [1e-4, 1] in both cases.
-    scaled : bool
-        The covariates are already scaled to [0, 1] (no scaler is applied).
+    Args:
+        ensemble (Ensemble): Trained networks.
+        covariates (xr.Dataset or xr.DataArray):
+            Grid covariates: a Dataset with one variable per covariate on spatial dims (e.g.
+            ``lat, lon``), or a DataArray with an extra ``covariate_dim``. Variables are taken
+            in the order ``names`` -> ``scaler.names`` (fitted columns) -> Dataset order.
+            Cells with any NaN
+            covariate are NaN in the output (they are not predicted).
+        table (ParameterTable, optional):
+            Parameter table (``socmodels`` CLM5/COMPAS); gives variable names, units and the
+            unit -> physical map. Required for ``space="physical"``.
+        scaler (MinMaxScaler, optional): Defaults to ``ensemble.scaler``.
+        space ({"physical", "unit"}):
+            Output space; unit-cube values are clipped to [1e-4, 1] in both cases.
+        scaled (bool): The covariates are already scaled to [0, 1] (no scaler is applied).
 
-    Returns
-    -------
-    xr.Dataset
-        One variable per parameter with dims ``(member, *spatial dims)``.
+    Returns:
+        xr.Dataset: One variable per parameter with dims ``(member, *spatial dims)``.
     """
     if space not in ("physical", "unit"):
         raise ValueError("space must be 'physical' or 'unit'")

@@ -75,37 +75,34 @@ __all__ = [
 class TrainConfig:
     """Hyper-parameters of the network and its training (hashable; used as a jit key).
 
-    Attributes
-    ----------
-    hidden : tuple of int
-        Hidden widths, PRODA ``(256, 512, 512, 256)``.
-    dropout : float
-        Dropout rate after each hidden layer; 0.2 (paper, COMPAS scripts; CLM5 scripts 0).
-    loss : str
-        ``"product"`` (paper, ``(500 MSE)(25 MARE)``), ``"mse500"`` (COMPAS scripts) or
-        ``"mse"``; see :mod:`surrogate.losses`.
-    learning_rate : float
-        Adadelta learning rate. Keras' default is version-dependent (Q17): 1.0 in Keras
-        <= 2.2 / standalone Keras (Zeiler's original Adadelta), 0.001 in ``tf.keras``
-        (TF 2). We default to 1.0: with 0.001 Adadelta's effective step is ~1000x
-        smaller and the network barely moves in a few hundred epochs. The authors' large
-        budget (6000 epochs, patience 1200) hints that they may have used 0.001; pass
-        ``learning_rate=1e-3`` to emulate that.
-    rho, eps : float
-        Adadelta decay and epsilon, Keras defaults (0.95, 1e-7); optax' defaults differ.
-    batch_size : int
-        Minibatch size (32). The last, partial batch of an epoch is kept (as Keras does),
-        implemented as a padded batch with zero weights.
-    max_epochs : int
-        Maximum number of epochs (6000).
-    patience : int or None
-        Early-stopping patience in epochs (1200, Keras ``EarlyStopping`` on ``val_loss``);
-        ``None`` disables early stopping. The best-validation parameters are always kept.
-    epochs_per_call : int
-        Epochs per compiled call (progress and the early-stop check happen between calls).
-    members_per_call : int or None
-        Ensemble members trained together under ``vmap`` (``None``: all). Lower it to cap
-        memory for large ensembles/site counts; results do not depend on it.
+    Attributes:
+        hidden (tuple of int): Hidden widths, PRODA ``(256, 512, 512, 256)``.
+        dropout (float):
+            Dropout rate after each hidden layer; 0.2 (paper, COMPAS scripts; CLM5 scripts 0).
+        loss (str):
+            ``"product"`` (paper, ``(500 MSE)(25 MARE)``), ``"mse500"`` (COMPAS scripts) or
+            ``"mse"``; see :mod:`surrogate.losses`.
+        learning_rate (float):
+            Adadelta learning rate. Keras' default is version-dependent (Q17): 1.0 in Keras
+            <= 2.2 / standalone Keras (Zeiler's original Adadelta), 0.001 in ``tf.keras``
+            (TF 2). We default to 1.0: with 0.001 Adadelta's effective step is ~1000x
+            smaller and the network barely moves in a few hundred epochs. The authors' large
+            budget (6000 epochs, patience 1200) hints that they may have used 0.001; pass
+            ``learning_rate=1e-3`` to emulate that.
+        rho, eps (float):
+            Adadelta decay and epsilon, Keras defaults (0.95, 1e-7); optax' defaults differ.
+        batch_size (int):
+            Minibatch size (32). The last, partial batch of an epoch is kept (as Keras does),
+            implemented as a padded batch with zero weights.
+        max_epochs (int): Maximum number of epochs (6000).
+        patience (int or None):
+            Early-stopping patience in epochs (1200, Keras ``EarlyStopping`` on ``val_loss``);
+            ``None`` disables early stopping. The best-validation parameters are always kept.
+        epochs_per_call (int):
+            Epochs per compiled call (progress and the early-stop check happen between calls).
+        members_per_call (int or None):
+            Ensemble members trained together under ``vmap`` (``None``: all). Lower it to cap
+            memory for large ensembles/site counts; results do not depend on it.
     """
 
     hidden: tuple[int, ...] = PRODA_HIDDEN
@@ -161,22 +158,17 @@ def heldout_indices(n_sites: int, *, fraction: float = 0.1, seed: int = 0,
                     mask=None) -> np.ndarray:
     """Indices of a deterministic held-out set of sites, used only to assess skill.
 
-    Parameters
-    ----------
-    n_sites : int
-        Number of sites (rows of the covariate/target tables).
-    fraction : float
-        Fraction of the eligible sites held out (default 10 %).
-    seed : int
-        Seed of ``numpy.random.default_rng``; the same seed gives the same set.
-    mask : bool array (n_sites,), optional
-        Eligible (screened) sites; held-out sites are drawn among these only.
+    Args:
+        n_sites (int): Number of sites (rows of the covariate/target tables).
+        fraction (float): Fraction of the eligible sites held out (default 10 %).
+        seed (int): Seed of ``numpy.random.default_rng``; the same seed gives the same set.
+        mask (bool array (n_sites,), optional):
+            Eligible (screened) sites; held-out sites are drawn among these only.
 
-    Returns
-    -------
-    ndarray of int, sorted
-        Pass it as ``exclude`` to :func:`bootstrap_ensemble` / :func:`best_guess_ensemble`
-        and evaluate the maps' SOC at these profiles (:func:`surrogate.analysis.pooled_nse`).
+    Returns:
+        ndarray of int, sorted:
+            Pass it as ``exclude`` to :func:`bootstrap_ensemble` / :func:`best_guess_ensemble`
+            and evaluate the maps' SOC at these profiles (:func:`surrogate.analysis.pooled_nse`).
     """
     elig = _eligible(n_sites, mask)
     k = _n_fraction(elig.size, fraction)
@@ -343,35 +335,24 @@ def _build(config: TrainConfig, n_in: int, n_out: int):
 class Ensemble:
     """A trained ensemble of networks (one member = one :class:`~surrogate.mlp.MLP`).
 
-    Attributes
-    ----------
-    params : nnx.State
-        Best-validation parameters of all members, stacked on a leading member axis.
-    config : TrainConfig
-        Configuration used for training.
-    n_in, n_out : int
-        Number of covariates and of predicted parameters.
-    seed : int
-        Root seed; member ``i`` used ``fold_in(key(seed), member_ids[i])``.
-    member_ids : ndarray (m,)
-        Member numbers (seed offsets).
-    train_idx : ndarray (m, n_train)
-        Training sites of each member (bootstrap: with repeats).
-    val_idx : ndarray (m, n_val)
-        Validation sites of each member.
-    best_epoch : ndarray (m,)
-        Epoch (0-based) of the kept parameters.
-    best_val_loss : ndarray (m,)
-        Validation loss of the kept parameters.
-    history : dict of ndarray (m, epochs)
-        ``"train_loss"`` and ``"val_loss"`` per epoch (NaN after a member stopped).
-    kind : str
-        ``"bootstrap"``, ``"best_guess"`` or ``"custom"``.
-    scaler : MinMaxScaler or None
-        Covariate scaler used to build the inputs (stored for prediction; a plain
-        ``socmodels.data.covariates.MinMaxScaler`` is accepted and wrapped).
-    param_names : tuple of str or None
-        Output names (parameter-table order).
+    Attributes:
+        params (nnx.State):
+            Best-validation parameters of all members, stacked on a leading member axis.
+        config (TrainConfig): Configuration used for training.
+        n_in, n_out (int): Number of covariates and of predicted parameters.
+        seed (int): Root seed; member ``i`` used ``fold_in(key(seed), member_ids[i])``.
+        member_ids (ndarray (m,)): Member numbers (seed offsets).
+        train_idx (ndarray (m, n_train)): Training sites of each member (bootstrap: with repeats).
+        val_idx (ndarray (m, n_val)): Validation sites of each member.
+        best_epoch (ndarray (m,)): Epoch (0-based) of the kept parameters.
+        best_val_loss (ndarray (m,)): Validation loss of the kept parameters.
+        history (dict of ndarray (m, epochs)):
+            ``"train_loss"`` and ``"val_loss"`` per epoch (NaN after a member stopped).
+        kind (str): ``"bootstrap"``, ``"best_guess"`` or ``"custom"``.
+        scaler (MinMaxScaler or None):
+            Covariate scaler used to build the inputs (stored for prediction; a plain
+            ``socmodels.data.covariates.MinMaxScaler`` is accepted and wrapped).
+        param_names (tuple of str or None): Output names (parameter-table order).
     """
 
     params: Any
@@ -456,32 +437,26 @@ def train_ensemble(x, y, train_idx, val_idx, *, config: TrainConfig = TrainConfi
                    param_names: Sequence[str] | None = None) -> Ensemble:
     """Train one network per row of ``train_idx``/``val_idx``, all members together.
 
-    Parameters
-    ----------
-    x : array (n_sites, n_covariates)
-        Scaled covariates in [0, 1] (:meth:`MinMaxScaler.transform`).
-    y : array (n_sites, n_params)
-        Targets: site posterior means in the unit cube (``ParameterTable.to_unit``).
-    train_idx : int array (m, n_train)
-        Training sites of each member (repeats allowed, e.g. bootstrap). All members must
-        have the same number of training and of validation sites (fixed shapes for vmap).
-    val_idx : int array (m, n_val)
-        Validation sites of each member (``n_val`` may be 0: the training loss is then
-        monitored instead).
-    config : TrainConfig
-        Network and optimisation settings.
-    seed : int
-        Root seed (initialisation, shuffling, dropout).
-    member_ids : sequence of int, optional
-        Member numbers (default ``0..m-1``); member ``i`` uses ``fold_in(key(seed), i)``.
-    progress : bool
-        Show a tqdm progress bar (epochs).
-    kind, scaler, param_names
-        Stored in the returned :class:`Ensemble`.
+    Args:
+        x (array (n_sites, n_covariates)):
+            Scaled covariates in [0, 1] (:meth:`MinMaxScaler.transform`).
+        y (array (n_sites, n_params)):
+            Targets: site posterior means in the unit cube (``ParameterTable.to_unit``).
+        train_idx (int array (m, n_train)):
+            Training sites of each member (repeats allowed, e.g. bootstrap). All members must
+            have the same number of training and of validation sites (fixed shapes for vmap).
+        val_idx (int array (m, n_val)):
+            Validation sites of each member (``n_val`` may be 0: the training loss is then
+            monitored instead).
+        config (TrainConfig): Network and optimisation settings.
+        seed (int): Root seed (initialisation, shuffling, dropout).
+        member_ids (sequence of int, optional):
+            Member numbers (default ``0..m-1``); member ``i`` uses ``fold_in(key(seed), i)``.
+        progress (bool): Show a tqdm progress bar (epochs).
+        kind, scaler, param_names: Stored in the returned :class:`Ensemble`.
 
-    Returns
-    -------
-    Ensemble
+    Returns:
+        Ensemble
     """
     xa, ya = _check_xy(x, y)
     tr = np.atleast_2d(np.asarray(train_idx, dtype=np.int64))
@@ -592,21 +567,17 @@ def bootstrap_ensemble(x, y, *, n_members: int = 200, mask=None, exclude=None,
     :func:`bootstrap_indices`. The spread of the members' predictions is the PRODA
     uncertainty (std and 14th/86th percentiles, :func:`surrogate.predict.summarize_ensemble`).
 
-    Parameters
-    ----------
-    x, y
-        Scaled covariates ``(n_sites, p)`` and unit-cube targets ``(n_sites, d)``.
-    n_members : int
-        Number of resamples (paper: 200).
-    mask : bool array (n_sites,), optional
-        Screened sites (e.g. R-hat < 1.05 and NSE > 0); others are never used.
-    exclude : int array, optional
-        Sites withheld from training and validation (e.g. :func:`heldout_indices`).
-    first_member : int
-        Number of the first member; train members ``0..99`` and ``100..199`` in two calls
-        with the same seed to split a 200-member run.
-    config, seed, val_fraction, progress, scaler, param_names
-        See :func:`train_ensemble`.
+    Args:
+        x, y: Scaled covariates ``(n_sites, p)`` and unit-cube targets ``(n_sites, d)``.
+        n_members (int): Number of resamples (paper: 200).
+        mask (bool array (n_sites,), optional):
+            Screened sites (e.g. R-hat < 1.05 and NSE > 0); others are never used.
+        exclude (int array, optional):
+            Sites withheld from training and validation (e.g. :func:`heldout_indices`).
+        first_member (int):
+            Number of the first member; train members ``0..99`` and ``100..199`` in two calls
+            with the same seed to split a 200-member run.
+        config, seed, val_fraction, progress, scaler, param_names: See :func:`train_ensemble`.
     """
     return _ensemble(bootstrap_indices, "bootstrap", x, y, n_members, mask, exclude, config,
                      seed, val_fraction, progress, scaler, param_names, first_member)

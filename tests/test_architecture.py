@@ -17,6 +17,9 @@
    (also inside a tuple/list/set operand), nor a ``match``/``case`` pattern. Literals as
    default values, dict keys, config entries or names of output variables are fine: they
    name a model, they do not branch on one.
+5. **One docstring convention** (Google style): no docstring of the three packages has a
+   numpy-style section header (``Parameters``, ``Returns``, ... followed by a line of dashes);
+   use ``Args:`` / ``Returns:`` / ``Raises:`` / ``Attributes:`` instead.
 """
 
 from __future__ import annotations
@@ -227,3 +230,43 @@ def test_the_literal_rule_catches_comparisons(code, hits):
 def test_allow_lists_name_existing_files():
     for rel in LITERAL_ALLOWED:
         assert (ROOT / rel).exists(), rel
+
+
+NUMPY_SECTIONS = {"Parameters", "Other Parameters", "Returns", "Yields", "Receives", "Raises",
+                  "Warns", "Warnings", "Attributes", "Methods", "Notes", "Examples", "Example",
+                  "See Also", "References"}
+
+
+def numpy_section_headers(tree: ast.Module) -> list[tuple[int, str]]:
+    """(line of the docstring's owner, header) of every numpy-style section in ``tree``."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        doc = ast.get_docstring(node, clean=True)
+        if not doc:
+            continue
+        lines = [line.strip() for line in doc.splitlines()]
+        for head, under in zip(lines, lines[1:], strict=False):
+            if head in NUMPY_SECTIONS and len(under) >= 3 and set(under) == {"-"}:
+                found.append((getattr(node, "lineno", 1), head))
+    return found
+
+
+def test_docstrings_use_google_sections_not_numpy_ones():
+    bad = [f"{_rel(path)}:{line}: {head}" for _, (path, tree) in SOURCES.items()
+           for line, head in numpy_section_headers(tree)]
+    assert not bad, ("numpy-style docstring sections (write Google style: 'Args:', "
+                     "'Returns:', 'Raises:', 'Attributes:', 'Note:', 'Example:'):\n"
+                     + "\n".join(bad))
+
+
+@pytest.mark.parametrize("code, hits", [
+    ('def f(x):\n    """Doc.\n\n    Parameters\n    ----------\n    x : int\n    """', 1),
+    ('class C:\n    """Doc.\n\n    Attributes\n    ----------\n    a : int\n    """', 1),
+    ('"""Module.\n\nReturns\n-------\nint\n"""', 1),
+    ('def f(x):\n    """Doc.\n\n    Args:\n        x: The x.\n    """', 0),
+    ('"""Module.\n\nThe contract\n------------\nText.\n"""', 0),
+])
+def test_the_docstring_rule_catches_numpy_sections(code, hits):
+    assert len(numpy_section_headers(ast.parse(code))) == hits

@@ -28,16 +28,11 @@ class DataError(ValueError):
     and the column, says what is wrong and how to fix it. The same facts are available as
     attributes.
 
-    Attributes
-    ----------
-    file : str or None
-        Path of the offending file.
-    line : int or None
-        1-based line number in the file (the header is line 1).
-    column : str or None
-        Column (or NetCDF variable) name.
-    reason : str
-        Short machine-readable reason (e.g. ``"non_numeric"``, ``"missing_column"``).
+    Attributes:
+        file (str or None): Path of the offending file.
+        line (int or None): 1-based line number in the file (the header is line 1).
+        column (str or None): Column (or NetCDF variable) name.
+        reason (str): Short machine-readable reason (e.g. ``"non_numeric"``, ``"missing_column"``).
     """
 
     def __init__(self, message: str, *, file: str | Path | None = None, line: int | None = None,
@@ -70,22 +65,17 @@ class DataWarning(UserWarning):
 class Issue:
     """One problem found in a file and what was done about it.
 
-    Attributes
-    ----------
-    file : str
-        The file.
-    line : int or None
-        1-based line number (None for problems that concern a whole profile or file).
-    column : str
-        The column.
-    reason : str
-        Reason key (see :data:`LAYER_REASONS`).
-    value : str
-        The offending value as text.
-    action : str
-        What the reader did: ``"dropped layer"``, ``"dropped profile"``, ``"value ignored"``,
-        ``"dropped row"`` (a malformed record), ``"merged (mean)"`` (interleaved horizons)
-        or ``"collapsed"``.
+    Attributes:
+        file (str): The file.
+        line (int or None):
+            1-based line number (None for problems that concern a whole profile or file).
+        column (str): The column.
+        reason (str): Reason key (see :data:`LAYER_REASONS`).
+        value (str): The offending value as text.
+        action (str):
+            What the reader did: ``"dropped layer"``, ``"dropped profile"``, ``"value ignored"``,
+            ``"dropped row"`` (a malformed record), ``"merged (mean)"`` (interleaved horizons)
+            or ``"collapsed"``.
     """
 
     file: str
@@ -144,37 +134,32 @@ PROFILE_REASONS: dict[str, str] = {
 class ScreeningReport:
     """What a reader read, kept, dropped (per reason), collapsed and estimated.
 
-    Attributes
-    ----------
-    source : str
-        The folder or file read.
-    layout : str
-        The recognised layout (``"wosis-2019-snapshot"``, ``"wosis-webservice"``,
-        ``"wosis-2023-snapshot"``, ``"profiles-csv"``).
-    files : list of dict
-        One entry per file looked at: ``path``, ``role`` (``profiles``, ``property``,
-        ``ignored``), ``layout``, ``properties``, ``encoding``, ``delimiter``,
-        ``line_ending``, ``records`` and, for tables with depths, ``depth_unit`` and
-        ``depth_unit_reason`` (the per-file unit decision).
-    layers_read, layers_kept : int
-        Organic-carbon layer records read and kept.
-    layers_dropped : dict
-        Reason -> number of layer records dropped (see :data:`LAYER_REASONS`).
-    profiles_read, profiles_kept : int
-        Distinct profiles among the layer records read, and kept.
-    profiles_dropped : dict
-        Reason -> number of profiles dropped (see :data:`PROFILE_REASONS`).
-    notes : dict
-        Counts of things done without dropping data: ``bd_estimated`` (pedotransfer used),
-        ``bd_measured``, ``cf_missing_assumed_zero``, ``value_from_replicates``,
-        ``ignored_values_<code>`` (a property value ignored, the layer kept), ``property
-        rows without a SOC layer``, ...
-    warnings : list of str
-        Suspicions that need a human (e.g. carbon values that look like percent).
-    issues : list of Issue
-        Row-level detail of every dropped or ignored value (file, line, column).
-    options : dict
-        The reader options used.
+    Attributes:
+        source (str): The folder or file read.
+        layout (str):
+            The recognised layout (``"wosis-2019-snapshot"``, ``"wosis-webservice"``,
+            ``"wosis-2023-snapshot"``, ``"profiles-csv"``).
+        files (list of dict):
+            One entry per file looked at: ``path``, ``role`` (``profiles``, ``property``,
+            ``ignored``), ``layout``, ``properties``, ``encoding``, ``delimiter``,
+            ``line_ending``, ``records`` and, for tables with depths, ``depth_unit`` and
+            ``depth_unit_reason`` (the per-file unit decision).
+        layers_read, layers_kept (int): Organic-carbon layer records read and kept.
+        layers_dropped (dict):
+            Reason -> number of layer records dropped (see :data:`LAYER_REASONS`).
+        profiles_read, profiles_kept (int):
+            Distinct profiles among the layer records read, and kept.
+        profiles_dropped (dict): Reason -> number of profiles dropped (see :data:`PROFILE_REASONS`).
+        notes (dict):
+            Counts of things done without dropping data: ``bd_estimated`` (pedotransfer used),
+            ``bd_measured``, ``cf_missing_assumed_zero``, ``value_from_replicates``,
+            ``ignored_values_<code>`` (a property value ignored, the layer kept), ``property
+            rows without a SOC layer``, ...
+        warnings (list of str):
+            Suspicions that need a human (e.g. carbon values that look like percent).
+        issues (list of Issue):
+            Row-level detail of every dropped or ignored value (file, line, column).
+        options (dict): The reader options used.
     """
 
     source: str = ""
@@ -283,15 +268,13 @@ def _json_default(o: Any) -> Any:
 def screening_report(ds: Any) -> ScreeningReport:
     """The :class:`ScreeningReport` stored in a profiles Dataset's attributes.
 
-    Parameters
-    ----------
-    ds : xarray.Dataset
-        A Dataset returned by :func:`~socmodels.data.read_wosis` or
-        :func:`~socmodels.data.read_profiles_csv` (also after a NetCDF round trip).
+    Args:
+        ds (xarray.Dataset):
+            A Dataset returned by :func:`~socmodels.data.read_wosis` or
+            :func:`~socmodels.data.read_profiles_csv` (also after a NetCDF round trip).
 
-    Returns
-    -------
-    ScreeningReport
+    Returns:
+        ScreeningReport
     """
     text = ds.attrs.get("screening_report")
     if text is None:

@@ -39,18 +39,13 @@ _ENCODINGS = ("utf-8", "cp1252", "latin-1")
 class TextFormat:
     """How a delimited text file is written.
 
-    Attributes
-    ----------
-    path : Path
-        The file.
-    encoding : str
-        Python codec that decodes the whole file (``utf-8-sig`` when it starts with a BOM).
-    delimiter : str
-        Field separator.
-    line_ending : str
-        ``"LF"``, ``"CRLF"``, ``"CR"`` or ``"mixed"``.
-    header : tuple of str
-        Column names as written (surrounding spaces stripped).
+    Attributes:
+        path (Path): The file.
+        encoding (str):
+            Python codec that decodes the whole file (``utf-8-sig`` when it starts with a BOM).
+        delimiter (str): Field separator.
+        line_ending (str): ``"LF"``, ``"CRLF"``, ``"CR"`` or ``"mixed"``.
+        header (tuple of str): Column names as written (surrounding spaces stripped).
     """
 
     path: Path
@@ -108,19 +103,14 @@ def _detect_line_ending(sample: str) -> str:
 def sniff(path: str | Path) -> TextFormat:
     """Detect encoding, line ending and delimiter of a text table and read its header.
 
-    Parameters
-    ----------
-    path : str or Path
-        A delimited text file (``.csv``, ``.tsv``, ``.txt``).
+    Args:
+        path (str or Path): A delimited text file (``.csv``, ``.tsv``, ``.txt``).
 
-    Returns
-    -------
-    TextFormat
+    Returns:
+        TextFormat
 
-    Raises
-    ------
-    DataError
-        If the file is empty or its header has duplicated column names.
+    Raises:
+        DataError: If the file is empty or its header has duplicated column names.
     """
     path = Path(path)
     encoding = _detect_encoding(path)
@@ -162,18 +152,12 @@ def _count_outside_quotes(line: str, ch: str) -> int:
 class BadRow:
     """A record that cannot be split into the header's columns.
 
-    Attributes
-    ----------
-    record : int
-        Record index (0 = first data record; blank lines are not records).
-    line : int
-        1-based line in the file where the record starts.
-    reason : str
-        ``"unterminated_quote"``, ``"ragged_row"`` or ``"truncated_row"``.
-    message : str
-        What is wrong, in words (field counts).
-    text : str
-        The start of the offending line (at most 80 characters).
+    Attributes:
+        record (int): Record index (0 = first data record; blank lines are not records).
+        line (int): 1-based line in the file where the record starts.
+        reason (str): ``"unterminated_quote"``, ``"ragged_row"`` or ``"truncated_row"``.
+        message (str): What is wrong, in words (field counts).
+        text (str): The start of the offending line (at most 80 characters).
     """
 
     record: int
@@ -379,21 +363,15 @@ def read_columns(fmt: TextFormat, columns: Iterable[str], *, numeric: Iterable[s
     quote, wrong number of fields, file cut mid-row) are left out of the result and appended
     to ``bad_rows``; when ``bad_rows`` is None the first one raises :class:`DataError`.
 
-    Parameters
-    ----------
-    fmt : TextFormat
-        From :func:`sniff`.
-    columns : iterable of str
-        Header names to read (all must exist).
-    numeric : iterable of str
-        The subset of ``columns`` expected to hold numbers.
-    bad_rows : list, optional
-        Collects the :class:`BadRow` records left out.
+    Args:
+        fmt (TextFormat): From :func:`sniff`.
+        columns (iterable of str): Header names to read (all must exist).
+        numeric (iterable of str): The subset of ``columns`` expected to hold numbers.
+        bad_rows (list, optional): Collects the :class:`BadRow` records left out.
 
-    Returns
-    -------
-    pandas.DataFrame
-        One row per record, index = record number (0 = first record after the header).
+    Returns:
+        pandas.DataFrame:
+            One row per record, index = record number (0 = first record after the header).
     """
     columns = list(dict.fromkeys(columns))
     missing = [c for c in columns if c not in fmt.header]
@@ -468,12 +446,9 @@ def line_numbers(fmt: TextFormat, records: Iterable[int]) -> dict[int, int]:
 def to_numeric(df: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
     """Column as float64, plus a mask of entries that held text that is not a number.
 
-    Returns
-    -------
-    values : ndarray
-        float64, NaN where missing or not a number.
-    bad : ndarray of bool
-        True where the entry was present but not a number.
+    Returns:
+        values (ndarray): float64, NaN where missing or not a number.
+        bad (ndarray of bool): True where the entry was present but not a number.
     """
     s = df[column]
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):

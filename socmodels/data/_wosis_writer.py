@@ -42,25 +42,20 @@ def write_wosis(folder: str | Path, profiles: pd.DataFrame, layers: pd.DataFrame
                 layout: str = "2019") -> list[Path]:
     """Write profiles and layers as a WoSIS download.
 
-    Parameters
-    ----------
-    folder : str or Path
-        Output folder (created).
-    profiles : pandas.DataFrame
-        Columns ``profile_id``, ``latitude``, ``longitude``, ``dataset_id``, ``country_id``,
-        ``licence``.
-    layers : pandas.DataFrame
-        Columns ``profile_id``, ``profile_layer_id``, ``upper_depth``, ``lower_depth`` (cm),
-        ``layer_name``, ``litter`` and property columns named by WoSIS code (``orgc`` g/kg,
-        ``bdfiod``/``bdfi33``/``bdwsod`` kg/dm3, ``cfvo``/``clay``/``sand``/``silt`` %),
-        NaN where not measured.
-    layout : {"2019", "webservice", "2023"}
-        Which ISRIC layout to write.
+    Args:
+        folder (str or Path): Output folder (created).
+        profiles (pandas.DataFrame):
+            Columns ``profile_id``, ``latitude``, ``longitude``, ``dataset_id``, ``country_id``,
+            ``licence``.
+        layers (pandas.DataFrame):
+            Columns ``profile_id``, ``profile_layer_id``, ``upper_depth``, ``lower_depth`` (cm),
+            ``layer_name``, ``litter`` and property columns named by WoSIS code (``orgc`` g/kg,
+            ``bdfiod``/``bdfi33``/``bdwsod`` kg/dm3, ``cfvo``/``clay``/``sand``/``silt`` %),
+            NaN where not measured.
+        layout ({"2019", "webservice", "2023"}): Which ISRIC layout to write.
 
-    Returns
-    -------
-    list of Path
-        The files written.
+    Returns:
+        list of Path: The files written.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")

@@ -186,31 +186,28 @@ def read_clm5_history(paths: str | Path | Iterable[str | Path], *,
                       ) -> xr.Dataset:
     """Monthly CLM5 history files -> 12-month climatology on the land cells.
 
-    Parameters
-    ----------
-    paths : path, glob pattern, folder or list of paths
-        The history files (``*.clm2.h0.*.nc``), gridded ``(lat, lon)`` or unstructured
-        (``lndgrid`` with ``lat``/``lon`` per cell).
-    years : (int, int), optional
-        First and last model year (inclusive) of the climatology; default all.
-    input_units : {"auto", "per_month", "per_year", "per_second"}
-        Interpretation of the ``*_INPUT_ACC_VECTOR`` values (module docstring).
+    Args:
+        paths (path, glob pattern, folder or list of paths):
+            The history files (``*.clm2.h0.*.nc``), gridded ``(lat, lon)`` or unstructured
+            (``lndgrid`` with ``lat``/``lon`` per cell).
+        years ((int, int), optional):
+            First and last model year (inclusive) of the climatology; default all.
+        input_units ({"auto", "per_month", "per_year", "per_second"}):
+            Interpretation of the ``*_INPUT_ACC_VECTOR`` values (module docstring).
 
-    Returns
-    -------
-    xarray.Dataset
-        Dimensions ``cell`` (land cells), ``month`` (1-12), ``level`` (1-20); variables named
-        as the :class:`~socmodels.Forcing` fields (``tsoi`` (cell, month, level) K, ...,
-        ``input_cwd`` (cell) gC m-2 yr-1, ``cellsand`` (cell, level) %); coordinates ``lat``,
-        ``lon`` (cell; lon in [-180, 180)), and ``grid_index`` locating each cell in the
-        original grid. ``attrs`` record the files, years, month rule, input interpretation and
-        filled values.
+    Returns:
+        xarray.Dataset:
+            Dimensions ``cell`` (land cells), ``month`` (1-12), ``level`` (1-20); variables named
+            as the :class:`~socmodels.Forcing` fields (``tsoi`` (cell, month, level) K, ...,
+            ``input_cwd`` (cell) gC m-2 yr-1, ``cellsand`` (cell, level) %); coordinates ``lat``,
+            ``lon`` (cell; lon in [-180, 180)), and ``grid_index`` locating each cell in the
+            original grid. ``attrs`` record the files, years, month rule, input interpretation and
+            filled values.
 
-    Raises
-    ------
-    DataError
-        Missing variable, wrong dimensions, months missing from the selected years,
-        implausible units (naming file and variable).
+    Raises:
+        DataError:
+            Missing variable, wrong dimensions, months missing from the selected years,
+            implausible units (naming file and variable).
     """
     if input_units not in ("auto", "per_month", "per_year", "per_second"):
         raise ValueError(f"input_units must be auto/per_month/per_year/per_second, got"
@@ -420,12 +417,9 @@ def _fill_and_check(res: xr.Dataset, where: str) -> dict[str, int]:
 def climatology_forcing(clim: xr.Dataset, cells: Any = None) -> Forcing:
     """Batched, validated :class:`~socmodels.Forcing` of (a subset of) the climatology cells.
 
-    Parameters
-    ----------
-    clim : xarray.Dataset
-        From :func:`read_clm5_history`.
-    cells : array_like of int, optional
-        Cell indices (positions along ``cell``); default all.
+    Args:
+        clim (xarray.Dataset): From :func:`read_clm5_history`.
+        cells (array_like of int, optional): Cell indices (positions along ``cell``); default all.
     """
     sub = clim if cells is None else clim.isel(cell=np.asarray(cells, int))
     fields = {f: sub[f].values for f in ("tsoi", "w_scalar", "o_scalar", "fpi_vr", "altmax",
@@ -441,16 +435,11 @@ def climatology_forcing(clim: xr.Dataset, cells: Any = None) -> Forcing:
 class SiteForcing(NamedTuple):
     """Forcing sampled at sites.
 
-    Attributes
-    ----------
-    forcing : Forcing
-        Batched, leading axis = sites (in the order given).
-    cell : ndarray of int
-        Index of the land cell used for each site (position along ``cell``).
-    distance_km : ndarray
-        Great-circle distance from the site to the cell centre [km].
-    cell_lat, cell_lon : ndarray
-        Centre of that cell [degrees].
+    Attributes:
+        forcing (Forcing): Batched, leading axis = sites (in the order given).
+        cell (ndarray of int): Index of the land cell used for each site (position along ``cell``).
+        distance_km (ndarray): Great-circle distance from the site to the cell centre [km].
+        cell_lat, cell_lon (ndarray): Centre of that cell [degrees].
     """
 
     forcing: Forcing
@@ -485,19 +474,15 @@ def forcing_at_sites(clim: xr.Dataset, lat: Any, lon: Any, *,
                      max_distance_km: float | None = None) -> SiteForcing:
     """Sample the climatology at sites: nearest land cell, distance reported.
 
-    Parameters
-    ----------
-    clim : xarray.Dataset
-        From :func:`read_clm5_history`.
-    lat, lon : array_like
-        Site coordinates [degrees] (e.g. ``profiles.lat``, ``profiles.lon``).
-    max_distance_km : float, optional
-        Raise :class:`DataError` for a site farther than this from any land cell (a site in
-        the sea, or swapped coordinates).
+    Args:
+        clim (xarray.Dataset): From :func:`read_clm5_history`.
+        lat, lon (array_like): Site coordinates [degrees] (e.g. ``profiles.lat``, ``profiles.lon``).
+        max_distance_km (float, optional):
+            Raise :class:`DataError` for a site farther than this from any land cell (a site in
+            the sea, or swapped coordinates).
 
-    Returns
-    -------
-    SiteForcing
+    Returns:
+        SiteForcing
     """
     lat = np.atleast_1d(np.asarray(lat, float))
     lon = np.atleast_1d(np.asarray(lon, float))
@@ -520,31 +505,25 @@ def write_clm5_history(path: str | Path, forcing: Forcing, lat: np.ndarray, lon:
                        compress: bool = True, temperature_anomaly: float = 0.0) -> Path:
     """Write one year of monthly means in the CLM5 h0 layout for gridded land cells.
 
-    Parameters
-    ----------
-    path : str or Path
-        Output NetCDF file.
-    forcing : Forcing
-        Batched forcing of the land cells (leading axis = ``land.sum()`` cells, row-major
-        over ``(lat, lon)``).
-    lat, lon : ndarray
-        1-D grid centres [degrees]; ``lon`` in [0, 360) like CLM, or [-180, 180).
-    land : ndarray of bool
-        (nlat, nlon) land mask.
-    year : int
-        Model year of the 12 time steps (no-leap calendar, stamps at the end of each month).
-    input_profile_beta : float
-        The annual input of each stream is written per layer with a Jackson ``beta`` profile
-        and 1/12 per month, as gC m-3 accumulated per month (so that the sum over months and
-        layers of value x dz is the annual input).
-    compress : bool
-        zlib-compress the variables.
-    temperature_anomaly : float
-        Added to TSOI (K) in this year (to test multi-year averaging).
+    Args:
+        path (str or Path): Output NetCDF file.
+        forcing (Forcing):
+            Batched forcing of the land cells (leading axis = ``land.sum()`` cells, row-major
+            over ``(lat, lon)``).
+        lat, lon (ndarray):
+            1-D grid centres [degrees]; ``lon`` in [0, 360) like CLM, or [-180, 180).
+        land (ndarray of bool): (nlat, nlon) land mask.
+        year (int):
+            Model year of the 12 time steps (no-leap calendar, stamps at the end of each month).
+        input_profile_beta (float):
+            The annual input of each stream is written per layer with a Jackson ``beta`` profile
+            and 1/12 per month, as gC m-3 accumulated per month (so that the sum over months and
+            layers of value x dz is the annual input).
+        compress (bool): zlib-compress the variables.
+        temperature_anomaly (float): Added to TSOI (K) in this year (to test multi-year averaging).
 
-    Returns
-    -------
-    Path
+    Returns:
+        Path
     """
     import cftime
 

@@ -116,11 +116,10 @@ _MONTHS = np.arange(12) + 0.5
 def damping_depth(thermal_diffusivity: float = THERMAL_DIFFUSIVITY) -> float:
     """Damping depth of the annual temperature wave, sqrt(2 kappa / omega) [m].
 
-    Parameters
-    ----------
-    thermal_diffusivity : float
-        Soil thermal diffusivity kappa [m2 s-1] (0.5e-6 for a moist mineral soil; peat
-        ~0.1e-6, dry sand ~0.2e-6, wet sand ~1e-6).
+    Args:
+        thermal_diffusivity (float):
+            Soil thermal diffusivity kappa [m2 s-1] (0.5e-6 for a moist mineral soil; peat
+            ~0.1e-6, dry sand ~0.2e-6, wet sand ~1e-6).
     """
     if not thermal_diffusivity > 0:
         raise ValueError("thermal_diffusivity must be > 0 m2 s-1")
@@ -134,18 +133,13 @@ def soil_temperature(tbar: Any, amplitude: Any, depth: Any, *, peak_month: Any =
                      damping_depth: float = DAMPING_DEPTH) -> np.ndarray:
     """Monthly soil temperature [degC] at ``depth`` [m]: shape ``batch + (12,) + depth.shape``.
 
-    Parameters
-    ----------
-    tbar : array_like
-        Annual mean soil temperature [degC] (batch shape).
-    amplitude : array_like
-        Seasonal semi-amplitude of surface temperature [K].
-    depth : array_like
-        Depths [m] (1-D).
-    peak_month : array_like
-        Time of the surface maximum in months since 1 January (6.5 = mid-July).
-    damping_depth : float
-        Damping depth [m].
+    Args:
+        tbar (array_like): Annual mean soil temperature [degC] (batch shape).
+        amplitude (array_like): Seasonal semi-amplitude of surface temperature [K].
+        depth (array_like): Depths [m] (1-D).
+        peak_month (array_like):
+            Time of the surface maximum in months since 1 January (6.5 = mid-July).
+        damping_depth (float): Damping depth [m].
     """
     tb = np.asarray(tbar, float)[..., None, None]
     a = np.asarray(amplitude, float)[..., None, None]
@@ -236,57 +230,47 @@ def climate_forcing(mat: Any, mat_amplitude: Any, moisture: Any, npp: Any,
                     ) -> Forcing:
     """Build a validated :class:`~socmodels.Forcing` from site climate descriptors.
 
-    Parameters
-    ----------
-    mat : array_like
-        Mean annual air temperature [degC].
-    mat_amplitude : array_like
-        Seasonal semi-amplitude of monthly air temperature [K]: half the difference between
-        the warmest and the coldest month.
-    moisture : array_like
-        Moisture index in [0, 1] (0 hyper-arid, 1 perhumid; e.g. P / (P + PET)).
-    npp : array_like
-        Net primary production = total litter input at steady state [gC m-2 yr-1].
-    bedrock_depth : array_like, optional
-        Depth to bedrock [m]; None/NaN = no bedrock within the 8.6 m column.
-    active_layer_depth : array_like, optional
-        Active-layer thickness [m] of a permafrost site. None/NaN: derived from the
-        temperature field (no permafrost for warm sites). When given, the mean soil
-        temperature stays MAT + ``soil_offset`` and the surface amplitude is damped so that
-        the thaw depth matches it; an ALT the climate cannot give raises ``ValueError``
-        (see module docstring).
-    latitude : array_like, optional
-        Latitude [degrees]; the temperature peak is mid-July north of the equator and
-        mid-January south of it (default: north).
-    peak_month : array_like, optional
-        Time of the air-temperature maximum in months since 1 January (6.5 = mid-July);
-        overrides the latitude rule (:func:`monthly_climate` gives it).
-    thermal_diffusivity : float, optional
-        Soil thermal diffusivity [m2 s-1]; sets ``damping_depth`` (:func:`damping_depth`).
-    sand : array_like
-        Sand content [%], a scalar or (..., 20) per layer.
-    fpi : array_like
-        Fraction of potential N immobilisation (FPI_vr), 0-1.
-    woody_fraction : array_like
-        0 (grass) to 1 (forest); sets the coarse-woody-debris share (0.3 x woody_fraction).
-    soil_offset : float
-        Mean soil minus mean air temperature [K].
-    damping_depth : float
-        Damping depth of the annual temperature wave [m].
-    litter_fractions : (float, float, float)
-        Metabolic, cellulose and lignin shares of non-woody litter.
+    Args:
+        mat (array_like): Mean annual air temperature [degC].
+        mat_amplitude (array_like):
+            Seasonal semi-amplitude of monthly air temperature [K]: half the difference between
+            the warmest and the coldest month.
+        moisture (array_like):
+            Moisture index in [0, 1] (0 hyper-arid, 1 perhumid; e.g. P / (P + PET)).
+        npp (array_like): Net primary production = total litter input at steady state [gC m-2 yr-1].
+        bedrock_depth (array_like, optional):
+            Depth to bedrock [m]; None/NaN = no bedrock within the 8.6 m column.
+        active_layer_depth (array_like, optional):
+            Active-layer thickness [m] of a permafrost site. None/NaN: derived from the
+            temperature field (no permafrost for warm sites). When given, the mean soil
+            temperature stays MAT + ``soil_offset`` and the surface amplitude is damped so that
+            the thaw depth matches it; an ALT the climate cannot give raises ``ValueError``
+            (see module docstring).
+        latitude (array_like, optional):
+            Latitude [degrees]; the temperature peak is mid-July north of the equator and
+            mid-January south of it (default: north).
+        peak_month (array_like, optional):
+            Time of the air-temperature maximum in months since 1 January (6.5 = mid-July);
+            overrides the latitude rule (:func:`monthly_climate` gives it).
+        thermal_diffusivity (float, optional):
+            Soil thermal diffusivity [m2 s-1]; sets ``damping_depth`` (:func:`damping_depth`).
+        sand (array_like): Sand content [%], a scalar or (..., 20) per layer.
+        fpi (array_like): Fraction of potential N immobilisation (FPI_vr), 0-1.
+        woody_fraction (array_like):
+            0 (grass) to 1 (forest); sets the coarse-woody-debris share (0.3 x woody_fraction).
+        soil_offset (float): Mean soil minus mean air temperature [K].
+        damping_depth (float): Damping depth of the annual temperature wave [m].
+        litter_fractions ((float, float, float)):
+            Metabolic, cellulose and lignin shares of non-woody litter.
 
-    Returns
-    -------
-    Forcing
-        Validated; batched when any descriptor is an array with a leading axis.
+    Returns:
+        Forcing: Validated; batched when any descriptor is an array with a leading axis.
 
-    Examples
-    --------
-    >>> tundra = climate_forcing(-8.0, 18.0, 0.6, 150.0, active_layer_depth=0.6,
-    ...                          latitude=68.0)
-    >>> shallow = climate_forcing(12.0, 8.0, 0.5, 500.0, bedrock_depth=0.4)
-    >>> tropics = climate_forcing(26.0, 1.5, 0.9, 1200.0, latitude=-3.0)
+    Example:
+        >>> tundra = climate_forcing(-8.0, 18.0, 0.6, 150.0, active_layer_depth=0.6,
+        ...                          latitude=68.0)
+        >>> shallow = climate_forcing(12.0, 8.0, 0.5, 500.0, bedrock_depth=0.4)
+        >>> tropics = climate_forcing(26.0, 1.5, 0.9, 1200.0, latitude=-3.0)
     """
     mat = np.asarray(mat, float)
     amp = np.abs(np.asarray(mat_amplitude, float))
@@ -372,19 +356,14 @@ def miami_npp(mat: Any, map_mm: Any, *,
     3000 (1 - exp(-0.000664 P)))`` with T = MAT [degC], P = MAP [mm yr-1]; the two terms
     are g dry matter m-2 yr-1.
 
-    Parameters
-    ----------
-    mat : array_like
-        Mean annual air temperature [degC].
-    map_mm : array_like
-        Mean annual precipitation [mm yr-1].
-    carbon_fraction : float
-        gC per g dry matter (0.475).
+    Args:
+        mat (array_like): Mean annual air temperature [degC].
+        map_mm (array_like): Mean annual precipitation [mm yr-1].
+        carbon_fraction (float): gC per g dry matter (0.475).
 
-    References
-    ----------
-    Lieth, H. (1975) Modeling the primary productivity of the world. In: Primary
-    Productivity of the Biosphere (Lieth & Whittaker, eds.), Springer, 237-263.
+    References:
+        Lieth, H. (1975) Modeling the primary productivity of the world. In: Primary
+        Productivity of the Biosphere (Lieth & Whittaker, eds.), Springer, 237-263.
     """
     t = np.asarray(mat, float)
     p = np.asarray(map_mm, float)
@@ -398,10 +377,9 @@ def moisture_index(precipitation: Any, pet: Any, *, exponent: float = 1.5) -> np
     0.5 where P = PET; tends to 1 in humid and to 0 in arid climates. ``b = 1.5`` is the
     project's choice (the virtual world uses it); ``b = 1`` gives P / (P + PET).
 
-    References
-    ----------
-    UNEP (1992) World Atlas of Desertification (aridity index P/PET); Zomer et al. (2022)
-    Sci. Data 9, 409.
+    References:
+        UNEP (1992) World Atlas of Desertification (aridity index P/PET); Zomer et al. (2022)
+        Sci. Data 9, 409.
     """
     p = np.asarray(precipitation, float)
     e = np.asarray(pet, float)
@@ -432,22 +410,16 @@ def thornthwaite_pet(monthly_temperature: Any, latitude: Any) -> np.ndarray:
     (Written out rather than taken from a PET package: the formula is short and a new
     dependency for it is not worth its weight.)
 
-    Parameters
-    ----------
-    monthly_temperature : array_like
-        Mean air temperature of each month [degC], batch + (12,).
-    latitude : array_like
-        Latitude [degrees], batch.
+    Args:
+        monthly_temperature (array_like): Mean air temperature of each month [degC], batch + (12,).
+        latitude (array_like): Latitude [degrees], batch.
 
-    Returns
-    -------
-    ndarray
-        batch + (12,) [mm month-1]; sum over the last axis for the annual PET.
+    Returns:
+        ndarray: batch + (12,) [mm month-1]; sum over the last axis for the annual PET.
 
-    References
-    ----------
-    Thornthwaite, C. W. (1948) Geogr. Rev. 38, 55-94; Willmott, Rowe & Mintz (1985) J.
-    Climatol. 5, 589-606; Forsythe et al. (1995) Ecol. Model. 80, 87-95 (day length).
+    References:
+        Thornthwaite, C. W. (1948) Geogr. Rev. 38, 55-94; Willmott, Rowe & Mintz (1985) J.
+        Climatol. 5, 589-606; Forsythe et al. (1995) Ecol. Model. 80, 87-95 (day length).
     """
     t = np.asarray(monthly_temperature, float)
     if t.shape[-1:] != (12,):
@@ -466,26 +438,17 @@ def thornthwaite_pet(monthly_temperature: Any, latitude: Any) -> np.ndarray:
 class SiteClimate:
     """A site's climate and the forcing descriptors derived from it (arrays, one per site).
 
-    Attributes
-    ----------
-    mat : ndarray
-        Mean annual air temperature [degC].
-    mat_amplitude : ndarray
-        Seasonal semi-amplitude of monthly air temperature [K].
-    peak_month : ndarray
-        Time of the temperature maximum, months since 1 January (6.5 = mid-July).
-    map : ndarray
-        Mean annual precipitation [mm yr-1].
-    pet : ndarray
-        Annual potential evapotranspiration [mm yr-1].
-    moisture : ndarray
-        Moisture index (:func:`moisture_index`).
-    npp : ndarray
-        NPP [gC m-2 yr-1] (:func:`miami_npp` unless given).
-    latitude : ndarray
-        Latitude [degrees].
-    sources : dict
-        How each quantity was obtained (``"given"`` or the recipe).
+    Attributes:
+        mat (ndarray): Mean annual air temperature [degC].
+        mat_amplitude (ndarray): Seasonal semi-amplitude of monthly air temperature [K].
+        peak_month (ndarray):
+            Time of the temperature maximum, months since 1 January (6.5 = mid-July).
+        map (ndarray): Mean annual precipitation [mm yr-1].
+        pet (ndarray): Annual potential evapotranspiration [mm yr-1].
+        moisture (ndarray): Moisture index (:func:`moisture_index`).
+        npp (ndarray): NPP [gC m-2 yr-1] (:func:`miami_npp` unless given).
+        latitude (ndarray): Latitude [degrees].
+        sources (dict): How each quantity was obtained (``"given"`` or the recipe).
     """
 
     mat: np.ndarray
@@ -502,13 +465,12 @@ class SiteClimate:
                 **kwargs: Any) -> Forcing:
         """The :class:`~socmodels.Forcing` of :func:`climate_forcing` for this climate.
 
-        Parameters
-        ----------
-        bedrock_depth, active_layer_depth
-            As in :func:`climate_forcing` (an ALT inconsistent with the climate raises).
-        **kwargs
-            Other keywords of :func:`climate_forcing` (``sand``, ``fpi``,
-            ``woody_fraction``, ``soil_offset``, ``thermal_diffusivity``, ...).
+        Args:
+            bedrock_depth, active_layer_depth:
+                As in :func:`climate_forcing` (an ALT inconsistent with the climate raises).
+            **kwargs:
+                Other keywords of :func:`climate_forcing` (``sand``, ``fpi``,
+                ``woody_fraction``, ``soil_offset``, ``thermal_diffusivity``, ...).
         """
         return climate_forcing(self.mat, self.mat_amplitude, self.moisture, self.npp,
                                bedrock_depth, active_layer_depth, latitude=self.latitude,
@@ -530,31 +492,23 @@ def site_climate(mat: Any, map_mm: Any, mat_amplitude: Any, *, latitude: Any,
                  pet: Any = None, npp: Any = None) -> SiteClimate:
     """Forcing descriptors from mean annual temperature and precipitation (MAT/MAP).
 
-    Parameters
-    ----------
-    mat : array_like
-        Mean annual air temperature [degC] (WorldClim BIO1).
-    map_mm : array_like
-        Mean annual precipitation [mm yr-1] (BIO12).
-    mat_amplitude : array_like
-        Seasonal semi-amplitude of monthly mean air temperature [K]: half of warmest minus
-        coldest month; from WorldClim, about sqrt(2) x BIO4 / 100.
-    latitude : array_like
-        Latitude [degrees] (hemisphere of the seasons, day length for PET).
-    pet : array_like, optional
-        Annual PET [mm yr-1]; default Thornthwaite on a sinusoidal year.
-    npp : array_like, optional
-        NPP [gC m-2 yr-1]; default the Miami model.
+    Args:
+        mat (array_like): Mean annual air temperature [degC] (WorldClim BIO1).
+        map_mm (array_like): Mean annual precipitation [mm yr-1] (BIO12).
+        mat_amplitude (array_like):
+            Seasonal semi-amplitude of monthly mean air temperature [K]: half of warmest minus
+            coldest month; from WorldClim, about sqrt(2) x BIO4 / 100.
+        latitude (array_like): Latitude [degrees] (hemisphere of the seasons, day length for PET).
+        pet (array_like, optional): Annual PET [mm yr-1]; default Thornthwaite on a sinusoidal year.
+        npp (array_like, optional): NPP [gC m-2 yr-1]; default the Miami model.
 
-    Returns
-    -------
-    SiteClimate
-        Call ``.forcing(bedrock_depth=..., active_layer_depth=..., sand=...)`` for a Forcing.
+    Returns:
+        SiteClimate:
+            Call ``.forcing(bedrock_depth=..., active_layer_depth=..., sand=...)`` for a Forcing.
 
-    Examples
-    --------
-    >>> clim = site_climate(8.5, 780.0, 9.0, latitude=52.0)
-    >>> forcing = clim.forcing(bedrock_depth=1.2)
+    Example:
+        >>> clim = site_climate(8.5, 780.0, 9.0, latitude=52.0)
+        >>> forcing = clim.forcing(bedrock_depth=1.2)
     """
     mat_a = np.asarray(mat, float)
     p = np.asarray(map_mm, float)
@@ -585,19 +539,14 @@ def monthly_climate(temperature: Any, precipitation: Any, *, latitude: Any,
     MAT is the mean, the semi-amplitude and the time of the maximum are those of the first
     annual harmonic of the monthly temperatures, MAP is the sum of the months.
 
-    Parameters
-    ----------
-    temperature : array_like
-        Monthly mean air temperature [degC], batch + (12,), January first.
-    precipitation : array_like
-        Monthly precipitation [mm month-1], batch + (12,).
-    latitude : array_like
-        Latitude [degrees], batch.
-    pet : array_like, optional
-        Monthly PET [mm month-1], batch + (12,), or annual [mm yr-1], batch; default
-        Thornthwaite (1948).
-    npp : array_like, optional
-        NPP [gC m-2 yr-1]; default the Miami model on MAT and MAP.
+    Args:
+        temperature (array_like): Monthly mean air temperature [degC], batch + (12,), January first.
+        precipitation (array_like): Monthly precipitation [mm month-1], batch + (12,).
+        latitude (array_like): Latitude [degrees], batch.
+        pet (array_like, optional):
+            Monthly PET [mm month-1], batch + (12,), or annual [mm yr-1], batch; default
+            Thornthwaite (1948).
+        npp (array_like, optional): NPP [gC m-2 yr-1]; default the Miami model on MAT and MAP.
     """
     t = np.asarray(temperature, float)
     pr = np.asarray(precipitation, float)
@@ -673,16 +622,11 @@ _TABLE_ALIASES = {
 class ClimateAtSites:
     """A gridded climate sampled at sites (nearest land cell).
 
-    Attributes
-    ----------
-    climate : SiteClimate
-        The descriptors at the sites.
-    cell_index : ndarray
-        Row (table) or flat land-cell index (NetCDF) used for each site.
-    distance_km : ndarray
-        Great-circle distance from each site to its cell [km].
-    cell_lat, cell_lon : ndarray
-        Coordinates of the cell used.
+    Attributes:
+        climate (SiteClimate): The descriptors at the sites.
+        cell_index (ndarray): Row (table) or flat land-cell index (NetCDF) used for each site.
+        distance_km (ndarray): Great-circle distance from each site to its cell [km].
+        cell_lat, cell_lon (ndarray): Coordinates of the cell used.
     """
 
     climate: SiteClimate
@@ -701,33 +645,28 @@ def read_climate_table(path: str | Path, lat: Any, lon: Any, *, mat_amplitude: A
                        max_distance_km: float | None = None) -> ClimateAtSites:
     """Sample a gridded site-climate table at sites: nearest land cell, distance reported.
 
-    Parameters
-    ----------
-    path : str or Path
-        A CSV/TSV with one row per land cell and columns ``lat``, ``lon``, ``mat`` [degC],
-        ``map`` [mm yr-1] and optionally ``pet`` [mm yr-1] and ``mat_amplitude`` [K] (or
-        ``bio4``, WorldClim's temperature seasonality, converted as sqrt(2) x BIO4 / 100);
-        or a NetCDF file with variables of those names on ``lat``/``lon`` (land = cells
-        where ``mat`` and ``map`` are finite).
-    lat, lon : array_like or None
-        Site coordinates [degrees]; both None: every land cell of the table, in table order
-        (for maps).
-    mat_amplitude : array_like, optional
-        Semi-amplitude [K] per site, for tables without one.
-    max_distance_km : float, optional
-        Raise :class:`~socmodels.data.DataError` for a site farther than this from any land
-        cell.
+    Args:
+        path (str or Path):
+            A CSV/TSV with one row per land cell and columns ``lat``, ``lon``, ``mat`` [degC],
+            ``map`` [mm yr-1] and optionally ``pet`` [mm yr-1] and ``mat_amplitude`` [K] (or
+            ``bio4``, WorldClim's temperature seasonality, converted as sqrt(2) x BIO4 / 100);
+            or a NetCDF file with variables of those names on ``lat``/``lon`` (land = cells
+            where ``mat`` and ``map`` are finite).
+        lat, lon (array_like or None):
+            Site coordinates [degrees]; both None: every land cell of the table, in table order
+            (for maps).
+        mat_amplitude (array_like, optional): Semi-amplitude [K] per site, for tables without one.
+        max_distance_km (float, optional):
+            Raise :class:`~socmodels.data.DataError` for a site farther than this from any land
+            cell.
 
-    Returns
-    -------
-    ClimateAtSites
-        ``.climate.forcing(...)`` gives the forcing at the sites.
+    Returns:
+        ClimateAtSites: ``.climate.forcing(...)`` gives the forcing at the sites.
 
-    Raises
-    ------
-    DataError
-        Missing columns/variables (naming the file and the column), text in a number, or
-        a site too far from land.
+    Raises:
+        DataError:
+            Missing columns/variables (naming the file and the column), text in a number, or
+            a site too far from land.
     """
     from socmodels.data._text import line_numbers, read_columns, sniff, to_numeric
     from socmodels.data.cesm import nearest_cells

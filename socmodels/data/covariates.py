@@ -133,18 +133,15 @@ def _quarters(x: np.ndarray) -> np.ndarray:
 def bioclim(tavg: Any, tmin: Any, tmax: Any, prec: Any) -> dict[str, np.ndarray]:
     """WorldClim bioclimatic variables BIO1-BIO19 from monthly climate.
 
-    Parameters
-    ----------
-    tavg, tmin, tmax : array_like
-        Monthly mean, minimum and maximum temperature [degC], shape (..., 12).
-    prec : array_like
-        Monthly precipitation [mm], shape (..., 12).
+    Args:
+        tavg, tmin, tmax (array_like):
+            Monthly mean, minimum and maximum temperature [degC], shape (..., 12).
+        prec (array_like): Monthly precipitation [mm], shape (..., 12).
 
-    Returns
-    -------
-    dict
-        ``"BIO1"`` ... ``"BIO19"`` -> arrays of the batch shape. Quarters are any 3
-        consecutive months (wrapping around the year), as in WorldClim/``dismo::biovars``.
+    Returns:
+        dict:
+            ``"BIO1"`` ... ``"BIO19"`` -> arrays of the batch shape. Quarters are any 3
+            consecutive months (wrapping around the year), as in WorldClim/``dismo::biovars``.
     """
     tavg, tmin, tmax, prec = (np.asarray(a, float) for a in (tavg, tmin, tmax, prec))
     for name, a in (("tavg", tavg), ("tmin", tmin), ("tmax", tmax), ("prec", prec)):
@@ -384,14 +381,11 @@ def _columns(data: Any, columns: Any) -> list[str]:
 class SiteCovariates(NamedTuple):
     """Covariates sampled at sites.
 
-    Attributes
-    ----------
-    table : pandas.DataFrame
-        site x covariate (columns in :data:`COVARIATES` order where present).
-    cell_lat, cell_lon : ndarray
-        Centre of the grid cell used per site.
-    distance_km : ndarray
-        Great-circle distance from site to that cell centre.
+    Attributes:
+        table (pandas.DataFrame):
+            site x covariate (columns in :data:`COVARIATES` order where present).
+        cell_lat, cell_lon (ndarray): Centre of the grid cell used per site.
+        distance_km (ndarray): Great-circle distance from site to that cell centre.
     """
 
     table: pd.DataFrame
@@ -426,18 +420,14 @@ def covariates_at_sites(grid: xr.Dataset, lat: Any, lon: Any, *, index: Any = No
     ``Lon`` and ``Lat`` are set to the sites' own coordinates (as in the paper's per-profile
     table); every other covariate is the value of the nearest land cell.
 
-    Parameters
-    ----------
-    grid : xarray.Dataset
-        Covariates on ``(lat, lon)`` (:func:`read_covariates`).
-    lat, lon : array_like
-        Site coordinates [degrees].
-    index : array_like, optional
-        Row labels (e.g. ``profiles.profile_id.values``).
-    columns : sequence of str, optional
-        Covariates to take (default: all of :data:`COVARIATES` present in the grid).
-    max_distance_km : float, optional
-        Raise :class:`DataError` for a site farther than this from any land cell.
+    Args:
+        grid (xarray.Dataset): Covariates on ``(lat, lon)`` (:func:`read_covariates`).
+        lat, lon (array_like): Site coordinates [degrees].
+        index (array_like, optional): Row labels (e.g. ``profiles.profile_id.values``).
+        columns (sequence of str, optional):
+            Covariates to take (default: all of :data:`COVARIATES` present in the grid).
+        max_distance_km (float, optional):
+            Raise :class:`DataError` for a site farther than this from any land cell.
     """
     lat = np.atleast_1d(np.asarray(lat, float))
     lon = np.atleast_1d(np.asarray(lon, float))
@@ -479,10 +469,8 @@ def read_covariates(path: str | Path) -> xr.Dataset:
     against :data:`COVARIATES` (unknown variables are kept, the list of recognised ones is in
     ``attrs['covariates']``). Longitudes are moved to [-180, 180).
 
-    Raises
-    ------
-    DataError
-        Missing coordinates, out-of-range latitudes, or no recognised covariate.
+    Raises:
+        DataError: Missing coordinates, out-of-range latitudes, or no recognised covariate.
     """
     path = Path(path)
     try:

@@ -126,27 +126,23 @@ def pedotransfer_bd(soc: Any, *, soc_unit: str = "g/kg", alpha: float = PTF_ALPH
 
     .. math:: BD = \alpha + \beta \exp(-\gamma \cdot 1.724 \cdot SOC)
 
-    Parameters
-    ----------
-    soc : array_like
-        Organic carbon content in **g kg-1** (always; the readers standardise to g kg-1).
-    soc_unit : {"g/kg", "%"}
-        The unit in which the formula takes SOC. ``"g/kg"`` (default) is what the authors'
-        code does (``docs/original_code.md`` §4); ``"%"`` is what the paper's text says
-        (SOC in percent = g kg-1 / 10). With g kg-1 the function is much flatter: 20 g kg-1
-        gives 1.277 (g/kg) vs 1.581 (%).
-    alpha, beta, gamma, om_factor : float
-        Coefficients (defaults: Tao et al. 2024, α = 0.32, β = 1.30, γ = 0.0089, 1.724).
+    Args:
+        soc (array_like):
+            Organic carbon content in **g kg-1** (always; the readers standardise to g kg-1).
+        soc_unit ({"g/kg", "%"}):
+            The unit in which the formula takes SOC. ``"g/kg"`` (default) is what the authors'
+            code does (``docs/original_code.md`` §4); ``"%"`` is what the paper's text says
+            (SOC in percent = g kg-1 / 10). With g kg-1 the function is much flatter: 20 g kg-1
+            gives 1.277 (g/kg) vs 1.581 (%).
+        alpha, beta, gamma, om_factor (float):
+            Coefficients (defaults: Tao et al. 2024, α = 0.32, β = 1.30, γ = 0.0089, 1.724).
 
-    Returns
-    -------
-    ndarray
-        Bulk density, kg dm-3.
+    Returns:
+        ndarray: Bulk density, kg dm-3.
 
-    References
-    ----------
-    Tao et al. (2024) Glob. Change Biol., doi:10.1111/gcb.17297, §2.1; Yigini et al. (2018);
-    Grigal et al. (1989).
+    References:
+        Tao et al. (2024) Glob. Change Biol., doi:10.1111/gcb.17297, §2.1; Yigini et al. (2018);
+        Grigal et al. (1989).
     """
     x = np.asarray(soc, dtype=np.float64)
     if soc_unit == "%":
@@ -162,19 +158,13 @@ def soc_density(soc_content: Any, bulk_density: Any, coarse_fragments: Any = 0.0
 
     .. math:: \rho_{SOC} = SOC \cdot BD \cdot 1000 \cdot (1 - CF/100)
 
-    Parameters
-    ----------
-    soc_content : array_like
-        Organic carbon of the fine earth, g kg-1.
-    bulk_density : array_like
-        Fine-earth bulk density, kg dm-3 (g cm-3).
-    coarse_fragments : array_like
-        Coarse fragments, volume %. NaN counts as 0.
+    Args:
+        soc_content (array_like): Organic carbon of the fine earth, g kg-1.
+        bulk_density (array_like): Fine-earth bulk density, kg dm-3 (g cm-3).
+        coarse_fragments (array_like): Coarse fragments, volume %. NaN counts as 0.
 
-    Returns
-    -------
-    ndarray
-        gC m-3 (g kg-1 x kg dm-3 = g dm-3 = 1000 g m-3).
+    Returns:
+        ndarray: gC m-3 (g kg-1 x kg dm-3 = g dm-3 = 1000 g m-3).
     """
     cf = np.nan_to_num(np.asarray(coarse_fragments, dtype=np.float64), nan=0.0)
     return (np.asarray(soc_content, dtype=np.float64) * np.asarray(bulk_density, np.float64)
@@ -1165,54 +1155,44 @@ def read_wosis(path: str | Path | Sequence[str | Path], *, soc_unit: str = "g/kg
     overlapping layers are resolved by the ``interleaved`` and ``overlaps`` policies and
     reported, never raised.
 
-    Parameters
-    ----------
-    path : str, Path or sequence of them
-        Folder(s) with the WoSIS files.
-    soc_unit : {"g/kg", "%"}
-        Unit of organic carbon in the files (WoSIS standard: g/kg).
-    ptf_soc_unit : {"g/kg", "%"}
-        Unit in which the pedotransfer function takes SOC (code: g/kg; paper text: %).
-    bd_codes : sequence of str
-        Bulk-density property codes in order of preference.
-    licences : str or iterable of str, optional
-        Keep only profiles whose licence(s) are all in this set (compared after
-        :func:`normalize_licence`, e.g. ``"CC-BY"`` keeps CC BY 4.0 but not CC BY-NC).
-    min_layers : int
-        Minimum number of layers per profile (paper: 3).
-    min_max_depth_cm : float
-        The deepest layer must end below this depth (paper: 50 cm).
-    max_node_depth_m : float
-        Layers with a mid-point below this depth (the 8.6 m model column) are dropped.
-    negative_depths : {"drop", "shift"}
-        Organic horizons given negative depths (pre-1993 convention): drop those layers, or
-        shift the profile so that its top is at 0.
-    zero_thickness : {"drop", "keep"}
-        Samples with upper == lower depth.
-    on_error : {"drop", "raise"}
-        ``"drop"`` (default; ``"report"`` is a synonym): exclude rows with problems and list
-        them in the report. ``"raise"``: strict mode, the first problem raises
-        :class:`DataError` naming file, line and column.
-    depth_unit : {"cm", "m", "auto"}
-        Unit of depths in the files (WoSIS: cm). ``"auto"`` decides per file (see
-        ``docs/data.md``) and records the decision in ``report.files``.
-    interleaved : {"mean", "drop"}
-        Horizons of a profile with the same depths and different carbon: merged into one
-        layer with the mean carbon (default) or all dropped. Reported either way.
-    overlaps : {"finest", "keep"}
-        Overlapping layers of a profile: keep the finest non-overlapping set, dropping the
-        coarser layers (default), or keep them all (noted in the report).
+    Args:
+        path (str, Path or sequence of them): Folder(s) with the WoSIS files.
+        soc_unit ({"g/kg", "%"}): Unit of organic carbon in the files (WoSIS standard: g/kg).
+        ptf_soc_unit ({"g/kg", "%"}):
+            Unit in which the pedotransfer function takes SOC (code: g/kg; paper text: %).
+        bd_codes (sequence of str): Bulk-density property codes in order of preference.
+        licences (str or iterable of str, optional):
+            Keep only profiles whose licence(s) are all in this set (compared after
+            :func:`normalize_licence`, e.g. ``"CC-BY"`` keeps CC BY 4.0 but not CC BY-NC).
+        min_layers (int): Minimum number of layers per profile (paper: 3).
+        min_max_depth_cm (float): The deepest layer must end below this depth (paper: 50 cm).
+        max_node_depth_m (float):
+            Layers with a mid-point below this depth (the 8.6 m model column) are dropped.
+        negative_depths ({"drop", "shift"}):
+            Organic horizons given negative depths (pre-1993 convention): drop those layers, or
+            shift the profile so that its top is at 0.
+        zero_thickness ({"drop", "keep"}): Samples with upper == lower depth.
+        on_error ({"drop", "raise"}):
+            ``"drop"`` (default; ``"report"`` is a synonym): exclude rows with problems and list
+            them in the report. ``"raise"``: strict mode, the first problem raises
+            :class:`DataError` naming file, line and column.
+        depth_unit ({"cm", "m", "auto"}):
+            Unit of depths in the files (WoSIS: cm). ``"auto"`` decides per file (see
+            ``docs/data.md``) and records the decision in ``report.files``.
+        interleaved ({"mean", "drop"}):
+            Horizons of a profile with the same depths and different carbon: merged into one
+            layer with the mean carbon (default) or all dropped. Reported either way.
+        overlaps ({"finest", "keep"}):
+            Overlapping layers of a profile: keep the finest non-overlapping set, dropping the
+            coarser layers (default), or keep them all (noted in the report).
 
-    Returns
-    -------
-    xarray.Dataset
-        See the module docstring; ``attrs['screening_report']`` holds the report.
+    Returns:
+        xarray.Dataset: See the module docstring; ``attrs['screening_report']`` holds the report.
 
-    Raises
-    ------
-    DataError
-        For a missing table or column, an unreadable file, or (``on_error="raise"``) a
-        malformed value.
+    Raises:
+        DataError:
+            For a missing table or column, an unreadable file, or (``on_error="raise"``) a
+            malformed value.
     """
     opts = _options(dict(soc_unit=soc_unit, ptf_soc_unit=ptf_soc_unit, bd_codes=bd_codes,
                          licences=licences, min_layers=min_layers,
@@ -1444,25 +1424,21 @@ def read_profiles_csv(path: str | Path, *, soc_unit: str | None = None,
     layer thickness). Density and stock need their unit stated; they need no bulk density
     and get no coarse-fragment correction.
 
-    Parameters
-    ----------
-    path : str or Path
-        The table (comma, tab or semicolon separated; any of the encodings and line endings
-        :func:`read_wosis` accepts).
-    soc_unit : str, optional
-        Unit of organic carbon, one of :data:`SOC_UNITS` (default: from the header, else
-        g/kg for a content column).
-    depth_unit : {"auto", "cm", "m"}
-        Unit of the depth columns; ``"auto"`` (default) decides for the whole file (see
-        ``docs/data.md``) and records the decision in ``report.files``.
-    ptf_soc_unit, licences, min_layers, min_max_depth_cm, max_node_depth_m, negative_depths,
-    zero_thickness, on_error, interleaved, overlaps
-        As in :func:`read_wosis`.
+    Args:
+        path (str or Path):
+            The table (comma, tab or semicolon separated; any of the encodings and line endings
+            :func:`read_wosis` accepts).
+        soc_unit (str, optional):
+            Unit of organic carbon, one of :data:`SOC_UNITS` (default: from the header, else
+            g/kg for a content column).
+        depth_unit ({"auto", "cm", "m"}):
+            Unit of the depth columns; ``"auto"`` (default) decides for the whole file (see
+            ``docs/data.md``) and records the decision in ``report.files``.
+        ptf_soc_unit, licences, min_layers, min_max_depth_cm, max_node_depth_m, negative_depths,
+            zero_thickness, on_error, interleaved, overlaps: As in :func:`read_wosis`.
 
-    Returns
-    -------
-    xarray.Dataset
-        As :func:`read_wosis`.
+    Returns:
+        xarray.Dataset: As :func:`read_wosis`.
     """
     path = Path(path)
     if not path.is_file():
@@ -1560,15 +1536,12 @@ def combine_profiles(datasets: dict[str, xr.Dataset] | Sequence[xr.Dataset]) -> 
     summed into one (files, counts, issues and warnings of every source; the accounting
     still balances).
 
-    Parameters
-    ----------
-    datasets : dict of name -> Dataset, or sequence of Datasets
-        Outputs of :func:`read_wosis` / :func:`read_profiles_csv`.
+    Args:
+        datasets (dict of name -> Dataset, or sequence of Datasets):
+            Outputs of :func:`read_wosis` / :func:`read_profiles_csv`.
 
-    Returns
-    -------
-    xarray.Dataset
-        Same variables as the inputs; ``profile_id`` is a string.
+    Returns:
+        xarray.Dataset: Same variables as the inputs; ``profile_id`` is a string.
     """
     named = (dict(datasets) if isinstance(datasets, dict)
              else {f"d{i}": ds for i, ds in enumerate(datasets)})

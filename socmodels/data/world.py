@@ -98,31 +98,27 @@ _VERSION = 1
 class VirtualWorld:
     """A generated world: observations, drivers and the truth.
 
-    Attributes
-    ----------
-    profiles : xarray.Dataset
-        Observed profiles read back from the written WoSIS files by
-        :func:`~socmodels.data.read_wosis` (dims ``profile``, ``layer``).
-    forcing : Forcing
-        Batched forcing aligned with ``profiles`` (nearest land cell of the history file).
-    covariates : pandas.DataFrame
-        Site x covariate table aligned with ``profiles`` (index ``profile_id``).
-    grid : xarray.Dataset
-        Covariates on the ``(lat, lon)`` grid (NaN at sea), read back from its NetCDF.
-    grid_forcing : Forcing
-        Batched forcing of every land cell (order of ``grid_cells``).
-    grid_cells : pandas.DataFrame
-        ``lat``, ``lon``, ``j``, ``i`` (grid indices) of the land cells, in forcing order.
-    truth : xarray.Dataset
-        True parameters per profile (``clm5_theta`` (profile, clm5_parameter),
-        ``compas_theta``; unit-cube ``*_u``), the generating model per profile, the
-        noise-free and noisy observed densities (profile, layer), the models' steady-state
-        SOC per profile (profile, level) and true parameter maps
-        (``clm5_theta_map`` (clm5_parameter, lat, lon), ``compas_theta_map``, stocks).
-    files : dict
-        Name -> path of every file written.
-    info : dict
-        Seed, sizes, timings, counts (repaired cells, screening).
+    Attributes:
+        profiles (xarray.Dataset):
+            Observed profiles read back from the written WoSIS files by
+            :func:`~socmodels.data.read_wosis` (dims ``profile``, ``layer``).
+        forcing (Forcing):
+            Batched forcing aligned with ``profiles`` (nearest land cell of the history file).
+        covariates (pandas.DataFrame):
+            Site x covariate table aligned with ``profiles`` (index ``profile_id``).
+        grid (xarray.Dataset):
+            Covariates on the ``(lat, lon)`` grid (NaN at sea), read back from its NetCDF.
+        grid_forcing (Forcing): Batched forcing of every land cell (order of ``grid_cells``).
+        grid_cells (pandas.DataFrame):
+            ``lat``, ``lon``, ``j``, ``i`` (grid indices) of the land cells, in forcing order.
+        truth (xarray.Dataset):
+            True parameters per profile (``clm5_theta`` (profile, clm5_parameter),
+            ``compas_theta``; unit-cube ``*_u``), the generating model per profile, the
+            noise-free and noisy observed densities (profile, layer), the models' steady-state
+            SOC per profile (profile, level) and true parameter maps
+            (``clm5_theta_map`` (clm5_parameter, lat, lon), ``compas_theta_map``, stocks).
+        files (dict): Name -> path of every file written.
+        info (dict): Seed, sizes, timings, counts (repaired cells, screening).
     """
 
     profiles: xr.Dataset
@@ -284,22 +280,17 @@ def world_covariates(lat: np.ndarray, lon: np.ndarray, seed: int = 0
                      ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Land mask, covariates and climate descriptors of the virtual world at points.
 
-    Parameters
-    ----------
-    lat, lon : ndarray
-        Points [degrees] (any matching shapes).
-    seed : int
-        World seed.
+    Args:
+        lat, lon (ndarray): Points [degrees] (any matching shapes).
+        seed (int): World seed.
 
-    Returns
-    -------
-    land : ndarray of bool
-    covariates : dict
-        Every name in :data:`~socmodels.data.COVARIATES` -> array.
-    descriptors : dict
-        Inputs of :func:`~socmodels.data.climate_forcing`: ``mat``, ``mat_amplitude``,
-        ``moisture``, ``npp``, ``bedrock_depth`` [m], ``woody_fraction``, ``fpi``,
-        ``sand`` (..., 20) and ``peak_month``, ``precipitation``.
+    Returns:
+        land: ndarray of bool
+        covariates (dict): Every name in :data:`~socmodels.data.COVARIATES` -> array.
+        descriptors (dict):
+            Inputs of :func:`~socmodels.data.climate_forcing`: ``mat``, ``mat_amplitude``,
+            ``moisture``, ``npp``, ``bedrock_depth`` [m], ``woody_fraction``, ``fpi``,
+            ``sand`` (..., 20) and ``peak_month``, ``precipitation``.
     """
     F = _fields(seed)
     lat = np.asarray(lat, float)
@@ -574,45 +565,38 @@ def virtual_world(seed: int = 0, resolution: float = 2.0, n_profiles: int | None
                   generators: Sequence[str] | None = None) -> VirtualWorld:
     """Generate (deterministically) and read back the virtual world.
 
-    Parameters
-    ----------
-    seed : int
-        World seed: same seed, resolution and sizes -> same world, bit for bit.
-    resolution : float
-        Grid spacing [degrees] (default 2: about 4000 land cells).
-    n_profiles : int, optional
-        Profiles to generate (before screening); default from ``size``.
-    size : {"default", "paper"}
-        ``"default"``: 240 profiles (about 200 after screening), the demo/test size;
-        ``"paper"``: 70 000 profiles, for scale tests.
-    out_dir : str or Path, optional
-        Where to write the files (created); default a new temporary directory.
-    layout : {"2019", "webservice", "2023"}
-        WoSIS layout of the profile tables.
-    noise_sd : float
-        Standard deviation of the multiplicative lognormal observation noise (log space).
-    models : sequence of str
-        Registered models (each with ``virtual_truth``) whose true parameters, steady
-        states and maps the truth records (``{name}_theta``, ``{name}_theta_map``, ...).
-    generators : sequence of str, optional
-        The models (a subset of ``models``, default all of them) that generate the
-        profiles' observations. One generator: every profile; several: each profile by a
-        smooth spatial field (two: its sign, so the share varies with the seed; more: its
-        quantiles over the land cells). Recorded per profile in ``truth.generating_model``.
-        ``generators=("compas",)`` gives a pure COMPAS world.
-    observation_model : str, optional
-        Older spelling: ``"mixed"`` (= all ``models`` generate) or one model's name
-        (= ``generators=(name,)``). Give it or ``generators``, not both.
+    Args:
+        seed (int): World seed: same seed, resolution and sizes -> same world, bit for bit.
+        resolution (float): Grid spacing [degrees] (default 2: about 4000 land cells).
+        n_profiles (int, optional): Profiles to generate (before screening); default from ``size``.
+        size ({"default", "paper"}):
+            ``"default"``: 240 profiles (about 200 after screening), the demo/test size;
+            ``"paper"``: 70 000 profiles, for scale tests.
+        out_dir (str or Path, optional):
+            Where to write the files (created); default a new temporary directory.
+        layout ({"2019", "webservice", "2023"}): WoSIS layout of the profile tables.
+        noise_sd (float):
+            Standard deviation of the multiplicative lognormal observation noise (log space).
+        models (sequence of str):
+            Registered models (each with ``virtual_truth``) whose true parameters, steady
+            states and maps the truth records (``{name}_theta``, ``{name}_theta_map``, ...).
+        generators (sequence of str, optional):
+            The models (a subset of ``models``, default all of them) that generate the
+            profiles' observations. One generator: every profile; several: each profile by a
+            smooth spatial field (two: its sign, so the share varies with the seed; more: its
+            quantiles over the land cells). Recorded per profile in ``truth.generating_model``.
+            ``generators=("compas",)`` gives a pure COMPAS world.
+        observation_model (str, optional):
+            Older spelling: ``"mixed"`` (= all ``models`` generate) or one model's name
+            (= ``generators=(name,)``). Give it or ``generators``, not both.
 
-    Returns
-    -------
-    VirtualWorld
+    Returns:
+        VirtualWorld
 
-    Raises
-    ------
-    RuntimeError
-        If a true parameter vector remains infeasible after repair (should not happen; it
-        means the design must be revised).
+    Raises:
+        RuntimeError:
+            If a true parameter vector remains infeasible after repair (should not happen; it
+            means the design must be revised).
     """
     if size not in SIZES:
         raise ValueError(f"size must be one of {sorted(SIZES)}, got {size!r}")
@@ -1038,18 +1022,15 @@ _PAR_PANELS = (("clm5", "q10", "Q10 [-]"), ("clm5", "tau4s3", "passive SOC turno
 def plot_virtual_world(world: VirtualWorld, kind: str = "covariates", path: Any = None):
     """Maps of the virtual world: ``kind="covariates"`` or ``"parameters"`` (true fields).
 
-    Parameters
-    ----------
-    world : VirtualWorld
-    kind : {"covariates", "parameters"}
-        Covariate maps with the profile sites, or true CLM5/COMPAS parameter and
-        0-1 m stock maps.
-    path : str or Path, optional
-        Save the figure there (PNG).
+    Args:
+        world: VirtualWorld
+        kind ({"covariates", "parameters"}):
+            Covariate maps with the profile sites, or true CLM5/COMPAS parameter and
+            0-1 m stock maps.
+        path (str or Path, optional): Save the figure there (PNG).
 
-    Returns
-    -------
-    matplotlib.figure.Figure
+    Returns:
+        matplotlib.figure.Figure
     """
     import matplotlib
 
