@@ -73,13 +73,13 @@ def classify(theta, prep):
     ss = compas.steady_state(theta, prep, check_bounds=False)
     r, lit, i_doc, i_mic, i_soc = input_composition(theta, prep)
     cue, p = theta[20], theta[21]
-    k_loss = r["k_dth"] + r["k_enz"]
+    k_loss = r.k_dth + r.k_enz
     mic = (i_mic + cue * (i_soc + i_doc)) / ((1 - cue) * k_loss)
-    enz = r["k_enz"] / r["k_e"] * mic
-    soc_num = i_soc + p * r["k_dth"] * mic
-    soc_den = r["k_dec"] * enz - p * r["k_dth"] * mic - i_soc
+    enz = r.k_enz / r.k_e * mic
+    soc_num = i_soc + p * r.k_dth * mic
+    soc_den = r.k_dec * enz - p * r.k_dth * mic - i_soc
     doc_num = k_loss * mic - i_mic
-    doc_den = (cue * r["k_up"] - k_loss) * mic + i_mic
+    doc_den = (cue * r.k_up - k_loss) * mic + i_mic
     has_input = (soc_num > 0) | (doc_num > 0)
     doc_root = jnp.any(has_input & (doc_den <= 0))
     soc_root = jnp.any(has_input & (soc_den <= 0))

@@ -93,8 +93,8 @@ def input_composition(theta, prep: SitePrep):
         ``(r, lit, i_doc, i_mic, i_soc)`` as in ``compas._solve``.
     """
     r = compas.rates(theta, prep)
-    lit, _ = litter_steady_state(prep, r["cwd"], r["l1"], r["l23"], theta[_IDX["fcwdl2"]],
-                                 r["l"], r["u"], r["fin"])
+    lit, _ = litter_steady_state(prep, r.cwd, r.l1, r.l23, theta[_IDX["fcwdl2"]],
+                                 r.l, r.u, r.fin)
     i_doc, i_mic, i_soc, _ = compas.soil_fluxes(theta, r, lit)
     return r, lit, i_doc, i_mic, i_soc
 
@@ -113,24 +113,24 @@ def _death_lower_bound(theta, i_doc, i_mic, i_soc, has_input):
 def _s4_terms(theta, r, lit, i_doc, i_mic, i_soc, max_mic_fraction):
     """Per-layer pieces of SOC(tau4s4) = d Kd t / (a - d t) and the bounds they imply."""
     cue, p = theta[_IDX["mic_cue"]], theta[_IDX["pdeath2soc"]]
-    k_loss = r["k_dth"] + r["k_enz"]
+    k_loss = r.k_dth + r.k_enz
     mic = (i_mic + cue * (i_soc + i_doc)) / ((1 - cue) * k_loss)
-    enz = r["k_enz"] / r["k_e"] * mic
+    enz = r.k_enz / r.k_e * mic
     doc_num = k_loss * mic - i_mic
-    doc_den = (cue * r["k_up"] - k_loss) * mic + i_mic
-    doc = compas._safe_ratio(doc_num * r["Ka"], doc_den)
-    a = r["xi"] * enz                     # k_dec * ENZ = a / tau4s4
-    d = i_soc + p * r["k_dth"] * mic      # = soc_num (SOC inputs incl. microbial necromass)
+    doc_den = (cue * r.k_up - k_loss) * mic + i_mic
+    doc = compas._safe_ratio(doc_num * r.Ka, doc_den)
+    a = r.xi * enz                     # k_dec * ENZ = a / tau4s4
+    d = i_soc + p * r.k_dth * mic      # = soc_num (SOC inputs incl. microbial necromass)
     room = MAX_CARBON_DENSITY - (jnp.sum(lit, axis=0) + doc + mic + enz)
     has_input = (d > 0) | (doc_num > 0)
     # SOC <= room  <=>  t <= a / (d (1 + Kd / room)); covers the positive-root bound too.
-    t_cap = jnp.where(d > 0, a / (d * (1.0 + r["Kd"] / jnp.where(room > 0, room, 1.0))), jnp.inf)
+    t_cap = jnp.where(d > 0, a / (d * (1.0 + r.Kd / jnp.where(room > 0, room, 1.0))), jnp.inf)
     t_cap = jnp.where(room > 0, t_cap, -jnp.inf)
     t_hi = jnp.min(jnp.where(has_input, t_cap, jnp.inf))
     # MIC rule: sum SOC dz >= sum MIC dz / f - sum (DOC + MIC + ENZ) dz  (= need).
     need = jnp.sum(mic * _DZ) / max_mic_fraction - jnp.sum((doc + mic + enz) * _DZ)
     doc_ok = jnp.all(jnp.where(has_input, doc_den > 0, True))
-    return a, d, r["Kd"], t_hi, need, doc_ok
+    return a, d, r.Kd, t_hi, need, doc_ok
 
 
 def _column_soc(t, a, d, kd):

@@ -87,6 +87,17 @@ def profile_length_class(n_layers) -> np.ndarray:
                      "8+ layers").astype(str)
 
 
+_COORD_NAMES = {
+    "site": "profile identifier",
+    "model": "soil model (registered name)",
+    "climate_zone": "climate zone class from annual mean temperature and precipitation",
+    "land_cover": "land cover group (ESA CCI class groups)",
+    "bedrock_depth": "depth-to-bedrock class",
+    "profile_length": "profile length class (number of observed layers)",
+    "generating_model": "model that generated the site's observations (virtual world)",
+}
+
+
 def site_groups(covariates, n_layers) -> dict[str, np.ndarray]:
     """Grouping labels per site from a covariate table (columns as ``socmodels.data``)."""
     def col(name):
@@ -475,6 +486,9 @@ def make_comparison(cfg: dict, out, world, tables: Mapping, ensembles: Mapping) 
         gen = dict(zip([str(p) for p in truth["profile_id"].values],
                        [str(g) for g in truth["generating_model"].values], strict=True))
         ds = ds.assign_coords(generating_model=("site", [gen.get(s, "") for s in sites]))
+    for name, long_name in _COORD_NAMES.items():  # CF: every variable is described
+        if name in ds.variables:
+            ds[name].attrs.setdefault("long_name", long_name)
     ds.to_netcdf(cdir / "site_comparison.nc")
 
     two = ds.sel(model=models[:2]) if len(models) > 2 else ds

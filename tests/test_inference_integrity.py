@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import os
 import textwrap
 from pathlib import Path
 
@@ -129,8 +130,11 @@ def test_lazy_open_then_load_and_resume_does_not_crash(reference, world, tmp_pat
     script = textwrap.dedent(f"""
         import glob
         import numpy as np, xarray as xr
+        import socmodels
         import inference
         from inference.testing import synthetic_sites
+        from tests.support import toy_model
+        socmodels.register_model(toy_model)
         profiles, forcing, _ = synthetic_sites("toy", 4, seed=8, noise_sd=0.05)
         smp = inference.adaptive_metropolis(num_warmup=300, num_samples=150, adapt_start=60)
         out = {str(out)!r}
@@ -144,8 +148,11 @@ def test_lazy_open_then_load_and_resume_does_not_crash(reference, world, tmp_pat
             inference.load_site_table(out)
         print("alive", float(lazy[0]["posterior"]["a"].mean()), lazy_table.sizes["site"])
     """)
+    root = str(Path(__file__).resolve().parents[1])  # `tests.support` importable
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [root, *filter(None, [os.environ.get("PYTHONPATH")])])}
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, env=env)
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     assert "alive" in proc.stdout
 

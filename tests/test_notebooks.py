@@ -39,7 +39,7 @@ def kernel_env(monkeypatch, request, tmp_path):
     # A user-level "python3" kernelspec (~/.local/share/jupyter) may point at another
     # Python; prefer the one of this environment (sys.prefix/share/jupyter).
     monkeypatch.setenv("JUPYTER_PREFER_ENV_PATH", "1")
-    cache = request.config.cache
+    cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
     if cache is not None:
         monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(cache.mkdir("socmc-jax-cache")))
         monkeypatch.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")

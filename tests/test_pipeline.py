@@ -104,7 +104,7 @@ def test_stage_plan_follows_the_changes():
         plan = stage_plan(_changed(cfg, **sections))
         return {s for s in plan if plan[s]["fingerprint"] != base[s]["fingerprint"]}
 
-    later = {"maps", "analyses", "report"}
+    later = {"maps", "analyses", "comparison", "report"}
     assert rerun() == set()
     assert rerun(calibration={"chunk_size": 7}) == set()  # batching only
     assert rerun(network={"n_members": 3}) == {"network_clm5", "network_compas"} | later

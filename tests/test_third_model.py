@@ -66,8 +66,9 @@ def test_end_to_end(tmp_path):
     u = jnp.full(3, 0.4)
     lp, _ = inference.log_density(jnp.log(u) - jnp.log1p(-u), site, model="twopool",
                                   space="logit")
+    theta = MODEL.PARAMETERS.to_physical(u)  # the site model samples named parameters
     nlp, _ = numpyro_log_density(inference.site_model, (site,), {"soil_model": "twopool"},
-                                 {"u": u})
+                                 dict(zip(MODEL.PARAMETERS.names, theta, strict=True)))
     assert np.isfinite(float(lp)) and np.isfinite(float(nlp))
 
     # batched MCMC over the sites, site table

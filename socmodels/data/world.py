@@ -957,8 +957,6 @@ def _truth(profiles: xr.Dataset, kp: np.ndarray, site_cell: np.ndarray,
 
 _TRUTH_META = {  # name -> (UDUNITS units or None, long name); CF-1.10 (issue 12)
     "generating_model": (None, "model that generated the profile's observations"),
-    "clm5_soc": ("g m-3", "CLM5 true steady-state SOC density (grams of carbon)"),
-    "compas_soc": ("g m-3", "COMPAS true steady-state SOC density (grams of carbon)"),
     "obs_density_true": ("g m-3", "noise-free SOC density at the layer mid-point (generating"
                          " model; grams of carbon)"),
     "obs_density": ("g m-3", "SOC density written to the files (grams of carbon)"),
@@ -980,14 +978,16 @@ _TRUTH_META = {  # name -> (UDUNITS units or None, long name); CF-1.10 (issue 12
 
 def _cf_truth(ds: xr.Dataset) -> xr.Dataset:
     """CF-1.10 metadata of the truth file (:mod:`socmodels.netcdf`)."""
-    from socmodels import clm5, compas
-
     for name, (units, long_name) in _TRUTH_META.items():
         cfmeta.describe(ds[name], units, long_name)
     for v in ("repaired",):
         ds[v].attrs.update(flag_values=np.array([0.0, 1.0]), flag_meanings="no yes")
-    for mod, tag in ((clm5, "clm5"), (compas, "compas")):
+    tags = [v[: -len("_theta")] for v in ds.data_vars if v.endswith("_theta")]
+    for tag in tags:  # the models of this world
+        mod = get_model(tag)
         name = mod.NAME
+        cfmeta.describe(ds[f"{tag}_soc"], "g m-3",
+                        f"{name} true steady-state SOC density (grams of carbon)")
         for suffix, what in (("theta", "true parameters per profile"),
                              ("u", "true parameters per profile, unit cube"),
                              ("theta_map", "true parameter maps"),
