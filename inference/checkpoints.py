@@ -188,7 +188,9 @@ def chunk_tree(chunk: Chunk, config: RunConfig, r: ChunkResult) -> xr.DataTree:
     groups = {"posterior": posterior, "posterior_predictive": ppc, "log_likelihood": ll,
               "observed_data": observed, "constant_data": constant, "sample_stats": stats,
               "summary": summary}
-    return xr.DataTree.from_dict({k: _cf(v) for k, v in groups.items()})
+    root = xr.Dataset(attrs={"Conventions": "CF-1.10",
+                             "title": f"{config.model} site posteriors ({chunk.name})"})
+    return xr.DataTree.from_dict({"/": root, **{k: _cf(v) for k, v in groups.items()}})
 
 
 def _set_aside(path: Path, err: Exception) -> None:

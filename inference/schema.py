@@ -121,6 +121,9 @@ def apply_schema(table: xr.Dataset, parameter_units: dict[str, str] | None = Non
     for name, v in {**COORDINATES, **SITE_TABLE}.items():
         if name in t.variables:
             t[name].attrs.update(units=v.units, long_name=v.long_name)
+    for name, standard_name in (("lat", "latitude"), ("lon", "longitude")):
+        if name in t.variables:  # CF: the axes tools look for
+            t[name].attrs["standard_name"] = standard_name
     if parameter_units:
         units = " ".join(f"{k}: {u}" for k, u in parameter_units.items())
         for name, v in SITE_TABLE.items():

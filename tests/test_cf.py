@@ -26,10 +26,6 @@ from socmodels.netcdf import (
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Files the inference runner writes: CF attributes there are the runner helper's part of
-# issue 12 (inference/run.py is not edited here). They are checked too, and must fail only
-# in the expected way until the runner's change is merged.
-RUNNER_DIRS = ("calibration",)
 
 
 @pytest.fixture(scope="module")
@@ -143,48 +139,46 @@ def test_parameter_table_views_and_errors():
 # every file of the tiny pipeline
 # ---------------------------------------------------------------------------------------
 
-def _files(out: Path) -> tuple[list[Path], list[Path]]:
-    files = sorted(out.rglob("*.nc"))
-    runner = [p for p in files if p.relative_to(out).parts[0] in RUNNER_DIRS]
-    return [p for p in files if p not in runner], runner
+def _files(out: Path) -> list[Path]:
+    return sorted(out.rglob("*.nc"))
+
+
+def _groups(path: Path) -> dict[str, xr.Dataset]:
+    """Every group of a file (the runner's chunk files are ArviZ DataTrees)."""
+    tree = xr.open_datatree(path)
+    try:
+        return {node.path: node.to_dataset().load() for node in tree.subtree}
+    finally:
+        tree.close()
 
 
 def test_every_pipeline_netcdf_follows_cf(tiny_run):
     import cf_xarray  # noqa: F401
 
     out, _ = tiny_run
-    ours, _ = _files(out)
+    ours = _files(out)
     names = {str(p.relative_to(out)) for p in ours}
     assert {"maps/clm5.nc", "maps/compas.nc", "analyses_components.nc", "data/truth.nc",
-            "data/covariates.nc", "network/clm5_sites.nc"} <= names, names
+            "data/covariates.nc", "network/clm5_sites.nc", "calibration/clm5/site_table.nc",
+            "comparison/site_comparison.nc"} <= names, names
+    chunks = [p for p in ours if p.parent.name == "chunks"]
+    assert chunks, "the calibration stage wrote no chunk file"
+    for p in chunks:  # every group of the posterior DataTrees
+        for group, ds in _groups(p).items():
+            where = f"{p.relative_to(out)}:{group}"
+            if group == "/":
+                assert ds.attrs.get("Conventions") == "CF-1.10", where
+            else:
+                assert cf_problems(ds.assign_attrs(Conventions="CF-1.10")) == [], (
+                    where, cf_problems(ds))
     for p in ours:
+        if p in chunks:
+            continue
         with xr.open_dataset(p) as ds:
             assert cf_problems(ds) == [], (p.relative_to(out), cf_problems(ds))
             if "lat" in ds.dims and "lon" in ds.dims:
                 assert ds.cf.axes["X"] == ["lon"] and ds.cf.axes["Y"] == ["lat"], p
                 assert set(ds.cf.coordinates["latitude"]) == {"lat"}, p
-
-
-def test_runner_files_are_expected_failures_until_the_runner_change(tiny_run):
-    """calibration/... files are written by inference/run.py: CF there is the runner helper's.
-
-    This is an xfail-style check: it passes while they fail, and fails (asking to drop this
-    test and check them above) once every runner file passes.
-    """
-    out, _ = tiny_run
-    _, runner = _files(out)
-    assert runner, "the calibration stage wrote no NetCDF file"
-    failing = {}
-    for p in runner:
-        with xr.open_dataset(p) as ds:
-            probs = cf_problems(ds)
-        if probs:
-            failing[str(p.relative_to(out))] = probs
-    if not failing:
-        pytest.fail("every calibration/ file now passes cf_problems: remove RUNNER_DIRS so"
-                    " test_every_pipeline_netcdf_follows_cf checks them (runner helper)")
-    pytest.xfail(f"runner helper: {len(failing)} of {len(runner)} calibration/ files are not"
-                 f" CF yet, e.g. {next(iter(failing))}: {next(iter(failing.values()))[:3]}")
 
 
 def test_maps_carry_units_and_standard_names(tiny_run):
