@@ -397,7 +397,10 @@ def _figures(ds: xr.Dataset, grouped: dict, fig_dir: Path) -> list[str]:
     files = []
     d = ds["elpd_diff"].sel(model=other).values
     lim = float(np.nanquantile(np.abs(d), 0.95)) if np.isfinite(d).any() else 1.0
+    from surrogate.plots import land_outline
+
     fig, ax = plt.subplots(figsize=(8, 4))
+    land_outline(ax)
     sc = ax.scatter(lon, lat, c=d, cmap="RdBu_r", vmin=-lim, vmax=lim, s=14,
                     edgecolors="k", linewidths=0.2)
     conf = confident_winner(ds).values != ""
@@ -414,6 +417,7 @@ def _figures(ds: xr.Dataset, grouped: dict, fig_dir: Path) -> list[str]:
     files.append("figures/comparison_delta_elpd_map.png")
 
     fig, ax = plt.subplots(figsize=(8, 4))
+    land_outline(ax)
     sc = ax.scatter(lon, lat, c=ds["stacking_weight"].sel(model=other).values, cmap="viridis",
                     vmin=0, vmax=1, s=14, edgecolors="k", linewidths=0.2)
     ax.set(xlabel="longitude (degrees east)", ylabel="latitude (degrees north)",

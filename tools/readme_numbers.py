@@ -72,6 +72,18 @@ def render_block(run: str | Path) -> str:
         lines += [f"Correlation of log SOC (0–1 m) between the two models' maps:"
                   f" r = {cc['customary']:.2f} with customary parameters, r = {cc['proda']:.2f}"
                   " after PRODA (the paper: −0.026 and 0.51).", ""]
+    mc = summary.get("model_comparison") or {}
+    if mc.get("total_elpd_diff") is not None:
+        other, ref = mc["other_model"].upper(), mc["reference_model"].upper()
+        text = (f"Per-site model comparison (PSIS-LOO): total ELPD difference {other} − {ref}"
+                f" = {mc['total_elpd_diff']:.1f} ± {mc['total_elpd_diff_se']:.1f} (SE);"
+                f" {100 * mc['fraction_confident']:.0f} % of sites favour one model by"
+                f" > 2 SE, {100 * mc['flagged_fraction']:.0f} % have a layer with Pareto"
+                " k > 0.7.")
+        if mc.get("truth_picks_generator") is not None:
+            text += (f" On the virtual world, {100 * mc['truth_picks_generator']:.0f} % of the"
+                     " confident sites pick the model that generated them.")
+        lines += [text, ""]
     lines.append(END)
     return "\n".join(lines)
 
