@@ -3,10 +3,10 @@ the site-table schema, and the small runner bugs (one regression test each)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
-import os
 import textwrap
 from pathlib import Path
 
