@@ -198,23 +198,26 @@ class CalibrationConfig(_Section):
     def _known_sampler(cls, v: str) -> str:
         from inference.samplers import SAMPLERS
 
-        if v not in SAMPLERS:
-            raise ValueError(f"unknown sampler {v!r}; choose one of {sorted(SAMPLERS)}")
-        return v
+        return _one_of(v, SAMPLERS, "sampler")
 
     @field_validator("likelihood")
     @classmethod
     def _known_likelihood(cls, v: str) -> str:
         from inference.likelihoods import LIKELIHOODS
 
-        if v not in LIKELIHOODS:
-            raise ValueError(f"unknown likelihood {v!r}; choose one of {sorted(LIKELIHOODS)}")
-        return v
+        return _one_of(v, LIKELIHOODS, "likelihood")
 
     @model_validator(mode="after")
     def _sampler_builds(self) -> CalibrationConfig:
         sampler_config(self.model_dump())  # the sampler's own checks
         return self
+
+
+def _one_of(value: str, names, what: str) -> str:
+    """``value`` if it names a registry entry, else a ValueError listing the choices."""
+    if value not in names:
+        raise ValueError(f"unknown {what} {value!r}; choose one of {sorted(names)}")
+    return value
 
 
 class NetworkConfig(_Section):
@@ -234,9 +237,7 @@ class NetworkConfig(_Section):
     def _known_loss(cls, v: str) -> str:
         from surrogate.losses import LOSSES
 
-        if v not in LOSSES:
-            raise ValueError(f"unknown loss {v!r}; choose one of {sorted(LOSSES)}")
-        return v
+        return _one_of(v, LOSSES, "loss")
 
     @field_validator("hidden")
     @classmethod
