@@ -22,6 +22,7 @@ import socmodels  # noqa: F401  (enables float64)
 from inference import am
 from inference.checkpoints import CorruptCheckpointWarning
 from inference.compare import compare_methods
+from inference.convergence import Convergence
 from inference.diagnostics import dashboard, nse, screen, summarize
 from inference.kernels import AdaptiveMetropolis, AMSamplerState
 from inference.likelihoods import (
@@ -74,7 +75,7 @@ __all__ = [
     "site_model", "log_density", "resolve_model", "SitePrediction",
     "AMConfig", "NUTSConfig", "adaptive_metropolis", "two_phase", "proda_compat", "nuts",
     "get_sampler", "register_sampler", "sampler_core", "sampler_from_budget", "SamplerCore",
-    "run_sites", "run_chunk", "run_chunk_to_file", "RunConfig", "Chunk", "SiteRun",
+    "run_sites", "Convergence", "run_chunk", "run_chunk_to_file", "RunConfig", "Chunk", "SiteRun",
     "RunConfigError", "completed_sites", "load_site", "load_site_table",
     "CorruptCheckpointWarning",
     "summarize", "nse", "screen", "dashboard",

@@ -32,6 +32,7 @@ import numpy as np
 import xarray as xr
 
 from inference.config import RunConfig
+from inference.convergence import Diagnostics
 from inference.diagnostics import DEFAULT_NSE_MIN, DEFAULT_RHAT_MAX, screen, summarize
 from inference.models import REJECTION_BITS, resolve_model
 from inference.programs import Chunk, ChunkResult
@@ -161,6 +162,13 @@ def chunk_tree(chunk: Chunk, config: RunConfig, r: ChunkResult) -> xr.DataTree:
 
     summary = summarize(r.theta, r.pred, prof.obs, mask, site_ids=ids,
                         parameter_names=params.names)
+    if r.diagnostics is not None:  # run until converged: the statistics the criterion saw
+        diag = Diagnostics(*r.diagnostics)
+        for name, values in zip(("r_hat", "ess_bulk", "ess_tail"), diag, strict=True):
+            summary[name] = (("site", "parameter"), np.asarray(values, float))
+        summary["max_r_hat"] = ("site", diag.max_r_hat)
+        summary["min_ess_bulk"] = ("site", diag.min_ess_bulk)
+        summary["min_ess_tail"] = ("site", diag.min_ess_tail)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows of failed sites
         summary["mean_unit"] = (("site", "parameter"), np.nanmean(r.u, axis=(1, 2))
@@ -172,14 +180,18 @@ def chunk_tree(chunk: Chunk, config: RunConfig, r: ChunkResult) -> xr.DataTree:
     summary = summary.assign_coords(reason=list(REJECTION_BITS))
     summary["n_divergent"] = ("site", np.asarray(r.n_divergent, int))
     summary["n_evals"] = ("site", np.asarray(r.n_evals, float))
-    summary["wall_time"] = ("site", np.full(n_sites, r.wall_time / max(n_sites, 1)))
+    summary["wall_time"] = ("site", np.asarray(r.site_time, float) if r.site_time is not None
+                            else np.full(n_sites, r.wall_time / max(n_sites, 1)))
+    summary["n_segments"] = ("site", np.asarray(r.n_segments if r.n_segments is not None
+                                                else np.ones(n_sites), int))
     summary["compile_time"] = ("site", np.full(n_sites, r.compile_time))
     summary["n_layers"] = ("site", mask.sum(axis=1))
     summary["lat"] = ("site", prof.lat)
     summary["lon"] = ("site", prof.lon)
     summary["status"] = ("site", np.asarray(r.status, dtype=object))
-    summary["stop_reason"] = ("site", np.where(np.asarray(r.status) == "ok", "budget",
-                                               np.asarray(r.status)).astype(object))
+    summary["stop_reason"] = ("site", np.asarray(
+        r.stop_reason if r.stop_reason is not None else
+        np.where(np.asarray(r.status) == "ok", "budget", np.asarray(r.status))).astype(object))
     summary["chunk"] = ("site", np.full(n_sites, chunk.name, dtype=object))
     fp = chunk.fingerprints if chunk.fingerprints is not None else np.full(n_sites, "")
     summary["input_fingerprint"] = ("site", np.asarray(fp, dtype=object))
@@ -237,8 +249,9 @@ def completed_sites(output_dir, fingerprints: dict[str, str] | None = None,
 
 def assemble_site_table(output_dir, site_order=None, skipped: dict | None = None, *,
                         rhat_max: float = DEFAULT_RHAT_MAX,
-                        nse_min: float = DEFAULT_NSE_MIN) -> xr.Dataset:
-    """Concatenate the chunks' summaries into the site table (in ``site_order``)."""
+                        nse_min: float = DEFAULT_NSE_MIN, ess_min: float = 0.0) -> xr.Dataset:
+    """Concatenate the chunks' summaries into the site table (in ``site_order``); ``kept``
+    by :func:`inference.diagnostics.screen` with the given thresholds."""
     paths = sorted((Path(output_dir) / CHUNK_DIR).glob("chunk-*.nc"))
     if not paths:
         raise FileNotFoundError(f"no checkpoints in {Path(output_dir) / CHUNK_DIR}")
@@ -275,9 +288,10 @@ def assemble_site_table(output_dir, site_order=None, skipped: dict | None = None
             reason = np.array([skipped.get(s, skipped.get(str(s), ""))
                                for s in np.asarray(table["site"].values)], dtype=object)
             table["skip_reason"] = ("site", reason)
-    table["kept"] = screen(table, rhat_max=rhat_max, nse_min=nse_min)
+    table["kept"] = screen(table, rhat_max=rhat_max, nse_min=nse_min, ess_min=ess_min)
     table = apply_schema(table)
-    table.attrs = dict(attrs, rhat_max=rhat_max, nse_min=nse_min, Conventions="CF-1.10")
+    table.attrs = dict(attrs, rhat_max=rhat_max, nse_min=nse_min, ess_min=ess_min,
+                       Conventions="CF-1.10")
     validate_site_table(table)
     return table
 

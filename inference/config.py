@@ -20,6 +20,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from inference.convergence import Convergence
 from inference.likelihoods import Likelihood, get_likelihood
 from inference.samplers import get_sampler, sampler_core
 
@@ -61,6 +62,9 @@ class RunConfig:
         num_draws: draws stored per chain (>= 1; kept iterations are thinned to this).
         max_init_tries: prior draws tried per chain for a feasible start (>= 1).
         n_layers: padded layer count of the profiles (>= 0).
+        convergence: run until this criterion holds (:class:`inference.Convergence`), in
+            segments of ``sampler.num_samples`` iterations; None: one segment (a fixed
+            budget).
 
     Raises:
         RunConfigError: a field of the wrong type or out of range (raised on creation).
@@ -74,6 +78,7 @@ class RunConfig:
     num_draws: int = 1_000
     max_init_tries: int = 100
     n_layers: int = 0
+    convergence: Convergence | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
@@ -88,6 +93,20 @@ class RunConfig:
                               ("max_init_tries", 1), ("n_layers", 0)):
             object.__setattr__(self, name, check_positive_int(name, getattr(self, name),
                                                               minimum))
+        if self.convergence is not None:
+            if not isinstance(self.convergence, Convergence):
+                raise RunConfigError("convergence must be None or an inference.Convergence,"
+                                     f" got {self.convergence!r}")
+            need = max(self.convergence.ess_bulk_min, self.convergence.ess_tail_min)
+            # The runner holds n_keep to 2 n_keep draws per chain (the stride doubles), and
+            # the ESS of the held draws is at most about their number.
+            held = self.num_chains * self.n_keep
+            if held < need:
+                raise RunConfigError(
+                    f"convergence: an ESS of {need:g} cannot be shown with {held} stored draws"
+                    f" (num_chains x stored draws per chain); raise num_draws (and"
+                    f" num_samples) to at least {int(np.ceil(need / self.num_chains))} per"
+                    " chain")
 
     @property
     def thin(self) -> int:
@@ -100,16 +119,24 @@ class RunConfig:
         return self.sampler.num_samples // self.thin
 
     @property
+    def max_segments(self) -> int:
+        """Segments of ``num_samples`` iterations a site may run."""
+        return 1 if self.convergence is None else self.convergence.max_segments
+
+    @property
     def space(self) -> str:
         """The sampler's space (``"logit"`` unless the sampler says otherwise)."""
         return getattr(self.sampler, "space", "logit")
 
     def to_dict(self) -> dict:
-        """JSON-able form (inverse: :meth:`from_dict`)."""
-        return {"model": self.model, "sampler": self.sampler.to_dict(),
-                "likelihood": self.likelihood.to_dict(), "num_chains": self.num_chains,
-                "seed": self.seed, "num_draws": self.num_draws,
-                "max_init_tries": self.max_init_tries, "n_layers": self.n_layers}
+        """JSON-able form (inverse: :meth:`from_dict`); ``convergence`` only when set."""
+        d = {"model": self.model, "sampler": self.sampler.to_dict(),
+             "likelihood": self.likelihood.to_dict(), "num_chains": self.num_chains,
+             "seed": self.seed, "num_draws": self.num_draws,
+             "max_init_tries": self.max_init_tries, "n_layers": self.n_layers}
+        if self.convergence is not None:
+            d["convergence"] = self.convergence.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
@@ -117,6 +144,8 @@ class RunConfig:
         d = dict(d)
         d["sampler"] = get_sampler(d["sampler"])
         d["likelihood"] = get_likelihood(d["likelihood"])
+        if d.get("convergence") is not None:
+            d["convergence"] = Convergence.from_dict(d["convergence"])
         return cls(**d)
 
 

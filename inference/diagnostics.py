@@ -107,8 +107,11 @@ def summarize(draws, pred, obs, mask, *, site_ids: Sequence, parameter_names: Se
 
 
 def screen(table: xr.Dataset, *, rhat_max: float = DEFAULT_RHAT_MAX,
-           nse_min: float = DEFAULT_NSE_MIN, rhat_reduce: str = "max") -> xr.DataArray:
-    """The paper's site filter: R-hat <= ``rhat_max`` and NSE > ``nse_min``.
+           nse_min: float = DEFAULT_NSE_MIN, rhat_reduce: str = "max",
+           ess_min: float = 0.0) -> xr.DataArray:
+    """The paper's site filter: R-hat <= ``rhat_max`` and NSE > ``nse_min`` (and, with
+    ``ess_min`` > 0, the smallest bulk and tail ESS >= ``ess_min``: Vehtari et al.'s strict
+    criterion with ``rhat_max=1.01, ess_min=400``).
 
     Args:
         table (xarray.Dataset):
@@ -126,6 +129,9 @@ def screen(table: xr.Dataset, *, rhat_max: float = DEFAULT_RHAT_MAX,
     r = table["r_hat"].max("parameter") if rhat_reduce == "max" else table["r_hat"].mean(
         "parameter")
     keep = (r <= rhat_max) & (table["nse"] > nse_min)
+    if ess_min > 0:
+        keep = keep & (table["ess_bulk"].min("parameter") >= ess_min) & (
+            table["ess_tail"].min("parameter") >= ess_min)
     if "status" in table:
         keep = keep & (table["status"] == "ok")
     return keep.rename("kept")

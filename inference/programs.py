@@ -29,6 +29,7 @@ import numpy as np
 from jax import lax, random
 
 from inference.config import RunConfig
+from inference.convergence import bucket_size, diagnose
 from inference.models import REJECTION_BITS, from_unit, log_density, resolve_model, to_unit
 from inference.samplers import DensityWithStatus, sampler_core
 from inference.sites import Profiles, SiteData, site_keys
@@ -81,6 +82,13 @@ class ChunkResult:
     rejected_fraction: np.ndarray  # (S, reasons), NaN if the sampler does not report it
     compile_time: float      # s, this chunk's compilations
     wall_time: float         # s, this chunk without compilation
+    site_time: np.ndarray = None    # (S,) s, each site's share of the sampling time
+    n_segments: np.ndarray = None   # (S,) segments of num_samples iterations run
+    stop_reason: np.ndarray = None  # (S,) str: converged, budget or init_failed
+    diagnostics: tuple | None = None
+    """(r_hat, ess_bulk, ess_tail), each (S, d), on all the draws the criterion saw (run
+    until converged); None for a fixed budget (the table computes them from the stored
+    draws)."""
 
 
 @functools.lru_cache(maxsize=8)
@@ -221,9 +229,13 @@ def _segment_keys(site_key, j: int):
 def compute_chunk(chunk: Chunk, config: RunConfig) -> ChunkResult:
     """Run one chunk of sites (pure: same inputs, same numbers).
 
-    Warm-up once, then the kept iterations in one segment (thinned to ``num_draws``), then
-    any iterations after the last stored draw; the predictions and log-likelihood at the
-    stored draws are evaluated afterwards.
+    Warm-up once, then segments of ``num_samples`` iterations (kept draws thinned to
+    ``num_draws`` per chain; iterations after the last stored draw are run, not stored):
+    one segment for a fixed budget, or (``config.convergence``) until each site meets the
+    criterion or has run ``max_segments`` segments -- finished sites stop, the others are
+    re-batched (:func:`inference.convergence.bucket_size`). A site's numbers depend only on
+    its own key, never on which sites share its batch. The predictions and log-likelihood
+    at the stored draws are evaluated at the end.
     """
     t0 = time.perf_counter()
     module = resolve_model(config.model)
@@ -239,48 +251,134 @@ def compute_chunk(chunk: Chunk, config: RunConfig) -> ChunkResult:
     n_real = len(chunk)
     sites, padded_ids = prepare_sites(chunk, module)
     site_key = jnp.asarray(site_keys(config.seed, padded_ids))
-    smp = config.sampler
+    smp, conv = config.sampler, config.convergence
+    n_pad, n_chains, n_keep, thin = sites.obs.shape[0], config.num_chains, config.n_keep, \
+        config.thin
     states, start_ok, tries = call("init", sites, site_key)
     states, tuning = call("warmup", sites, states, _segment_keys(site_key, 0))
-    n_kept = config.n_keep * config.thin
-    states, draws, info = call("segment", sites, states, tuning, _segment_keys(site_key, 1),
-                               num_steps=n_kept, thin=config.thin)
+    ok_site = np.asarray(start_ok).all(axis=1)
+    jax.block_until_ready(tuning)
+    # warm-up cost, shared by the real sites
+    site_time = np.full(n_pad, (time.perf_counter() - t0 - compile_time) / n_real)
+
     reasons = [f"rejected_{name}" for name in REJECTION_BITS]
-    counted = all(k in info for k in reasons)
-    keys = ("accepted", "n_evals", "divergent") + (tuple(reasons) if counted else ())
-    totals = {k: np.asarray(info[k], float) for k in keys}
-    per_draw = {k: np.asarray(v) for k, v in info.get("per_draw", {}).items()}
-    rest = smp.num_samples - n_kept
-    if rest:  # iterations after the last stored draw: run, not stored
-        states, _, info2 = call("segment", sites, states, tuning, _segment_keys(site_key, 2),
-                                num_steps=rest, thin=rest)
-        for k in totals:
-            totals[k] = totals[k] + np.asarray(info2[k], float)
-    positions = jnp.asarray(draws)  # (S, C, D, d)
+    totals: dict[str, np.ndarray] = {}
+    n_segments = np.zeros(n_pad, int)
+    stop_reason = np.where(ok_site, "budget", "init_failed").astype(object)
+    final: dict[int, dict[str, np.ndarray]] = {}  # site -> its held draws (stride-thinned)
+    diag_rows: dict[int, tuple] = {}  # site -> (r_hat, ess_bulk, ess_tail) of its draws
+    active = np.arange(n_pad)  # segment 0 runs the whole padded batch (one shape)
+    rows, batch_state = active, states
+    rows_kept = rows  # rows of the previous batch that go on
+    held: dict[str, np.ndarray] | None = None  # draws of the active sites, (A, C, B, ...)
+    held_index = np.zeros(0, int)  # global draw index of the held draws
+    stride = 1
+    rest = smp.num_samples - n_keep * thin
+    for j in range(config.max_segments):
+        t_seg = time.perf_counter()
+        c_before = compile_time
+        if j:  # re-batch the remaining sites
+            size = bucket_size(len(active), n_pad)
+            take = np.r_[rows, np.full(size - len(active), rows[-1])]
+            sel = np.r_[active, np.full(size - len(active), active[-1])]
+            batch_state = jax.tree_util.tree_map(lambda a, t=take: a[t], batch_state)
+            b_sites, b_tuning, b_key = jax.tree_util.tree_map(lambda a, t=sel: a[t],
+                                                              (sites, tuning, site_key))
+        else:
+            b_sites, b_tuning, b_key = sites, tuning, site_key
+        batch_state, draws, info = call("segment", b_sites, batch_state, b_tuning,
+                                        _segment_keys(b_key, 1 + 2 * j),
+                                        num_steps=n_keep * thin, thin=thin)
+        infos = [info]
+        if rest:  # iterations after the last stored draw: run, not stored
+            batch_state, _, info2 = call("segment", b_sites, batch_state, b_tuning,
+                                         _segment_keys(b_key, 2 + 2 * j), num_steps=rest,
+                                         thin=rest)
+            infos.append(info2)
+        n_act = len(active)
+        counted = all(k in info for k in reasons)
+        keys = ("accepted", "n_evals", "divergent") + (tuple(reasons) if counted else ())
+        for k in keys:
+            add = sum(np.asarray(i[k], float) for i in infos)[:n_act]
+            totals.setdefault(k, np.zeros((n_pad, n_chains)))[active] += add
+        n_segments[active] += 1
+        new = {"position": np.asarray(draws)[:n_act]}
+        for k, v in info.get("per_draw", {}).items():
+            new[k] = np.asarray(v)[:n_act]
+        new_index = j * n_keep + np.arange(n_keep)
+        keep = new_index % stride == 0
+        held = ({k: v[:, :, keep] for k, v in new.items()} if held is None else
+                {k: np.concatenate([held[k][rows_kept], new[k][:, :, keep]], axis=2)
+                 for k in new})
+        held_index = np.r_[held_index, new_index[keep]]
+        while held_index.size > 2 * n_keep:  # double the stride: memory stays bounded
+            stride *= 2
+            sub = held_index % stride == 0
+            held = {k: v[:, :, sub] for k, v in held.items()}
+            held_index = held_index[sub]
+        real_active = active < n_real
+        go_on = real_active & ok_site[active]
+        d = None
+        if conv is not None:  # the criterion on all the draws held so far
+            d = diagnose(to_unit(jnp.asarray(held["position"]), config.space))
+            met = conv.met(d)
+            stop_reason[active[go_on & met]] = "converged"
+            go_on &= ~met
+        if j == config.max_segments - 1:
+            go_on[:] = False
+        for r in np.flatnonzero(~go_on):  # finished (or padding / failed start)
+            i = int(active[r])
+            final[i] = {k: v[r] for k, v in held.items()}
+            if d is not None:
+                diag_rows[i] = (d.r_hat[r], d.ess_bulk[r], d.ess_tail[r])
+        # the segment's cost (checks included, compilation excluded), shared by its sites
+        seg_seconds = time.perf_counter() - t_seg - (compile_time - c_before)
+        site_time[active[real_active]] += seg_seconds / max(real_active.sum(), 1)
+        rows_kept = np.flatnonzero(go_on)
+        rows, active = rows_kept, active[rows_kept]
+        if not active.size:
+            break
+
+    # stored draws: each site's held draws, evenly subsampled to n_keep per chain
+    d_par = len(module.PARAMETERS)
+    stored = {"position": np.zeros((n_pad, n_chains, n_keep, d_par)),
+              "diverging": np.zeros((n_pad, n_chains, n_keep), bool),
+              "n_steps": np.ones((n_pad, n_chains, n_keep))}
+    for i, h in final.items():
+        pick = np.round(np.linspace(0, h["position"].shape[1] - 1, n_keep)).astype(int)
+        for k in stored:
+            if k in h:
+                stored[k][i] = h[k][:, pick]
+    positions = jnp.asarray(stored["position"])  # (S, C, D, d)
     lp, pred_info, y_rep = call("finish", sites, positions, site_key)
     u = np.asarray(to_unit(positions, config.space))
     theta = np.asarray(module.PARAMETERS.to_physical(u))
 
-    n_sites, n_chains = sites.obs.shape[0], config.num_chains
     warm_evals = (np.asarray(tuning["n_evals"], float)
                   if isinstance(tuning, dict) and "n_evals" in tuning
-                  else np.full((n_sites, n_chains), float(smp.num_warmup)))
+                  else np.full((n_pad, n_chains), float(smp.num_warmup)))
+    totals = {k: totals.get(k, np.zeros((n_pad, n_chains))) for k in
+              ("accepted", "n_evals", "divergent", *[r for r in reasons if r in totals])}
     # the prior draws tried include the evaluation at the start
     evals_per_chain = np.asarray(tries, float) + warm_evals + totals["n_evals"]
-    acc = totals["accepted"] / smp.num_samples
-    if counted:  # per site: proposals of all chains, warm-up included
+    iterations = np.maximum(n_segments, 1)[:, None] * smp.num_samples
+    acc = totals["accepted"] / iterations
+    if all(k in totals for k in reasons):  # per site: proposals of all chains, warm-up incl.
         warm = [np.asarray(tuning.get(k, 0.0), float) if isinstance(tuning, dict) else 0.0
                 for k in reasons]
-        n_prop = n_chains * (smp.num_warmup + smp.num_samples)
+        n_prop = n_chains * (smp.num_warmup + iterations[:, 0])
         rejected = np.stack([(totals[k] + w).sum(axis=1) for k, w in zip(reasons, warm,
                                                                           strict=True)],
-                            axis=-1) / n_prop
+                            axis=-1) / n_prop[:, None]
     else:
-        rejected = np.full((n_sites, len(reasons)), np.nan)
-    diverging = per_draw.get("diverging", np.zeros((n_sites, n_chains, config.n_keep), bool))
-    n_steps = per_draw.get("n_steps", np.ones((n_sites, n_chains, config.n_keep)))
+        rejected = np.full((n_pad, len(reasons)), np.nan)
+    diagnostics = None
+    if conv is not None:
+        nan = np.full(d_par, np.nan)
+        diagnostics = tuple(np.stack([diag_rows.get(i, (nan, nan, nan))[k]
+                                      for i in range(n_real)]) if n_real else
+                            np.zeros((0, d_par)) for k in range(3))
 
-    ok_site = np.asarray(start_ok).all(axis=1)
     status = np.where(ok_site, "ok", "init_failed").astype(object)
     u, theta, lp, pred, loglik, y_rep = (
         np.array(a[:n_real]) for a in (u, theta, lp, pred_info.soc, pred_info.log_likelihood,
@@ -292,8 +390,11 @@ def compute_chunk(chunk: Chunk, config: RunConfig) -> ChunkResult:
     return ChunkResult(u=u, theta=theta, lp=lp, pred=pred, loglik=loglik, y_rep=y_rep,
                        acceptance=acc[:n_real], n_evals=evals_per_chain.sum(axis=1)[:n_real],
                        n_divergent=totals["divergent"].sum(axis=1)[:n_real].astype(int),
-                       diverging=np.asarray(diverging, bool)[:n_real],
-                       n_steps=np.asarray(n_steps, float)[:n_real],
+                       diverging=stored["diverging"][:n_real],
+                       n_steps=stored["n_steps"][:n_real],
                        status=np.asarray(status[:n_real], dtype=str),
                        rejected_fraction=rejected[:n_real],
-                       compile_time=compile_time, wall_time=max(wall, 0.0))
+                       compile_time=compile_time, wall_time=max(wall, 0.0),
+                       site_time=site_time[:n_real], n_segments=n_segments[:n_real],
+                       stop_reason=np.asarray(stop_reason[:n_real], dtype=str),
+                       diagnostics=diagnostics)

@@ -52,6 +52,7 @@ from inference.config import (
     model_name,
     site_fingerprints,
 )
+from inference.convergence import Convergence
 from inference.diagnostics import DEFAULT_NSE_MIN, DEFAULT_RHAT_MAX
 from inference.likelihoods import get_likelihood
 from inference.models import resolve_model
@@ -59,8 +60,8 @@ from inference.programs import Chunk, compute_chunk
 from inference.samplers import get_sampler
 from inference.sites import read_profiles
 
-__all__ = ["RunConfig", "Chunk", "SiteRun", "RunConfigError", "run_sites", "run_chunk",
-           "run_chunk_to_file", "load_site_table", "load_site", "completed_sites",
+__all__ = ["RunConfig", "Convergence", "Chunk", "SiteRun", "RunConfigError", "run_sites",
+           "run_chunk", "run_chunk_to_file", "load_site_table", "load_site", "completed_sites",
            "chunk_path", "model_name", "CHUNK_DIR", "TABLE_FILE", "CONFIG_FILE",
            "SKIPPED_FILE"]
 
@@ -136,8 +137,9 @@ def run_sites(profiles: xr.Dataset, forcing, model: str = "clm5", sampler="am", 
               progress: bool = True, invalid: str = "raise",
               max_init_tries: int = 100, max_chunks: int | None = None,
               on_chunk_done: Callable[[dict], None] | None = None,
-              overwrite: bool = False, rhat_max: float = DEFAULT_RHAT_MAX,
-              nse_min: float = DEFAULT_NSE_MIN) -> SiteRun:
+              overwrite: bool = False, convergence: Convergence | None = None,
+              rhat_max: float | None = None, nse_min: float = DEFAULT_NSE_MIN,
+              ess_min: float | None = None) -> SiteRun:
     """Calibrate every site: all sites x chains batched, chunked, checkpointed, resumable.
 
     Args:
@@ -171,8 +173,16 @@ def run_sites(profiles: xr.Dataset, forcing, model: str = "clm5", sampler="am", 
         on_chunk_done: called with ``{"path", "n_sites", "wall_time"}`` after each
             checkpoint is written.
         overwrite: discard existing checkpoints in ``output_dir``.
-        rhat_max: screening threshold on R-hat for the table's ``kept`` flag.
+        convergence: run until converged (:class:`inference.Convergence`): after the
+            warm-up each site draws segments of the sampler's ``num_samples`` iterations
+            until max split R-hat <= ``rhat_max`` and min bulk/tail ESS >= their minima, or
+            ``max_segments`` segments are spent; finished sites stop costing and the table's
+            ``stop_reason`` says ``converged`` or ``budget``. None (default): one segment.
+        rhat_max: screening threshold on R-hat for the table's ``kept`` flag (default: the
+            criterion's ``rhat_max``, else 1.05, the paper's).
         nse_min: screening threshold on NSE for ``kept``.
+        ess_min: screening threshold on the smallest bulk and tail ESS for ``kept``
+            (default: the criterion's ``min(ess_bulk_min, ess_tail_min)``, else 0).
 
     Returns:
         SiteRun.
@@ -194,7 +204,13 @@ def run_sites(profiles: xr.Dataset, forcing, model: str = "clm5", sampler="am", 
     name = model_name(model)
     module = resolve_model(name)
     config = RunConfig(model=name, sampler=smp, likelihood=lik, num_chains=num_chains,
-                       seed=seed, num_draws=num_draws, max_init_tries=max_init_tries)
+                       seed=seed, num_draws=num_draws, max_init_tries=max_init_tries,
+                       convergence=convergence)
+    if rhat_max is None:
+        rhat_max = convergence.rhat_max if convergence is not None else DEFAULT_RHAT_MAX
+    if ess_min is None:
+        ess_min = (min(convergence.ess_bulk_min, convergence.ess_tail_min)
+                   if convergence is not None else 0.0)
     if len(module.PARAMETERS) < 1:
         raise ValueError("model has no parameters")
     output_dir = Path(output_dir)
@@ -256,7 +272,7 @@ def run_sites(profiles: xr.Dataset, forcing, model: str = "clm5", sampler="am", 
     table = None
     if complete:
         table = assemble_site_table(output_dir, prof_all_ids, skipped, rhat_max=rhat_max,
-                                    nse_min=nse_min)
+                                    nse_min=nse_min, ess_min=ess_min)
         write_table(table, output_dir / TABLE_FILE)
     return SiteRun(output_dir, config, table, complete)
 

@@ -26,9 +26,10 @@ __all__ = ["Variable", "SITE_TABLE", "STOP_REASONS", "apply_schema", "validate_s
            "schema_table"]
 
 CONVENTIONS = "CF-1.10"
-STOP_REASONS = ("budget", "init_failed", "skipped")
-"""``budget``: every configured iteration was run; ``init_failed``: no feasible start;
-``skipped``: not run."""
+STOP_REASONS = ("converged", "budget", "init_failed", "skipped")
+"""``converged``: the run-until-converged criterion held (:class:`inference.Convergence`);
+``budget``: every configured iteration was run (without meeting the criterion, if one was
+set); ``init_failed``: no feasible start; ``skipped``: not run."""
 
 
 class Variable(NamedTuple):
@@ -69,9 +70,12 @@ SITE_TABLE: dict[str, Variable] = {
     "n_divergent": Variable(("site",), "1", "divergent transitions after warm-up (NUTS)"),
     "n_evals": Variable(("site",), "1", "log-density evaluations, all chains, starts included"
                         " (NUTS: gradient evaluations, i.e. leapfrog steps)"),
-    "wall_time": Variable(("site",), "s", "sampling wall time: the chunk's wall time without"
-                          " its compilation, divided by its number of sites"),
+    "wall_time": Variable(("site",), "s", "sampling wall time without compilation: the"
+                          " site's share of the warm-up and of each segment it ran (a"
+                          " segment's time divided by the sites in it)"),
     "compile_time": Variable(("site",), "s", "compilation time of the site's chunk"),
+    "n_segments": Variable(("site",), "1", "segments of num_samples iterations drawn after"
+                           " warm-up (1 for a fixed budget)"),
     "n_layers": Variable(("site",), "1", "number of valid observed layers"),
     "status": Variable(("site",), "1", "outcome: ok, init_failed or skipped"),
     "stop_reason": Variable(("site",), "1", "why sampling stopped: " + ", ".join(STOP_REASONS)),
@@ -79,7 +83,7 @@ SITE_TABLE: dict[str, Variable] = {
     "input_fingerprint": Variable(("site",), "1", "digest of the site's inputs, the run"
                                   " configuration and the package version"),
     "kept": Variable(("site",), "1", "passed screening (R-hat <= rhat_max, NSE > nse_min,"
-                     " status ok)"),
+                     " bulk and tail ESS >= ess_min, status ok)"),
     "skip_reason": Variable(("site",), "1", "why the profile was skipped", required=False),
 }
 COORDINATES: dict[str, Variable] = {
