@@ -29,7 +29,14 @@ import numpy as np
 from jax import lax, random
 
 from inference.config import RunConfig
-from inference.models import REJECTION_BITS, from_unit, log_density, resolve_model, to_unit
+from inference.models import (
+    REJECTION_BITS,
+    SITE_FREE_SPACES,
+    from_unit,
+    log_density,
+    position_to_unit,
+    resolve_model,
+)
 from inference.samplers import DensityWithStatus, sampler_core
 from inference.sites import Profiles, SiteData, site_keys
 
@@ -133,6 +140,8 @@ def programs(config: RunConfig) -> Programs:
     module = resolve_model(config.model)
     lik = config.likelihood
     space = config.space
+    # prior draws v ~ U(0, 1)^d: u itself in a site-free space, logit(v) for "feasible"
+    start_space = space if space in SITE_FREE_SPACES else "logit"
     smp = config.sampler
     core = sampler_core(smp)
     d = len(module.PARAMETERS)
@@ -148,7 +157,7 @@ def programs(config: RunConfig) -> Programs:
         """Prior draws until the log density is finite (bounded tries)."""
         def draw(t):
             u = random.uniform(random.fold_in(key, t), (d,), minval=1e-6, maxval=1 - 1e-6)
-            return from_unit(u, space)
+            return from_unit(u, start_space)
 
         def cond(c):
             t, _, lp = c
@@ -182,12 +191,17 @@ def programs(config: RunConfig) -> Programs:
             smp, density_of(s), st, tu, k, num_steps, thin))(sites, state, tuning, keys)
 
     def evaluate(sites, positions):
-        """Log density and predictions at stored positions (S, C, D, d) -> (S, C, D, ...).
+        """Log density, predictions and unit-cube ``u`` at stored positions (S, C, D, d)
+        -> (S, C, D, ...).
 
         ``lax.map`` over draws in batches bounds the memory of the model's intermediates.
         """
+        def at(site, y):
+            lp, info = logdensity(site, y)
+            return lp, info, position_to_unit(y, site, module, space)
+
         def per_draw(x):  # x: (S, C, d)
-            per_site = lambda site, xc: jax.vmap(lambda y: logdensity(site, y))(xc)  # noqa: E731
+            per_site = lambda site, xc: jax.vmap(lambda y: at(site, y))(xc)  # noqa: E731
             return jax.vmap(per_site)(sites, x)
 
         xs = jnp.moveaxis(positions, 2, 0)
@@ -205,9 +219,9 @@ def programs(config: RunConfig) -> Programs:
 
     def finish(sites, positions, site_key):
         pred_keys = jax.vmap(lambda k: random.fold_in(k, 2**31 - 1))(site_key)
-        lp, info = evaluate(sites, positions)
+        lp, info, u = evaluate(sites, positions)
         y_rep = predictive(pred_keys, info.soc, sites.obs, sites.mask)
-        return lp, info, y_rep
+        return lp, info, y_rep, u
 
     return Programs({"init": jax.jit(init), "warmup": jax.jit(warmup),
                      "segment": jax.jit(segment, static_argnames=("num_steps", "thin")),
@@ -257,8 +271,8 @@ def compute_chunk(chunk: Chunk, config: RunConfig) -> ChunkResult:
         for k in totals:
             totals[k] = totals[k] + np.asarray(info2[k], float)
     positions = jnp.asarray(draws)  # (S, C, D, d)
-    lp, pred_info, y_rep = call("finish", sites, positions, site_key)
-    u = np.asarray(to_unit(positions, config.space))
+    lp, pred_info, y_rep, u = call("finish", sites, positions, site_key)
+    u = np.asarray(u)
     theta = np.asarray(module.PARAMETERS.to_physical(u))
 
     n_sites, n_chains = sites.obs.shape[0], config.num_chains

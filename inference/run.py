@@ -137,7 +137,7 @@ def run_sites(profiles: xr.Dataset, forcing, model: str = "clm5", sampler="am", 
               max_init_tries: int = 100, max_chunks: int | None = None,
               on_chunk_done: Callable[[dict], None] | None = None,
               overwrite: bool = False, rhat_max: float = DEFAULT_RHAT_MAX,
-              nse_min: float = DEFAULT_NSE_MIN) -> SiteRun:
+              nse_min: float = DEFAULT_NSE_MIN, space: str | None = None) -> SiteRun:
     """Calibrate every site: all sites x chains batched, chunked, checkpointed, resumable.
 
     Args:
@@ -173,6 +173,13 @@ def run_sites(profiles: xr.Dataset, forcing, model: str = "clm5", sampler="am", 
         overwrite: discard existing checkpoints in ``output_dir``.
         rhat_max: screening threshold on R-hat for the table's ``kept`` flag.
         nse_min: screening threshold on NSE for ``kept``.
+        space: the sampler space, ``"unit"``, ``"logit"`` or ``"feasible"``
+            (:mod:`inference.models`); None (default) keeps the sampler's own (its ``space``
+            setting, else ``"logit"``). ``"feasible"`` (models with the
+            ``feasible_parameters`` capability, e.g. COMPAS) samples the feasible set mapped
+            onto the box: same posterior, no walls along the mapped coordinates; it needs a
+            sampler whose own space is not ``"unit"``. Results (``u``, ``mean_unit``,
+            physical draws) are reported the same way in every space.
 
     Returns:
         SiteRun.
@@ -194,7 +201,8 @@ def run_sites(profiles: xr.Dataset, forcing, model: str = "clm5", sampler="am", 
     name = model_name(model)
     module = resolve_model(name)
     config = RunConfig(model=name, sampler=smp, likelihood=lik, num_chains=num_chains,
-                       seed=seed, num_draws=num_draws, max_init_tries=max_init_tries)
+                       seed=seed, num_draws=num_draws, max_init_tries=max_init_tries,
+                       space=space)
     if len(module.PARAMETERS) < 1:
         raise ValueError("model has no parameters")
     output_dir = Path(output_dir)
