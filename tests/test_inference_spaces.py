@@ -140,7 +140,7 @@ def test_run_sites_in_the_feasible_space(world, tmp_path):
         # every stored draw is feasible: tau4s4 lies inside its feasible interval
         i = int(np.flatnonzero(profiles["profile_id"].values == sid)[0])
         prep = compas.prepare(forcing[i])
-        death, s4 = jax.vmap(lambda th: compas.feasible_ranges(th, prep))(jnp.asarray(theta))
+        death, s4 = jax.vmap(compas.feasible_ranges, (0, None))(jnp.asarray(theta), prep)
         t4 = theta[:, compas.IDX_S4]
         assert np.all((t4 >= np.asarray(s4)[:, 0]) & (t4 <= np.asarray(s4)[:, 1]))
         assert np.all(theta[:, compas.IDX_DEATH] >= np.asarray(death)[:, 0])
