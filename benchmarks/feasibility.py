@@ -6,7 +6,7 @@ and a few virtual-world sites) ``n`` uniform prior draws are classified by the c
 ``compas._solve`` (a draw can fail several): DOC root (``doc_den <= 0`` in a layer with
 input), SOC root (``soc_den <= 0``), density cap, MIC > 10 % of soil C, non-finite; the
 correlation of each unit value with infeasibility names the drivers. Then the same number of
-draws of :func:`socmodels.compas_feasible.feasible_theta` (the box-mapped parameterization)
+draws of :func:`socmodels.compas.feasible_parameters` (the box-mapped parameterization)
 are evaluated by the unchanged model: the fraction it still rejects, and why.
 
 Usage::
@@ -28,7 +28,7 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 
 from socmodels import compas  # noqa: E402
-from socmodels.compas_feasible import feasible_theta, input_composition  # noqa: E402
+from socmodels.compas import feasible_parameters, feasible_ranges, input_composition  # noqa: E402
 from socmodels.data.climate import climate_forcing  # noqa: E402
 from socmodels.processes import MAX_CARBON_DENSITY  # noqa: E402
 
@@ -110,9 +110,11 @@ def main() -> None:
     flags, infeasible = (np.asarray(x) for x in prior(theta, preps))
 
     def mapped(prep):
-        fm = jax.vmap(lambda uu: feasible_theta(uu, prep))(u)
+        fm = jax.vmap(lambda uu: feasible_parameters(uu, prep))(u)
         fl, inf = jax.vmap(classify, (0, None))(fm.theta, prep)
-        return fl, inf | ~fm.nonempty, fm.nonempty, fm.death_range, fm.s4_range
+        # the intervals the map used (tau4s4's given the mapped tau4s2_death)
+        death, s4 = jax.vmap(lambda t: feasible_ranges(t, prep))(fm.theta)
+        return fl, inf | ~fm.nonempty, fm.nonempty, death, s4
     m_flags, m_inf, m_nonempty, death_rng, s4_rng = (
         np.asarray(x) for x in jax.jit(jax.vmap(mapped))(preps))
     un = np.asarray(u)

@@ -22,6 +22,7 @@ import numpy as np
 
 from inference.convergence import Convergence
 from inference.likelihoods import Likelihood, get_likelihood
+from inference.models import SPACES, check_space
 from inference.samplers import get_sampler, sampler_core
 
 __all__ = ["RunConfig", "RunConfigError", "model_name", "check_positive_int",
@@ -65,6 +66,11 @@ class RunConfig:
         convergence: run until this criterion holds (:class:`inference.Convergence`), in
             segments of ``sampler.num_samples`` iterations; None: one segment (a fixed
             budget).
+        space: the sampler space (:data:`inference.models.SPACES`); given as None (default)
+            it becomes the sampler's own (its ``space`` attribute, else ``"logit"``), so
+            ``config.space`` is always the space the run samples in. ``"feasible"`` needs a
+            model with the ``feasible_parameters`` capability and a sampler whose own space
+            is not ``"unit"``. Left out of :meth:`to_dict` when it equals the sampler's own.
 
     Raises:
         RunConfigError: a field of the wrong type or out of range (raised on creation).
@@ -79,6 +85,7 @@ class RunConfig:
     max_init_tries: int = 100
     n_layers: int = 0
     convergence: Convergence | None = None
+    space: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
@@ -107,6 +114,29 @@ class RunConfig:
                     f" (num_chains x stored draws per chain); raise num_draws (and"
                     f" num_samples) to at least {int(np.ceil(need / self.num_chains))} per"
                     " chain")
+        object.__setattr__(self, "space", self._resolve_space())
+
+    @property
+    def sampler_space(self) -> str:
+        """The sampler's own space (``"logit"`` unless the sampler says otherwise)."""
+        return getattr(self.sampler, "space", "logit")
+
+    def _resolve_space(self) -> str:
+        space = self.sampler_space if self.space is None else self.space
+        if not isinstance(space, str) or space not in SPACES:
+            raise RunConfigError(f"space must be one of {SPACES} or None, got {space!r}")
+        if space == "feasible":
+            if self.sampler_space == "unit":
+                name = getattr(self.sampler, "name", self.sampler)
+                raise RunConfigError(
+                    f"space 'feasible' needs a sampler that moves in an unbounded space; the"
+                    f" sampler {name!r} has space 'unit' (use space=None, or a sampler with"
+                    " space 'logit')")
+            try:
+                check_space(space, self.model)
+            except ValueError as err:
+                raise RunConfigError(f"space: {err}") from None
+        return space
 
     @property
     def thin(self) -> int:
@@ -123,20 +153,19 @@ class RunConfig:
         """Segments of ``num_samples`` iterations a site may run."""
         return 1 if self.convergence is None else self.convergence.max_segments
 
-    @property
-    def space(self) -> str:
-        """The sampler's space (``"logit"`` unless the sampler says otherwise)."""
-        return getattr(self.sampler, "space", "logit")
-
     def to_dict(self) -> dict:
-        """JSON-able form (inverse: :meth:`from_dict`); ``convergence`` only when set."""
-        d = {"model": self.model, "sampler": self.sampler.to_dict(),
-             "likelihood": self.likelihood.to_dict(), "num_chains": self.num_chains,
-             "seed": self.seed, "num_draws": self.num_draws,
-             "max_init_tries": self.max_init_tries, "n_layers": self.n_layers}
+        """JSON-able form (inverse: :meth:`from_dict`); ``space`` only when it is not the
+        sampler's own and ``convergence`` only when set (so runs saved before these options
+        existed keep their form)."""
+        out = {"model": self.model, "sampler": self.sampler.to_dict(),
+               "likelihood": self.likelihood.to_dict(), "num_chains": self.num_chains,
+               "seed": self.seed, "num_draws": self.num_draws,
+               "max_init_tries": self.max_init_tries, "n_layers": self.n_layers}
+        if self.space != self.sampler_space:
+            out["space"] = self.space
         if self.convergence is not None:
-            d["convergence"] = self.convergence.to_dict()
-        return d
+            out["convergence"] = self.convergence.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":

@@ -10,11 +10,16 @@ prior is uniform on it, i.e. uniform on the physical bounds):
     m_i = \\operatorname{pchip}(X^*_{soc})(z_i),\\qquad
     \\log p(u \\mid o) = \\sum_i \\log p(o_i \\mid m_i) + \\text{const}.
 
-Two sampler spaces are offered: ``"unit"`` (the position is ``u``; the log prior is 0 inside
-the cube and ``-inf`` outside, so a random walk simply rejects proposals that leave it) and
-``"logit"`` (the position is ``logit(u)``; the log prior is the log-Jacobian
+Three sampler spaces are offered: ``"unit"`` (the position is ``u``; the log prior is 0
+inside the cube and ``-inf`` outside, so a random walk simply rejects proposals that leave
+it), ``"logit"`` (the position is ``logit(u)``; the log prior is the log-Jacobian
 :math:`\\sum_k \\log\\sigma(x_k) + \\log\\sigma(-x_k)`; this is NumPyro's unconstrained space,
-used by NUTS). Results are always reported in physical units.
+used by NUTS) and ``"feasible"`` (models with the ``feasible_parameters`` capability: the
+position is ``logit(v)``, ``theta`` the model's map of ``v`` into its feasible set, and the
+log prior the logit log-Jacobian plus the map's ``log_volume``, so the implied prior on
+``theta`` is the uniform prior restricted to the feasible set and the posterior is the same
+as in the other spaces; only the sampler's geometry changes). Results are always reported
+in physical units; :func:`position_to_unit` gives the unit cube ``u`` of a position.
 
 Infeasible steady states (the model's ``feasible`` flag), non-finite predictions at an
 observed depth, and (for ``lognormal``) non-positive predictions give a log density of
@@ -36,13 +41,19 @@ from jax import random
 
 from inference.likelihoods import Likelihood, lognormal
 from inference.sites import SiteData
-from socmodels.contract import resolve_model
+from socmodels.contract import has_capability, resolve_model
 from socmodels.observation import observe
 
-__all__ = ["SPACES", "REJECTION_BITS", "SitePrediction", "resolve_model", "log_density", "predict",
-           "to_unit", "from_unit", "site_model", "ProfileObservation"]
+__all__ = ["SPACES", "SITE_FREE_SPACES", "REJECTION_BITS", "SitePrediction", "resolve_model",
+           "log_density", "predict", "to_unit", "from_unit", "position_to_unit", "check_space",
+           "site_model", "ProfileObservation"]
 
-SPACES = ("unit", "logit")
+SPACES = ("unit", "logit", "feasible")
+"""Sampler spaces (see the module docstring)."""
+SITE_FREE_SPACES = ("unit", "logit")
+"""The spaces whose positions map to the unit cube without the site (:func:`to_unit`)."""
+FEASIBLE_CAPABILITY = "feasible_parameters"
+"""The optional model member the ``"feasible"`` space needs (``socmodels.contract``)."""
 
 
 class SitePrediction(NamedTuple):
@@ -61,10 +72,11 @@ class SitePrediction(NamedTuple):
 
 REJECTION_BITS = {"nonfinite": 1, "negative": 2, "density_cap": 4, "no_positive_root": 8,
                   "mic_fraction": 16, "infeasible_other": 128, "prediction": 256,
-                  "outside_prior": 512}
+                  "outside_prior": 512, "empty_interval": 1024}
 """Rejection reasons: the model's ``socmodels.Failure`` bits (1-16), an infeasible state
 whose model gives no reason (128), a prediction the likelihood cannot use at an observed
-depth (256: non-finite, or <= 0 for ``lognormal``) and a point outside the prior box (512)."""
+depth (256: non-finite, or <= 0 for ``lognormal``), a point outside the prior box (512) and,
+in the ``"feasible"`` space, a point whose feasible interval is empty (1024)."""
 
 
 def _model_status(ss) -> jnp.ndarray:
@@ -88,24 +100,62 @@ def _steady_state_fn(module: ModuleType):
     return fn
 
 
-def _check_space(space: str) -> None:
+def check_space(space: str, model: Any = None) -> None:
+    """Raise a ValueError for an unknown space, or for ``"feasible"`` with a model (name or
+    object; None: not checked) that lacks the ``feasible_parameters`` capability."""
     if space not in SPACES:
-        raise ValueError(f"unknown space '{space}'; choose one of {SPACES}")
+        raise ValueError(f"unknown space {space!r}; choose one of {SPACES}")
+    if space == "feasible" and model is not None:
+        module = resolve_model(model)
+        if not has_capability(module, FEASIBLE_CAPABILITY):
+            name = getattr(module, "NAME", repr(module))
+            raise ValueError(f"model {name} has no '{FEASIBLE_CAPABILITY}' capability, so it"
+                             f" cannot be sampled in space 'feasible'; choose one of"
+                             f" {SITE_FREE_SPACES}")
+
+
+def _check_site_free(space: str, what: str) -> None:
+    check_space(space)
+    if space not in SITE_FREE_SPACES:
+        raise ValueError(f"{what}: space {space!r} maps to the unit cube through the site;"
+                         " use position_to_unit(position, site, model, space)")
 
 
 def to_unit(position, space: str):
-    """Sampler-space position -> unit-cube ``u``."""
-    _check_space(space)
+    """Sampler-space position -> unit-cube ``u`` (site-free spaces ``"unit"``, ``"logit"``)."""
+    _check_site_free(space, "to_unit")
     return position if space == "unit" else jax.nn.sigmoid(position)
 
 
 def from_unit(u, space: str):
-    """Unit-cube ``u`` -> sampler-space position."""
-    _check_space(space)
+    """Unit-cube ``u`` -> sampler-space position (site-free spaces ``"unit"``, ``"logit"``)."""
+    _check_site_free(space, "from_unit")
     return u if space == "unit" else jnp.log(u) - jnp.log1p(-u)
 
 
+def _feasible_map(x, site: SiteData, module):
+    """The model's feasible map at ``v = sigmoid(x)`` (space ``"feasible"``)."""
+    return getattr(module, FEASIBLE_CAPABILITY)(jax.nn.sigmoid(x), site.prepared)
+
+
+def position_to_unit(position, site: SiteData, model: str | ModuleType, space: str):
+    """Sampler-space position (d,) of one site -> the unit cube ``u`` (d,) of the prior box.
+
+    For ``"unit"`` and ``"logit"`` this is :func:`to_unit`; for ``"feasible"`` it is
+    ``PARAMETERS.to_unit(theta)`` of the model's feasible map (never ``sigmoid(x)``).
+
+    Raises:
+        ValueError: unknown space, or ``"feasible"`` for a model without the capability.
+    """
+    check_space(space, model)
+    if space in SITE_FREE_SPACES:
+        return to_unit(position, space)
+    module = resolve_model(model)
+    return module.PARAMETERS.to_unit(_feasible_map(jnp.asarray(position), site, module).theta)
+
+
 def _log_prior(position, space: str):
+    """Log prior of the site-free coordinates (``"feasible"``: its logit part)."""
     if space == "unit":
         inside = jnp.all((position > 0.0) & (position < 1.0))
         return jnp.where(inside, 0.0, -jnp.inf)
@@ -145,26 +195,38 @@ def log_density(position, site: SiteData, *, model: str | ModuleType,
 
     Args:
         position ((d,)):
-            Point in the sampler space (``u`` for ``"unit"``, ``logit(u)`` for ``"logit"``).
+            Point in the sampler space (``u`` for ``"unit"``, ``logit(u)`` for ``"logit"``,
+            ``logit(v)`` for ``"feasible"``).
         site: SiteData
         model: str or module
         likelihood: Likelihood, default ``lognormal()``
-        space: {"unit", "logit"}
+        space: {"unit", "logit", "feasible"} (``"feasible"`` needs the model's
+            ``feasible_parameters``; log prior = logit log-Jacobian + ``log_volume``)
 
     Returns:
         (logdensity (), SitePrediction):
-            ``-inf`` outside the prior box or for an infeasible/non-finite state.
+            ``-inf`` outside the prior box, where a feasible interval is empty, or for an
+            infeasible/non-finite state.
+
+    Raises:
+        ValueError: unknown space, or ``"feasible"`` for a model without the capability.
     """
-    _check_space(space)
+    check_space(space, model)
     module = resolve_model(model)
     likelihood = lognormal() if likelihood is None else likelihood
     params = module.PARAMETERS
     x = jnp.asarray(position)
-    lp_prior = _log_prior(x, space)
-    u = to_unit(x, space)
-    if space == "unit":
-        u = jnp.clip(u, 1e-12, 1.0 - 1e-12)  # model evaluated anyway under vmap; keep it finite
-    theta = params.to_physical(u)
+    if space == "feasible":
+        fm = _feasible_map(x, site, module)
+        theta = fm.theta
+        # implied prior on theta: uniform box restricted to the feasible set
+        lp_prior = _log_prior(x, "logit") + jnp.where(fm.nonempty, fm.log_volume, -jnp.inf)
+    else:
+        lp_prior = _log_prior(x, space)
+        u = to_unit(x, space)
+        if space == "unit":
+            u = jnp.clip(u, 1e-12, 1.0 - 1e-12)  # model evaluated anyway under vmap; keep finite
+        theta = params.to_physical(u)
     pred, ok, status = _predict_with_status(theta, site, module, likelihood)
     mask = jnp.asarray(site.mask, bool)
     safe_pred = jnp.where(ok & mask, pred, site.obs)  # no NaN flows into the likelihood or grad
@@ -172,6 +234,9 @@ def log_density(position, site: SiteData, *, model: str | ModuleType,
     total = jnp.where(ok & jnp.isfinite(lp_prior), jnp.sum(ll) + lp_prior, -jnp.inf)
     status = status | jnp.where(jnp.isfinite(lp_prior), 0,
                                 REJECTION_BITS["outside_prior"]).astype(jnp.int32)
+    if space == "feasible":  # the model ran at a stand-in theta: only the empty interval counts
+        status = jnp.where(fm.nonempty, status,
+                           REJECTION_BITS["empty_interval"]).astype(jnp.int32)
     return total, SitePrediction(pred, ll, status)
 
 

@@ -30,7 +30,14 @@ from jax import lax, random
 
 from inference.config import RunConfig
 from inference.convergence import bucket_size, diagnose
-from inference.models import REJECTION_BITS, from_unit, log_density, resolve_model, to_unit
+from inference.models import (
+    REJECTION_BITS,
+    SITE_FREE_SPACES,
+    from_unit,
+    log_density,
+    position_to_unit,
+    resolve_model,
+)
 from inference.samplers import DensityWithStatus, sampler_core
 from inference.sites import Profiles, SiteData, site_keys
 
@@ -141,6 +148,8 @@ def programs(config: RunConfig) -> Programs:
     module = resolve_model(config.model)
     lik = config.likelihood
     space = config.space
+    # prior draws v ~ U(0, 1)^d: u itself in a site-free space, logit(v) for "feasible"
+    start_space = space if space in SITE_FREE_SPACES else "logit"
     smp = config.sampler
     core = sampler_core(smp)
     d = len(module.PARAMETERS)
@@ -156,7 +165,7 @@ def programs(config: RunConfig) -> Programs:
         """Prior draws until the log density is finite (bounded tries)."""
         def draw(t):
             u = random.uniform(random.fold_in(key, t), (d,), minval=1e-6, maxval=1 - 1e-6)
-            return from_unit(u, space)
+            return from_unit(u, start_space)
 
         def cond(c):
             t, _, lp = c
@@ -190,12 +199,17 @@ def programs(config: RunConfig) -> Programs:
             smp, density_of(s), st, tu, k, num_steps, thin))(sites, state, tuning, keys)
 
     def evaluate(sites, positions):
-        """Log density and predictions at stored positions (S, C, D, d) -> (S, C, D, ...).
+        """Log density, predictions and unit-cube ``u`` at stored positions (S, C, D, d)
+        -> (S, C, D, ...).
 
         ``lax.map`` over draws in batches bounds the memory of the model's intermediates.
         """
+        def at(site, y):
+            lp, info = logdensity(site, y)
+            return lp, info, position_to_unit(y, site, module, space)
+
         def per_draw(x):  # x: (S, C, d)
-            per_site = lambda site, xc: jax.vmap(lambda y: logdensity(site, y))(xc)  # noqa: E731
+            per_site = lambda site, xc: jax.vmap(lambda y: at(site, y))(xc)  # noqa: E731
             return jax.vmap(per_site)(sites, x)
 
         xs = jnp.moveaxis(positions, 2, 0)
@@ -213,13 +227,18 @@ def programs(config: RunConfig) -> Programs:
 
     def finish(sites, positions, site_key):
         pred_keys = jax.vmap(lambda k: random.fold_in(k, 2**31 - 1))(site_key)
-        lp, info = evaluate(sites, positions)
+        lp, info, u = evaluate(sites, positions)
         y_rep = predictive(pred_keys, info.soc, sites.obs, sites.mask)
-        return lp, info, y_rep
+        return lp, info, y_rep, u
+
+    def unit(sites, positions):
+        """Unit-cube ``u`` of positions (S, C, D, d) (the criterion reads ``u``)."""
+        return jax.vmap(lambda site, x: jax.vmap(jax.vmap(
+            lambda y: position_to_unit(y, site, module, space)))(x))(sites, positions)
 
     return Programs({"init": jax.jit(init), "warmup": jax.jit(warmup),
                      "segment": jax.jit(segment, static_argnames=("num_steps", "thin")),
-                     "finish": jax.jit(finish)})
+                     "unit": jax.jit(unit), "finish": jax.jit(finish)})
 
 
 def _segment_keys(site_key, j: int):
@@ -303,6 +322,8 @@ def compute_chunk(chunk: Chunk, config: RunConfig) -> ChunkResult:
             totals.setdefault(k, np.zeros((n_pad, n_chains)))[active] += add
         n_segments[active] += 1
         new = {"position": np.asarray(draws)[:n_act]}
+        if conv is not None:  # u in the segment's batch shape: one compile per bucket
+            new["u"] = np.asarray(call("unit", b_sites, draws))[:n_act]
         for k, v in info.get("per_draw", {}).items():
             new[k] = np.asarray(v)[:n_act]
         new_index = j * n_keep + np.arange(n_keep)
@@ -320,7 +341,7 @@ def compute_chunk(chunk: Chunk, config: RunConfig) -> ChunkResult:
         go_on = real_active & ok_site[active]
         d = None
         if conv is not None:  # the criterion on all the draws held so far
-            d = diagnose(to_unit(jnp.asarray(held["position"]), config.space))
+            d = diagnose(held["u"])
             met = conv.met(d)
             stop_reason[active[go_on & met]] = "converged"
             go_on &= ~met
@@ -350,8 +371,8 @@ def compute_chunk(chunk: Chunk, config: RunConfig) -> ChunkResult:
             if k in h:
                 stored[k][i] = h[k][:, pick]
     positions = jnp.asarray(stored["position"])  # (S, C, D, d)
-    lp, pred_info, y_rep = call("finish", sites, positions, site_key)
-    u = np.asarray(to_unit(positions, config.space))
+    lp, pred_info, y_rep, u = call("finish", sites, positions, site_key)
+    u = np.asarray(u)
     theta = np.asarray(module.PARAMETERS.to_physical(u))
 
     warm_evals = (np.asarray(tuning["n_evals"], float)

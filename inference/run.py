@@ -139,7 +139,7 @@ def run_sites(profiles: xr.Dataset, forcing, model: str = "clm5", sampler="am", 
               on_chunk_done: Callable[[dict], None] | None = None,
               overwrite: bool = False, convergence: Convergence | None = None,
               rhat_max: float | None = None, nse_min: float = DEFAULT_NSE_MIN,
-              ess_min: float | None = None) -> SiteRun:
+              ess_min: float | None = None, space: str | None = None) -> SiteRun:
     """Calibrate every site: all sites x chains batched, chunked, checkpointed, resumable.
 
     Args:
@@ -183,6 +183,13 @@ def run_sites(profiles: xr.Dataset, forcing, model: str = "clm5", sampler="am", 
         nse_min: screening threshold on NSE for ``kept``.
         ess_min: screening threshold on the smallest bulk and tail ESS for ``kept``
             (default: the criterion's ``min(ess_bulk_min, ess_tail_min)``, else 0).
+        space: the sampler space, ``"unit"``, ``"logit"`` or ``"feasible"``
+            (:mod:`inference.models`); None (default) keeps the sampler's own (its ``space``
+            setting, else ``"logit"``). ``"feasible"`` (models with the
+            ``feasible_parameters`` capability, e.g. COMPAS) samples the feasible set mapped
+            onto the box: same posterior, no walls along the mapped coordinates; it needs a
+            sampler whose own space is not ``"unit"``. Results (``u``, ``mean_unit``,
+            physical draws) are reported the same way in every space.
 
     Returns:
         SiteRun.
@@ -205,7 +212,7 @@ def run_sites(profiles: xr.Dataset, forcing, model: str = "clm5", sampler="am", 
     module = resolve_model(name)
     config = RunConfig(model=name, sampler=smp, likelihood=lik, num_chains=num_chains,
                        seed=seed, num_draws=num_draws, max_init_tries=max_init_tries,
-                       convergence=convergence)
+                       convergence=convergence, space=space)
     if rhat_max is None:
         rhat_max = convergence.rhat_max if convergence is not None else DEFAULT_RHAT_MAX
     if ess_min is None:

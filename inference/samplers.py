@@ -66,7 +66,7 @@ import jax.numpy as jnp
 from jax import lax, random
 
 from inference import am
-from inference.models import SPACES
+from inference.models import SITE_FREE_SPACES
 
 __all__ = ["AMConfig", "NUTSConfig", "SamplerCore", "adaptive_metropolis", "two_phase",
            "proda_compat", "nuts", "get_sampler", "sampler_core", "register_sampler",
@@ -219,8 +219,10 @@ class AMConfig:
     kind = "am"
 
     def __post_init__(self) -> None:
-        if self.space not in SPACES:
-            raise ValueError(f"space must be one of {SPACES}")
+        if self.space not in SITE_FREE_SPACES:
+            raise ValueError(f"space must be one of {SITE_FREE_SPACES} (the sampler's own"
+                             " geometry; the 'feasible' space is a run option:"
+                             " run_sites(..., space='feasible'))")
         if self.num_samples < 1 or self.num_warmup < 0:
             raise ValueError("num_samples must be >= 1 and num_warmup >= 0")
         if self.num_test_steps and self.num_test_steps >= self.num_warmup:

@@ -21,6 +21,7 @@ jax.config.update("jax_enable_x64", True)
 from socmodels import clm5, compas, layers  # noqa: E402
 from socmodels.contract import (  # noqa: E402
     MODELS,
+    FeasibleMap,
     SoilModel,
     get_model,
     has_capability,
@@ -36,7 +37,7 @@ register_model(compas)
 
 __all__ = ["layers", "Forcing", "ForcingError", "Parameter", "ParameterTable", "ParameterError",
            "COMPONENTS", "get_model", "register_model", "resolve_model", "has_capability",
-           "MODELS", "SoilModel",
+           "MODELS", "SoilModel", "FeasibleMap",
            "Failure", "describe_status", "clm5", "compas"]
 
 

@@ -15,6 +15,10 @@ Michaelis-Menten kinetics per layer:
 whose steady state has the closed form of the authors' "Equation 9". See ``docs/models.md``.
 Deliberate fix (``docs/differences.md``, Q1): the enzyme turnover time is the model's own
 parameter ``tau4s3`` (the original derived it from ``mm_const_assim``).
+
+Optional capability ``feasible_parameters`` (:func:`feasible_parameters`): the feasible set
+of ``tau4s2_death`` and ``tau4s4`` given the other parameters mapped onto the prior box
+(the ``"feasible"`` sampler space of ``inference``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 from jaxtyping import Array, Float
 
 from socmodels import layers
@@ -37,8 +42,10 @@ from socmodels.components import (
     weighted,
     xi_bulk,
 )
+from socmodels.contract import FeasibleMap
 from socmodels.forcing import Forcing
 from socmodels.processes import (
+    MAX_CARBON_DENSITY,
     STOCK_1M_WEIGHTS,
     SitePrep,
     SteadyState,
@@ -54,7 +61,8 @@ from socmodels.truth import bump, smoothstep
 
 __all__ = ["NAME", "PARAMETERS", "POOL_NAMES", "EFOLDING", "MAX_MIC_FRACTION", "Rates",
            "SoilFluxes", "prepare", "steady_state", "customary_theta", "rates", "soil_fluxes",
-           "site_components", "site_michaelis_ratios", "virtual_truth"]
+           "site_components", "site_michaelis_ratios", "virtual_truth", "feasible_parameters",
+           "feasible_ranges", "input_composition", "IDX_DEATH", "IDX_S4"]
 
 PARAMETERS = COMPAS_PARAMETERS
 POOL_NAMES = ("CWD", "L1", "L2", "L3", "DOC", "MIC", "ENZ", "SOC")
@@ -356,3 +364,178 @@ def virtual_truth(z: dict[str, np.ndarray], *, anchor: bool = False) -> dict[str
         + k * 0.08 * th(z["clay"] - 0.5 * z["sand"]),
         "beta": 0.5 + k * 0.08 * th(z["T"]),
     }
+
+
+# ---------------------------------------------------------------------------------------
+# The feasible set as a box (optional capability ``feasible_parameters``).
+#
+# In every layer the closed form of _solve (the authors' "Equation 9") reads, with the soil
+# rates k = xi / tau sharing the layer's modifier xi, litter-derived inputs I_MIC, I_DOC,
+# I_SOC and J = I_DOC + I_SOC:  xi MIC = (I_MIC + c J) / ((1 - c) b),
+# b = 1/tau_death + 1/tau_enz,  ENZ = tau_s3 / tau_enz MIC  (c = mic_cue). Its two
+# denominators give
+#   DOC: (c k_up - k_dth - k_enz) MIC + I_MIC > 0  <=>  tau_death > 1/(c_eff/tau_s1 - 1/tau_enz),
+#        c_eff = (I_MIC + c J) / (I_MIC + J): xi cancels, a condition on the parameters and
+#        on the composition of the litter inputs only;
+#   SOC: k_dec ENZ - p k_dth MIC - I_SOC > 0  <=>  tau_s4 < xi ENZ / (p k_dth MIC + I_SOC).
+# The density cap on each layer's carbon is an upper bound on tau4s4 too (SOC grows
+# monotonically with it) and the MIC <= 10 % rule a lower bound (column soil C grows with
+# tau4s4; MIC, ENZ, DOC and the litter do not depend on it). The litter and the inputs do
+# not depend on tau4s2_death or tau4s4 at all. So given the other parameters tau4s2_death
+# has a feasible interval (tau_death_min, 2), and given those and tau4s2_death tau4s4 has
+# one (tau4s4_min, tau4s4_max): feasible_parameters fills both from v in (0, 1)^23.
+# ---------------------------------------------------------------------------------------
+
+_NAMES = PARAMETERS.names
+IDX_DEATH = _NAMES.index("tau4s2_death")
+IDX_S4 = _NAMES.index("tau4s4")
+_IDX = {n: i for i, n in enumerate(_NAMES)}
+_BISECTIONS = 60
+
+
+def input_composition(theta, prep: SitePrep):
+    """Rates, litter pools and soil inputs (none depends on ``tau4s2_death``/``tau4s4``).
+
+    Returns:
+        ``(r, lit, i_doc, i_mic, i_soc)`` as in :func:`_solve`.
+    """
+    r = rates(theta, prep)
+    lit, _ = litter_steady_state(prep, r.cwd, r.l1, r.l23, theta[_IDX["fcwdl2"]],
+                                 r.l, r.u, r.fin)
+    i_doc, i_mic, i_soc, _ = soil_fluxes(theta, r, lit)
+    return r, lit, i_doc, i_mic, i_soc
+
+
+def _death_lower_bound(theta, i_doc, i_mic, i_soc, has_input):
+    """Smallest ``tau4s2_death`` with a positive DOC root in every layer with input."""
+    cue = theta[_IDX["mic_cue"]]
+    j = i_doc + i_soc
+    tot = jnp.where(has_input, i_mic + j, 1.0)
+    c_eff = (i_mic + cue * j) / tot
+    g = c_eff / theta[_IDX["tau4s1"]] - 1.0 / theta[_IDX["tau4s2_enz"]]  # must exceed 1/tau_d
+    g_min = jnp.min(jnp.where(has_input, g, jnp.inf))
+    return jnp.where(g_min > 0, 1.0 / g_min, jnp.inf)
+
+
+def _s4_terms(theta, r, lit, i_doc, i_mic, i_soc, max_mic_fraction):
+    """Per-layer pieces of SOC(tau4s4) = d Kd t / (a - d t) and the bounds they imply."""
+    cue, p = theta[_IDX["mic_cue"]], theta[_IDX["pdeath2soc"]]
+    k_loss = r.k_dth + r.k_enz
+    mic = (i_mic + cue * (i_soc + i_doc)) / ((1 - cue) * k_loss)
+    enz = r.k_enz / r.k_e * mic
+    doc_num = k_loss * mic - i_mic
+    doc_den = (cue * r.k_up - k_loss) * mic + i_mic
+    doc = _safe_ratio(doc_num * r.Ka, doc_den)
+    a = r.xi * enz                     # k_dec * ENZ = a / tau4s4
+    d = i_soc + p * r.k_dth * mic      # = soc_num (SOC inputs incl. microbial necromass)
+    room = MAX_CARBON_DENSITY - (jnp.sum(lit, axis=0) + doc + mic + enz)
+    has_input = (d > 0) | (doc_num > 0)
+    # SOC <= room  <=>  t <= a / (d (1 + Kd / room)); covers the positive-root bound too.
+    t_cap = jnp.where(d > 0, a / (d * (1.0 + r.Kd / jnp.where(room > 0, room, 1.0))), jnp.inf)
+    t_cap = jnp.where(room > 0, t_cap, -jnp.inf)
+    t_hi = jnp.min(jnp.where(has_input, t_cap, jnp.inf))
+    # MIC rule: sum SOC dz >= sum MIC dz / f - sum (DOC + MIC + ENZ) dz  (= need).
+    need = jnp.sum(mic * _DZ) / max_mic_fraction - jnp.sum((doc + mic + enz) * _DZ)
+    doc_ok = jnp.all(jnp.where(has_input, doc_den > 0, True))
+    return a, d, r.Kd, t_hi, need, doc_ok
+
+
+def _column_soc(t, a, d, kd):
+    den = a - d * t
+    return jnp.sum(jnp.where(d > 0, d * kd * t / jnp.where(den > 0, den, 1.0), 0.0) * _DZ)
+
+
+def _mic_rule_lower_bound(a, d, kd, need, t_hi):
+    """Smallest tau4s4 in (0, t_hi) with column SOC >= need (monotone: bisection).
+
+    The bisection runs without gradients; one implicit-function step restores the
+    derivative with respect to the other parameters (d t / d x = -F_x / F_t).
+    """
+    sa, sd, skd, sneed, shi = (lax.stop_gradient(v) for v in (a, d, kd, need, t_hi))
+    hi0 = jnp.where(jnp.isfinite(shi) & (shi > 0), shi, 1.0)
+
+    def body(_, bracket):
+        lo, hi = bracket
+        mid = 0.5 * (lo + hi)
+        above = _column_soc(mid, sa, sd, skd) >= sneed
+        return jnp.where(above, lo, mid), jnp.where(above, mid, hi)
+
+    _, t_star = lax.fori_loop(0, _BISECTIONS, body, (jnp.zeros_like(hi0), hi0))
+    t_star = lax.stop_gradient(t_star)
+    f = _column_soc(t_star, a, d, kd) - need
+    f_t = jax.grad(_column_soc)(t_star, sa, sd, skd)
+    f_t = jnp.where(f_t > 0, f_t, 1.0)
+    t = t_star - (f - lax.stop_gradient(f)) / lax.stop_gradient(f_t)
+    return jnp.where(need > 0, t, 0.0)
+
+
+def _ranges(theta, u_death, prep: SitePrep, max_mic_fraction: float):
+    """theta with tau4s2_death placed by ``u_death`` (None: keep theta's), both ranges."""
+    params = PARAMETERS
+    lo, hi = jnp.asarray(params.lower), jnp.asarray(params.upper)
+    r, lit, i_doc, i_mic, i_soc = input_composition(theta, prep)
+    has_input = (i_doc + i_mic + i_soc) > 0
+    d_lo = jnp.maximum(_death_lower_bound(theta, i_doc, i_mic, i_soc, has_input),
+                       lo[IDX_DEATH])
+    d_hi = hi[IDX_DEATH]
+    d_ok = d_lo < d_hi
+    if u_death is not None:
+        d_lo_s = jnp.where(d_ok, d_lo, lo[IDX_DEATH])
+        theta = theta.at[IDX_DEATH].set(d_lo_s + u_death * (d_hi - d_lo_s))
+    r = rates(theta, prep)  # tau4s2_death enters k_dth only; litter is unchanged
+    a, d, kd, t_hi, need, doc_ok = _s4_terms(theta, r, lit, i_doc, i_mic, i_soc,
+                                             max_mic_fraction)
+    s_hi = jnp.minimum(t_hi, hi[IDX_S4])
+    s_lo = jnp.maximum(_mic_rule_lower_bound(a, d, kd, need, s_hi), lo[IDX_S4])
+    s_ok = (s_lo < s_hi) & doc_ok
+    return theta, jnp.stack([d_lo, d_hi]), jnp.stack([s_lo, s_hi]), d_ok, s_ok
+
+
+def feasible_ranges(theta, prep: SitePrep, *,
+                    max_mic_fraction: float = MAX_MIC_FRACTION):
+    """Feasible intervals of ``tau4s2_death`` (given the others) and of ``tau4s4`` (given
+    the others including theta's own ``tau4s2_death``), each (2,) ``(lower, upper)``.
+
+    ``theta`` is feasible for the four mapped conditions iff it lies inside both.
+    """
+    _, death, s4, _, _ = _ranges(jnp.asarray(theta), None, prep, max_mic_fraction)
+    return death, s4
+
+
+def feasible_parameters(v, prepared: SitePrep, *,
+                        max_mic_fraction: float = MAX_MIC_FRACTION) -> FeasibleMap:
+    """Physical COMPAS parameters from ``v`` with the two walls mapped onto the box.
+
+    Every parameter is ``PARAMETERS.to_physical(v)`` except ``tau4s2_death``, which fills its
+    feasible interval given the others (the DOC root), and ``tau4s4``, which fills its
+    feasible interval given the others and ``tau4s2_death`` (SOC root, density cap, MIC
+    rule). ``log_volume = log(w_death / 2) + log(w_s4 / 3e-4)`` (widths relative to the
+    prior box) is the log-Jacobian of the map: adding it makes the implied prior exactly the
+    uniform prior restricted to the feasible set (``tests/test_compas_feasible.py`` checks
+    this by Monte Carlo). What remains infeasible (an empty interval; litter or DOC over the
+    density cap) is reported by ``nonempty`` = False or by the model's ``feasible`` flag.
+
+    Args:
+        v: (23,) values in (0, 1); ``v[IDX_DEATH]`` and ``v[IDX_S4]`` are positions inside
+            the feasible intervals of ``tau4s2_death`` and ``tau4s4``.
+        prepared: :func:`prepare` of the forcing of the site.
+        max_mic_fraction: the MIC rule's bound (as :func:`steady_state`).
+
+    Returns:
+        :class:`~socmodels.contract.FeasibleMap`: ``theta`` (23,) physical, ``log_volume``
+        () (<= 0; ``-inf`` if an interval is empty), ``nonempty`` ().
+    """
+    params = PARAMETERS
+    lo, hi = jnp.asarray(params.lower), jnp.asarray(params.upper)
+    v = jnp.asarray(v)
+    theta, death, s4, d_ok, s_ok = _ranges(params.to_physical(v), v[IDX_DEATH], prepared,
+                                           max_mic_fraction)
+    s_lo_s = jnp.where(s_ok, s4[0], lo[IDX_S4])
+    s_hi_s = jnp.where(s_ok, s4[1], hi[IDX_S4])
+    theta = theta.at[IDX_S4].set(s_lo_s + v[IDX_S4] * (s_hi_s - s_lo_s))
+    nonempty = d_ok & s_ok
+    d_lo_s = jnp.where(d_ok, death[0], lo[IDX_DEATH])
+    width = lambda a_, b_, i: jnp.log((b_ - a_) / (hi[i] - lo[i]))  # noqa: E731
+    log_volume = jnp.where(nonempty, width(d_lo_s, death[1], IDX_DEATH)
+                           + width(s_lo_s, s_hi_s, IDX_S4), -jnp.inf)
+    return FeasibleMap(theta, log_volume, nonempty)

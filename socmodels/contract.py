@@ -15,24 +15,48 @@ Optional capabilities (checked with :func:`has_capability` where they are used):
 * ``virtual_truth(drivers, *, anchor=False)`` -> ``{parameter: unit-cube values}``, the
   model's true parameters in the virtual world (``socmodels.data.virtual_world``);
 * ``CUSTOMARY_FROM_POSTERIOR`` (bool, default False): the paper's "customary" run of this
-  model is the mean of the site posterior means rather than :meth:`customary_theta`.
+  model is the mean of the site posterior means rather than :meth:`customary_theta`;
+* ``feasible_parameters(v, prepared)`` -> :class:`FeasibleMap` ``(theta, log_volume,
+  nonempty)``: ``v`` (d,) in (0, 1)^d maps to physical ``theta`` (d,) inside the model's
+  feasible set (e.g. a parameter filling its feasible interval given the others);
+  ``log_volume`` () is the log-Jacobian of ``v -> theta`` relative to the prior box, so the
+  uniform density on ``v`` times ``exp(log_volume)`` is the prior restricted to the feasible
+  set; ``nonempty`` () is False (and ``log_volume`` ``-inf``) where no feasible value
+  exists. Pure JAX (``jit``/``vmap``/``grad``). It enables the ``"feasible"`` sampler space
+  of ``inference`` (:func:`socmodels.compas.feasible_parameters`).
 """
 
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from socmodels.parameters import ParameterTable
 
 __all__ = ["SoilModel", "MODELS", "register_model", "get_model", "resolve_model", "model_key",
-           "has_capability", "REQUIRED", "OPTIONAL"]
+           "has_capability", "REQUIRED", "OPTIONAL", "FeasibleMap"]
 
 REQUIRED = ("NAME", "POOL_NAMES", "PARAMETERS", "prepare", "steady_state", "customary_theta")
 """Members every registered model must have."""
 OPTIONAL = ("site_components", "site_michaelis_ratios", "virtual_truth",
-            "CUSTOMARY_FROM_POSTERIOR")
+            "CUSTOMARY_FROM_POSTERIOR", "feasible_parameters")
 """Capabilities a model may provide (see the module docstring)."""
+
+
+class FeasibleMap(NamedTuple):
+    """Result of a model's ``feasible_parameters(v, prepared)`` (one site; batched under
+    ``vmap``).
+
+    Attributes:
+        theta: (d,) physical parameters inside the feasible set.
+        log_volume: () log-Jacobian of ``v -> theta`` relative to the prior box (<= 0 for a
+            map onto sub-intervals); ``-inf`` where ``nonempty`` is False.
+        nonempty: () whether the feasible set given the other coordinates is non-empty.
+    """
+
+    theta: Any
+    log_volume: Any
+    nonempty: Any
 
 
 @runtime_checkable

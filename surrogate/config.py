@@ -192,6 +192,10 @@ class CalibrationConfig(_Section):
     """Sites with a larger max R-hat are not used to train the network."""
     nse_min: float = Field(0.0, le=1.0)
     """Sites with a smaller (or equal) NSE are not used to train the network."""
+    space: dict[str, str] = Field(default_factory=dict)
+    """Sampler space per model, e.g. ``{compas: feasible}`` (``unit``, ``logit`` or
+    ``feasible``; a model not listed samples in the sampler's own space; see
+    ``run_sites(space=...)`` and ``docs/inference.md``)."""
 
     @field_validator("sampler")
     @classmethod
@@ -209,7 +213,17 @@ class CalibrationConfig(_Section):
 
     @model_validator(mode="after")
     def _sampler_builds(self) -> CalibrationConfig:
-        sampler_config(self.model_dump())  # the sampler's own checks
+        smp = sampler_config(self.model_dump())  # the sampler's own checks
+        from inference import RunConfig, get_likelihood
+
+        for model, space in self.space.items():
+            try:
+                _one_of(model, model_names(), "model")
+                # the run's own validation: known space, model capability, sampler space
+                RunConfig(model=model, sampler=smp, likelihood=get_likelihood(self.likelihood),
+                          space=space)
+            except ValueError as err:  # RunConfigError included
+                raise ValueError(f"calibration.space.{model}: {err}") from None
         return self
 
 

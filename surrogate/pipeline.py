@@ -125,6 +125,15 @@ _NOT_RESULTS = ("chunk_size",)
 """Calibration keys that do not change any number (``run_sites``: batching only)."""
 
 
+def _model_calibration(cal: dict, model: str) -> dict:
+    """``cal`` as it concerns ``model``: its own entry of ``space`` (dropped when it has none,
+    so configurations without the key keep their fingerprints)."""
+    out = {k: v for k, v in cal.items() if k != "space"}
+    if cal.get("space", {}).get(model) is not None:
+        out["space"] = cal["space"][model]
+    return out
+
+
 def stage_plan(cfg: dict) -> dict[str, dict]:
     """Every stage's inputs and fingerprint, computed from the configuration alone.
 
@@ -149,9 +158,10 @@ def stage_plan(cfg: dict) -> dict[str, dict]:
     cal = {k: v for k, v in cfg["calibration"].items() if k not in _NOT_RESULTS}
     core = {k: v for k, v in cal.items() if k not in _SCREENING}
     for m in cfg["models"]:
-        inputs = {"model": m, "seed": cfg["seed"], "calibration": cal}
+        inputs = {"model": m, "seed": cfg["seed"], "calibration": _model_calibration(cal, m)}
         add(f"calibrate_{m}", inputs, ["data"],
-            core=_digest([{**inputs, "calibration": core}, plan["data"]["fingerprint"],
+            core=_digest([{**inputs, "calibration": _model_calibration(core, m)},
+                          plan["data"]["fingerprint"],
                           version]))
     for m in cfg["models"]:
         add(f"network_{m}", {"model": m, "seed": cfg["seed"], "network": cfg["network"]},
@@ -325,7 +335,8 @@ def _calibrate(cfg: dict, out: Path, world, model: str, *, overwrite: bool = Fal
                      output_dir=out / "calibration" / model, likelihood=c["likelihood"],
                      num_chains=c["num_chains"], seed=cfg["seed"], num_draws=c["num_draws"],
                      chunk_size=c["chunk_size"], invalid="skip", rhat_max=c["rhat_max"],
-                     nse_min=c["nse_min"], overwrite=overwrite).table
+                     nse_min=c["nse_min"], overwrite=overwrite,
+                     space=c.get("space", {}).get(model)).table
 
 
 def _network(cfg: dict, out: Path, world, model: str, table):

@@ -1,4 +1,5 @@
-"""COMPAS feasible-set parameterization (socmodels.compas_feasible): exactness and prior."""
+"""COMPAS feasible-set parameterization (``socmodels.compas.feasible_parameters``, the
+model's optional capability behind the ``"feasible"`` sampler space): exactness and prior."""
 
 import jax
 import jax.numpy as jnp
@@ -7,7 +8,8 @@ import pytest
 from scipy import stats
 
 from socmodels import compas
-from socmodels.compas_feasible import IDX_DEATH, IDX_S4, feasible_ranges, feasible_theta
+from socmodels.compas import IDX_DEATH, IDX_S4, feasible_parameters, feasible_ranges
+from socmodels.contract import has_capability
 from socmodels.data.climate import climate_forcing
 
 N = 3000
@@ -31,7 +33,7 @@ def draws(preps):
         feas = jax.vmap(lambda t: compas.steady_state(t, prep, check_bounds=False).feasible)(
             theta)
         death, s4 = jax.vmap(lambda t: feasible_ranges(t, prep))(theta)
-        fm = jax.vmap(lambda x: feasible_theta(x, prep))(u)
+        fm = jax.vmap(lambda x: feasible_parameters(x, prep))(u)
         mapped_feas = jax.vmap(lambda t: compas.steady_state(t, prep, check_bounds=False)
                                .feasible)(fm.theta)
         return feas, death, s4, fm, mapped_feas
@@ -90,41 +92,18 @@ def test_implied_prior_is_restricted_uniform(draws):
 def test_gradient_of_log_volume_is_finite(preps):
     prep = jax.tree_util.tree_map(lambda x: x[0], preps)
     u = jnp.full(23, 0.5)
-    g = jax.grad(lambda x: feasible_theta(x, prep).log_volume
-                 + feasible_theta(x, prep).theta.sum())(u)
+    g = jax.grad(lambda x: feasible_parameters(x, prep).log_volume
+                 + feasible_parameters(x, prep).theta.sum())(u)
     assert np.all(np.isfinite(np.asarray(g)))
     # the implicit-function gradient of the MIC-rule bound matches finite differences
-    f = lambda x: feasible_theta(x, prep).log_volume  # noqa: E731
+    f = lambda x: feasible_parameters(x, prep).log_volume  # noqa: E731
     e = jnp.zeros(23).at[2].set(1e-6)
     fd = (f(u + e) - f(u - e)) / 2e-6
     assert np.isclose(float(jax.grad(f)(u)[2]), float(fd), rtol=1e-4, atol=1e-6)
 
 
-def test_feasible_log_density_has_the_same_likelihood(preps):
-    """inference.reparam: likelihood at the mapped theta equals the original density's."""
-    from inference.models import log_density
-    from inference.reparam import log_density_feasible, physical, unit
-    from inference.sites import SiteData
+def test_compas_provides_the_capability_and_clm5_does_not():
+    from socmodels import clm5
 
-    prep = jax.tree_util.tree_map(lambda x: x[0], preps)
-    depth = jnp.asarray([0.05, 0.15, 0.3, 0.6])
-    site = SiteData(jnp.asarray([20_000.0, 15_000.0, 9_000.0, 4_000.0]), depth,
-                    jnp.ones(4, bool), jnp.ones(4), prep)
-    x = jax.random.normal(jax.random.PRNGKey(5), (64, 23))
-
-    def both(xx):
-        lp_f, _ = log_density_feasible(xx, site)
-        fm = feasible_theta(jax.nn.sigmoid(xx), prep)
-        u = unit(xx, site)
-        lp_o, _ = log_density(jnp.log(u) - jnp.log1p(-u), site, model=compas, space="logit")
-        jac_f = -jnp.sum(jax.nn.softplus(xx) + jax.nn.softplus(-xx))
-        jac_o = jnp.sum(jnp.log(u) + jnp.log1p(-u))
-        return lp_f - jac_f - fm.log_volume, lp_o - jac_o, physical(xx, site), fm.theta
-
-    ll_f, ll_o, th1, th2 = jax.jit(jax.vmap(both))(x)
-    ll_f, ll_o = np.asarray(ll_f), np.asarray(ll_o)
-    finite = np.isfinite(ll_f)
-    assert finite.mean() > 0.2
-    assert np.array_equal(finite, np.isfinite(ll_o))
-    np.testing.assert_allclose(ll_f[finite], ll_o[finite], rtol=1e-6, atol=1e-6)
-    np.testing.assert_array_equal(np.asarray(th1), np.asarray(th2))
+    assert has_capability(compas, "feasible_parameters")
+    assert not has_capability(clm5, "feasible_parameters")

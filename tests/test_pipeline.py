@@ -111,6 +111,10 @@ def test_stage_plan_follows_the_changes():
     every_cal = {"calibrate_clm5", "calibrate_compas"}
     every_net = {"network_clm5", "network_compas"}
     assert rerun(calibration={"num_samples": 401}) == every_cal | every_net | later
+    # a per-model sampler space reruns that model's chains only; an empty mapping nothing
+    assert rerun(calibration={"space": {}}) == set()
+    assert rerun(calibration={"space": {"compas": "feasible"}}) == {
+        "calibrate_compas", "network_compas"} | later
     assert rerun(data={"noise_sd": 0.3}) == {"data"} | every_cal | every_net | later
     # the chains are redone for a sampler change, reused for a screening change
     assert stage_plan(_changed(cfg, calibration={"num_samples": 401}))["calibrate_clm5"][
@@ -342,3 +346,22 @@ def test_site_climate_errors_name_the_file(tmp_path, rows, cov, expected):
     with pytest.raises(DataError) as info:
         pipeline._world(cfg, tmp_path / "out")
     assert expected in str(info.value)
+
+
+def test_calibration_passes_the_model_space_to_run_sites(monkeypatch, tmp_path):
+    import inference
+
+    seen = {}
+
+    def fake_run_sites(profiles, forcing, *, model, space, **kw):
+        seen[model] = space
+        return type("Run", (), {"table": None})()
+
+    monkeypatch.setattr(inference, "run_sites", fake_run_sites)
+    path = tmp_path / "c.yaml"
+    path.write_text("calibration: {space: {compas: feasible}}\n")
+    cfg = load_config(str(path), preset="tiny")
+    world = type("World", (), {"profiles": None, "forcing": None})()
+    for m in ("clm5", "compas"):
+        pipeline._calibrate(cfg, tmp_path, world, m)
+    assert seen == {"clm5": None, "compas": "feasible"}
