@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from inference.calibration_checks import interval_coverage
 from inference.metrics import nse
 from socmodels.contract import resolve_model
 
@@ -103,7 +104,7 @@ def recovery(table: xr.Dataset, truth, *, model: str, threshold: float = 0.5,
         pearson = np.array([np.corrcoef(mu[:, k], tu[:, k])[0, 1] if len(mu) > 1 else np.nan
                             for k in range(len(params))])
     bias = np.mean(mu - tu, axis=0)
-    coverage = np.mean((q05 <= tu) & (tu <= q95), axis=0)
+    coverage = interval_coverage(q05, q95, tu, level=0.9).fraction
     sd_ratio = np.median(sd / (1.0 / np.sqrt(12.0)), axis=0)
     sp = ("site", "parameter")
     return xr.Dataset(
