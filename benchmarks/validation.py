@@ -33,7 +33,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import platform
@@ -59,27 +58,18 @@ def fit(tw, model: str, sampler: str, *, output_dir, warmup: int, samples: int,
     """The one call of :func:`inference.run_sites`; returns ``(SiteRun, notes)``."""
     import inference
 
-    params = inspect.signature(inference.run_sites).parameters
     kwargs, notes = {}, {}
-    use_convergence = not fixed_budget and hasattr(inference, "Convergence") and (
-        "convergence" in params)
-    if use_convergence:
+    if not fixed_budget:
         kwargs["convergence"] = inference.Convergence(rhat_max=STRICT_RHAT,
                                                       ess_bulk_min=STRICT_ESS,
                                                       ess_tail_min=STRICT_ESS,
-                                                      max_segments=segments,
-                                                      segment_steps=samples)
+                                                      max_segments=segments)
         budget = samples
         notes["mode"] = "run-until-converged (inference.Convergence)"
     else:
         budget = samples * segments
-        notes["mode"] = ("fixed budget of segments x samples iterations"
-                         + ("" if fixed_budget else " (this inference has no Convergence)"))
-    if space is not None:
-        if "space" not in params:
-            raise SystemExit(f"--space {space}: this inference.run_sites has no 'space'"
-                             " argument yet")
-        kwargs["space"] = space
+        notes["mode"] = "fixed budget of segments x samples iterations"
+    kwargs["space"] = space
     n = tw.profiles.sizes["profile"]
     run = inference.run_sites(
         tw.profiles, tw.forcing, model, _sampler(sampler, warmup, budget),
@@ -104,7 +94,6 @@ def _unit_draws(output_dir, site_ids, model: str) -> list:
     from socmodels import get_model
 
     params = get_model(model).PARAMETERS
-    lo, hi = np.asarray(params.lower), np.asarray(params.upper)
     out = []
     for s in site_ids:
         try:
@@ -115,7 +104,7 @@ def _unit_draws(output_dir, site_ids, model: str) -> list:
         x = np.stack([np.asarray(post[p].transpose("chain", "draw").values)
                       for p in params.names], axis=-1)
         x = x[:, np.all(np.isfinite(x), axis=(0, 2))]     # drop draws padded with NaN
-        out.append((x - lo) / (hi - lo) if x.size else None)
+        out.append(np.asarray(params.to_unit(x)) if x.size else None)
     return out
 
 
@@ -243,6 +232,10 @@ def main(argv=None) -> dict:
         "stop_reasons": {str(k): int(np.sum(stop == k)) for k in np.unique(stop)},
         "median_wall_s_per_site": float(np.nanmedian(wall)),
         "p90_wall_s_per_site": float(np.nanquantile(wall, 0.9)),
+        "median_core_s_per_site": float(np.nanmedian(table["cpu_time"].values)),
+        "p90_core_s_per_site": float(np.nanquantile(table["cpu_time"].values, 0.9)),
+        "median_core_s_per_converged_site": (
+            float(np.nanmedian(table["cpu_time"].values[conv])) if conv.any() else None),
         "median_max_r_hat": float(np.nanmedian(table["max_r_hat"].values)),
         "median_min_ess_bulk": float(np.nanmedian(table["min_ess_bulk"].values)),
         "median_min_ess_tail": float(np.nanmedian(table["min_ess_tail"].values)),

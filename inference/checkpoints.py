@@ -182,6 +182,8 @@ def chunk_tree(chunk: Chunk, config: RunConfig, r: ChunkResult) -> xr.DataTree:
     summary["n_evals"] = ("site", np.asarray(r.n_evals, float))
     summary["wall_time"] = ("site", np.asarray(r.site_time, float) if r.site_time is not None
                             else np.full(n_sites, r.wall_time / max(n_sites, 1)))
+    summary["cpu_time"] = ("site", np.asarray(r.site_cpu, float) if r.site_cpu is not None
+                           else np.full(n_sites, np.nan))
     summary["n_segments"] = ("site", np.asarray(r.n_segments if r.n_segments is not None
                                                 else np.ones(n_sites), int))
     summary["compile_time"] = ("site", np.full(n_sites, r.compile_time))

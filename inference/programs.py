@@ -90,6 +90,7 @@ class ChunkResult:
     compile_time: float      # s, this chunk's compilations
     wall_time: float         # s, this chunk without compilation
     site_time: np.ndarray = None    # (S,) s, each site's share of the sampling time
+    site_cpu: np.ndarray = None     # (S,) s, the same in process CPU time
     n_segments: np.ndarray = None   # (S,) segments of num_samples iterations run
     stop_reason: np.ndarray = None  # (S,) str: converged, budget or init_failed
     diagnostics: tuple | None = None
@@ -256,7 +257,7 @@ def compute_chunk(chunk: Chunk, config: RunConfig) -> ChunkResult:
     its own key, never on which sites share its batch. The predictions and log-likelihood
     at the stored draws are evaluated at the end.
     """
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     module = resolve_model(config.model)
     progs = programs(config)
     compile_time = 0.0
@@ -279,6 +280,8 @@ def compute_chunk(chunk: Chunk, config: RunConfig) -> ChunkResult:
     jax.block_until_ready(tuning)
     # warm-up cost, shared by the real sites
     site_time = np.full(n_pad, (time.perf_counter() - t0 - compile_time) / n_real)
+    # process CPU seconds (compilation taken as one core for its wall time)
+    site_cpu = np.full(n_pad, max(time.process_time() - cpu0 - compile_time, 0.0) / n_real)
 
     reasons = [f"rejected_{name}" for name in REJECTION_BITS]
     totals: dict[str, np.ndarray] = {}
@@ -294,7 +297,7 @@ def compute_chunk(chunk: Chunk, config: RunConfig) -> ChunkResult:
     stride = 1
     rest = smp.num_samples - n_keep * thin
     for j in range(config.max_segments):
-        t_seg = time.perf_counter()
+        t_seg, cpu_seg = time.perf_counter(), time.process_time()
         c_before = compile_time
         if j:  # re-batch the remaining sites
             size = bucket_size(len(active), n_pad)
@@ -354,7 +357,9 @@ def compute_chunk(chunk: Chunk, config: RunConfig) -> ChunkResult:
                 diag_rows[i] = (d.r_hat[r], d.ess_bulk[r], d.ess_tail[r])
         # the segment's cost (checks included, compilation excluded), shared by its sites
         seg_seconds = time.perf_counter() - t_seg - (compile_time - c_before)
+        seg_cpu = max(time.process_time() - cpu_seg - (compile_time - c_before), 0.0)
         site_time[active[real_active]] += seg_seconds / max(real_active.sum(), 1)
+        site_cpu[active[real_active]] += seg_cpu / max(real_active.sum(), 1)
         rows_kept = np.flatnonzero(go_on)
         rows, active = rows_kept, active[rows_kept]
         if not active.size:
@@ -416,6 +421,7 @@ def compute_chunk(chunk: Chunk, config: RunConfig) -> ChunkResult:
                        status=np.asarray(status[:n_real], dtype=str),
                        rejected_fraction=rejected[:n_real],
                        compile_time=compile_time, wall_time=max(wall, 0.0),
-                       site_time=site_time[:n_real], n_segments=n_segments[:n_real],
+                       site_time=site_time[:n_real], site_cpu=site_cpu[:n_real],
+                       n_segments=n_segments[:n_real],
                        stop_reason=np.asarray(stop_reason[:n_real], dtype=str),
                        diagnostics=diagnostics)

@@ -73,6 +73,9 @@ SITE_TABLE: dict[str, Variable] = {
     "wall_time": Variable(("site",), "s", "sampling wall time without compilation: the"
                           " site's share of the warm-up and of each segment it ran (a"
                           " segment's time divided by the sites in it)"),
+    "cpu_time": Variable(("site",), "s", "sampling CPU time (core-seconds) shared the same"
+                         " way as wall_time: the process's CPU time, so exact with one worker"
+                         " and an upper bound when worker threads share the process"),
     "compile_time": Variable(("site",), "s", "compilation time of the site's chunk"),
     "n_segments": Variable(("site",), "1", "segments of num_samples iterations drawn after"
                            " warm-up (1 for a fixed budget)"),

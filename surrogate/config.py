@@ -190,6 +190,14 @@ class CalibrationConfig(_Section):
     likelihood: str = "lognormal"
     rhat_max: float = Field(1.5, ge=1.0)
     """Sites with a larger max R-hat are not used to train the network."""
+    ess_min: float = Field(0.0, ge=0.0)
+    """Sites whose smallest bulk or tail ESS is below this are not used to train the
+    network (400 with ``rhat_max`` 1.01: Vehtari et al. 2021's strict criterion)."""
+    max_segments: int | None = Field(None, ge=1)
+    """Run until converged: after the warm-up, up to this many segments of
+    ``num_samples`` iterations per site, each site stopping once max R-hat <= ``rhat_max``
+    and min bulk/tail ESS >= ``ess_min`` (:class:`inference.Convergence`); None: one
+    segment (a fixed budget)."""
     nse_min: float = Field(0.0, le=1.0)
     """Sites with a smaller (or equal) NSE are not used to train the network."""
     space: dict[str, str] = Field(default_factory=dict)
@@ -214,7 +222,17 @@ class CalibrationConfig(_Section):
     @model_validator(mode="after")
     def _sampler_builds(self) -> CalibrationConfig:
         smp = sampler_config(self.model_dump())  # the sampler's own checks
-        from inference import RunConfig, get_likelihood
+        from inference import Convergence, RunConfig, get_likelihood
+
+        if self.max_segments is not None:  # the criterion's own checks (ESS reachable)
+            try:
+                RunConfig(model=model_names()[0], sampler=smp,
+                          likelihood=get_likelihood(self.likelihood),
+                          num_chains=self.num_chains, num_draws=self.num_draws,
+                          convergence=Convergence(self.rhat_max, self.ess_min, self.ess_min,
+                                                  self.max_segments))
+            except ValueError as err:
+                raise ValueError(f"calibration: {err}") from None
 
         for model, space in self.space.items():
             try:

@@ -119,8 +119,10 @@ def _changed_keys(old: dict, new: dict) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
-_SCREENING = ("rhat_max", "nse_min")
-"""Calibration keys that only change which sites are kept: the chains are resumed."""
+_SCREENING = ("rhat_max", "ess_min", "nse_min")
+"""Calibration keys that only change which sites are kept (the chains are resumed) -- for a
+fixed budget; run until converged (``max_segments``), R-hat and ESS decide when a site stops,
+so they change the chains."""
 _NOT_RESULTS = ("chunk_size",)
 """Calibration keys that do not change any number (``run_sites``: batching only)."""
 
@@ -156,7 +158,8 @@ def stage_plan(cfg: dict) -> dict[str, dict]:
 
     add("data", {"data": cfg["data"], "seed": cfg["seed"], "files": _input_files(cfg)}, [])
     cal = {k: v for k, v in cfg["calibration"].items() if k not in _NOT_RESULTS}
-    core = {k: v for k, v in cal.items() if k not in _SCREENING}
+    screening = _SCREENING if cal.get("max_segments") is None else ("nse_min",)
+    core = {k: v for k, v in cal.items() if k not in screening}
     for m in cfg["models"]:
         inputs = {"model": m, "seed": cfg["seed"], "calibration": _model_calibration(cal, m)}
         add(f"calibrate_{m}", inputs, ["data"],
@@ -327,6 +330,17 @@ def _world(cfg: dict, out: Path):
                          size=d["size"], out_dir=out / "data", noise_sd=d["noise_sd"])
 
 
+def convergence_config(calibration: dict):
+    """The run-until-converged criterion of ``calibration`` (None for a fixed budget)."""
+    from inference import Convergence
+
+    if calibration.get("max_segments") is None:
+        return None
+    return Convergence(rhat_max=calibration["rhat_max"], ess_bulk_min=calibration["ess_min"],
+                       ess_tail_min=calibration["ess_min"],
+                       max_segments=calibration["max_segments"])
+
+
 def _calibrate(cfg: dict, out: Path, world, model: str, *, overwrite: bool = False):
     from inference import run_sites
 
@@ -335,7 +349,8 @@ def _calibrate(cfg: dict, out: Path, world, model: str, *, overwrite: bool = Fal
                      output_dir=out / "calibration" / model, likelihood=c["likelihood"],
                      num_chains=c["num_chains"], seed=cfg["seed"], num_draws=c["num_draws"],
                      chunk_size=c["chunk_size"], invalid="skip", rhat_max=c["rhat_max"],
-                     nse_min=c["nse_min"], overwrite=overwrite,
+                     nse_min=c["nse_min"], ess_min=c.get("ess_min", 0.0),
+                     convergence=convergence_config(c), overwrite=overwrite,
                      space=c.get("space", {}).get(model)).table
 
 
