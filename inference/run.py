@@ -45,6 +45,7 @@ from inference.checkpoints import (
     write_atomic,
     write_table,
 )
+from inference.compilation import enable_compilation_cache
 from inference.config import (
     RunConfig,
     RunConfigError,
@@ -137,7 +138,7 @@ def run_sites(profiles: xr.Dataset, forcing, model: str = "clm5", sampler="am", 
               max_init_tries: int = 100, max_chunks: int | None = None,
               on_chunk_done: Callable[[dict], None] | None = None,
               overwrite: bool = False, rhat_max: float = DEFAULT_RHAT_MAX,
-              nse_min: float = DEFAULT_NSE_MIN) -> SiteRun:
+              nse_min: float = DEFAULT_NSE_MIN, compilation_cache: bool = True) -> SiteRun:
     """Calibrate every site: all sites x chains batched, chunked, checkpointed, resumable.
 
     Args:
@@ -173,6 +174,10 @@ def run_sites(profiles: xr.Dataset, forcing, model: str = "clm5", sampler="am", 
         overwrite: discard existing checkpoints in ``output_dir``.
         rhat_max: screening threshold on R-hat for the table's ``kept`` flag.
         nse_min: screening threshold on NSE for ``kept``.
+        compilation_cache: turn on JAX's persistent compilation cache
+            (:func:`inference.enable_compilation_cache`; folder from ``$SOCMC_JAX_CACHE``,
+            ``off`` there disables it), so a second process loads the programs instead of
+            compiling them. False leaves JAX's settings alone.
 
     Returns:
         SiteRun.
@@ -191,6 +196,8 @@ def run_sites(profiles: xr.Dataset, forcing, model: str = "clm5", sampler="am", 
         raise RunConfigError(f"invalid must be 'raise' or 'skip', got {invalid!r}")
     lik = get_likelihood(likelihood)
     smp = get_sampler(sampler)
+    if compilation_cache:
+        enable_compilation_cache()
     name = model_name(model)
     module = resolve_model(name)
     config = RunConfig(model=name, sampler=smp, likelihood=lik, num_chains=num_chains,
