@@ -107,3 +107,17 @@ def test_model_gradients_equal_the_plain_rule(name, monkeypatch):
     scale = np.abs(grad_old[ok]).max(axis=1, keepdims=True)
     np.testing.assert_allclose(grad[ok], grad_old[ok], rtol=1e-9, atol=0)
     assert np.all(np.abs(grad[ok] - grad_old[ok]) <= 1e-12 * scale)
+
+
+def test_observation_interval_search_matches_numpy():
+    """The observation operator's node search (``method="compare_all"``) equals NumPy's."""
+    from socmodels import layers, observe
+
+    z = np.concatenate([layers.zsoi, layers.zisoi[:-1], [0.0, 0.004, 8.5, layers.COLUMN_DEPTH],
+                        np.random.default_rng(2).uniform(0.0, layers.COLUMN_DEPTH, 50)])
+    y = np.exp(-layers.zsoi) * 1e4 + 50.0
+    got = np.asarray(observe(jnp.asarray(y), jnp.asarray(z)))
+    from scipy.interpolate import PchipInterpolator
+
+    zc = np.clip(z, layers.zsoi[0], layers.zsoi[-1])
+    np.testing.assert_allclose(got, PchipInterpolator(layers.zsoi, y)(zc), rtol=1e-12)
