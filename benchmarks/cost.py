@@ -10,11 +10,14 @@ re-measured are kept, so the parts can be run one at a time on a shared machine)
   the runner (``inference.log_density``, logit space, lognormal likelihood, 5 layers).
   ``old`` is the plain autodiff rule of the modifier means
   (``socmodels.processes._modifier_means.fun``), ``new`` the custom JVP, measured in the same
-  process over the same inputs; ``ratio`` = gradient / forward time.
-* ``compile``: compilation seconds of the runner's programs (``init``, ``warmup``,
-  ``segment``, ``finish`` of ``inference.programs.programs(config)``, each lowering +
-  compiling, as the runner reports it) for AM and NUTS per model, in a first process
-  (empty persistent cache) and in a second process (same cache).
+  process over the same inputs; ``ratio`` = gradient / forward time; ``xla_estimate``: the
+  compiled programs' temporary memory, bytes accessed and flops (XLA's cost analysis, not
+  affected by the machine's load).
+* ``compile``: seconds to build the runner's programs (``init``, ``warmup``, ``segment``,
+  ``finish`` of ``inference.programs.programs(config)``): ``*_lower`` (tracing + lowering,
+  never cached across processes) and ``*_compile`` (XLA, or loading from the persistent
+  cache), for AM and NUTS per model, in a first process (empty cache) and in a second
+  process (same cache). The runner reports their sum as ``compile_time``.
 * ``share``: the AM runner's time per chain-iteration: the compiled segment program vs the
   same number of bare vmapped log-density evaluations (sites x chains points per step);
   ``model_share`` = bare / segment.
@@ -63,6 +66,15 @@ def _time(fn, *args, repeats: int) -> float:
         jax.block_until_ready(fn(*args))
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def _static_cost(compiled) -> dict:
+    """XLA's own (load-independent) estimate: temporary buffers, bytes accessed, flops."""
+    ca = compiled.cost_analysis()
+    ca = ca[0] if isinstance(ca, (list, tuple)) else ca
+    return {"temp_mb": compiled.memory_analysis().temp_size_in_bytes / 1e6,
+            "bytes_accessed_mb": float(ca.get("bytes accessed", np.nan)) / 1e6,
+            "mflops": float(ca.get("flops", np.nan)) / 1e6}
 
 
 def _site_batch(name: str, b: int):
@@ -118,6 +130,7 @@ def part_vjp(quick: bool) -> dict:
                             fns["forward"] = jax.jit(jax.vmap(f)).lower(arg, sites).compile()
                     finally:
                         processes._modifier_means = new_rule
+                static = {k: _static_cost(fn) for k, fn in fns.items()}
                 np.testing.assert_allclose(np.asarray(fns["new"](arg, sites)),
                                            np.asarray(fns["old"](arg, sites)), rtol=1e-9)
                 reps = 10 if b <= 1024 else 4
@@ -130,7 +143,8 @@ def part_vjp(quick: bool) -> dict:
                 entry[label] = {
                     "forward_us": t["forward"] / b * 1e6,
                     "grad_old_us": t["old"] / b * 1e6, "grad_new_us": t["new"] / b * 1e6,
-                    "ratio_old": t["old"] / t["forward"], "ratio_new": t["new"] / t["forward"]}
+                    "ratio_old": t["old"] / t["forward"], "ratio_new": t["new"] / t["forward"],
+                    "xla_estimate": static}
             res[str(b)] = entry
             print(name, b, json.dumps(entry), _load(), file=sys.stderr, flush=True)
         out["models"][name] = res
@@ -161,12 +175,27 @@ progs = programs(cfg)
 sites, ids = prepare_sites(Chunk(prof, forcing, pad_to=4), resolve_model(model))
 key = jnp.asarray(site_keys(0, ids))
 s = {}
-(st, ok, tries), s["init"] = progs.call("init", sites, key)
-(st, tun), s["warmup"] = progs.call("warmup", sites, st, _segment_keys(key, 0))
-(st, draws, info), s["segment"] = progs.call("segment", sites, st, tun, _segment_keys(key, 1),
-                                             num_steps=cfg.n_keep * cfg.thin, thin=cfg.thin)
-_, s["finish"] = progs.call("finish", sites, jnp.asarray(draws), key)
-s["total"] = sum(s.values())
+
+
+def call(name, *args, **static):
+    # lowering (tracing) and XLA compilation timed apart; the runner's Programs.call does
+    # both in one (programs(cfg)._jitted are the jitted programs it compiles)
+    t0 = time.perf_counter()
+    lowered = progs._jitted[name].lower(*args, **static)
+    t1 = time.perf_counter()
+    exe = lowered.compile()
+    s[name + "_lower"], s[name + "_compile"] = t1 - t0, time.perf_counter() - t1
+    return exe(*args)
+
+
+st, ok, tries = call("init", sites, key)
+st, tun = call("warmup", sites, st, _segment_keys(key, 0))
+st, draws, info = call("segment", sites, st, tun, _segment_keys(key, 1),
+                       num_steps=cfg.n_keep * cfg.thin, thin=cfg.thin)
+call("finish", sites, jnp.asarray(draws), key)
+s["lower_total"] = sum(v for k, v in s.items() if k.endswith("_lower"))
+s["compile_total"] = sum(v for k, v in s.items() if k.endswith("_compile"))
+s["total"] = s["lower_total"] + s["compile_total"]
 s["process_wall"] = time.perf_counter() - t_start
 print(json.dumps({"folder": str(folder), **s}))
 """
