@@ -22,6 +22,7 @@ import socmodels  # noqa: F401  (enables float64)
 from inference import am
 from inference.checkpoints import CorruptCheckpointWarning
 from inference.compare import compare_methods
+from inference.compilation import enable_compilation_cache
 from inference.convergence import Convergence
 from inference.diagnostics import dashboard, nse, screen, summarize
 from inference.kernels import AdaptiveMetropolis, AMSamplerState
@@ -77,7 +78,7 @@ __all__ = [
     "get_sampler", "register_sampler", "sampler_core", "sampler_from_budget", "SamplerCore",
     "run_sites", "Convergence", "run_chunk", "run_chunk_to_file", "RunConfig", "Chunk", "SiteRun",
     "RunConfigError", "completed_sites", "load_site", "load_site_table",
-    "CorruptCheckpointWarning",
+    "CorruptCheckpointWarning", "enable_compilation_cache",
     "summarize", "nse", "screen", "dashboard",
     "recovery", "recovery_experiment", "compare_methods",
     "WelfordState", "welford_init", "welford_update", "welford_covariance",

@@ -45,6 +45,7 @@ from inference.checkpoints import (
     write_atomic,
     write_table,
 )
+from inference.compilation import enable_compilation_cache
 from inference.config import (
     RunConfig,
     RunConfigError,
@@ -139,7 +140,8 @@ def run_sites(profiles: xr.Dataset, forcing, model: str = "clm5", sampler="am", 
               on_chunk_done: Callable[[dict], None] | None = None,
               overwrite: bool = False, convergence: Convergence | None = None,
               rhat_max: float | None = None, nse_min: float = DEFAULT_NSE_MIN,
-              ess_min: float | None = None, space: str | None = None) -> SiteRun:
+              ess_min: float | None = None, space: str | None = None,
+              compilation_cache: bool = True) -> SiteRun:
     """Calibrate every site: all sites x chains batched, chunked, checkpointed, resumable.
 
     Args:
@@ -190,6 +192,10 @@ def run_sites(profiles: xr.Dataset, forcing, model: str = "clm5", sampler="am", 
             onto the box: same posterior, no walls along the mapped coordinates; it needs a
             sampler whose own space is not ``"unit"``. Results (``u``, ``mean_unit``,
             physical draws) are reported the same way in every space.
+        compilation_cache: turn on JAX's persistent compilation cache
+            (:func:`inference.enable_compilation_cache`; folder from ``$SOCMC_JAX_CACHE``,
+            ``off`` there disables it), so a second process loads the programs instead of
+            compiling them. False leaves JAX's settings alone.
 
     Returns:
         SiteRun.
@@ -208,6 +214,8 @@ def run_sites(profiles: xr.Dataset, forcing, model: str = "clm5", sampler="am", 
         raise RunConfigError(f"invalid must be 'raise' or 'skip', got {invalid!r}")
     lik = get_likelihood(likelihood)
     smp = get_sampler(sampler)
+    if compilation_cache:
+        enable_compilation_cache()
     name = model_name(model)
     module = resolve_model(name)
     config = RunConfig(model=name, sampler=smp, likelihood=lik, num_chains=num_chains,

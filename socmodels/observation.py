@@ -74,7 +74,10 @@ def observe(values, depths):
     z = jnp.asarray(depths, dtype=y.dtype)
     d = pchip_slopes(y)
     zc = jnp.clip(z, _X[0], _X[-1])
-    k = jnp.clip(jnp.searchsorted(_X, zc, side="right") - 1, 0, _X.shape[0] - 2)
+    # compare_all: 20 nodes, a few depths -- one fused comparison instead of a loop (the
+    # default "scan" method costs ~10 % of a CLM5 log density under vmap); same indices
+    k = jnp.clip(jnp.searchsorted(_X, zc, side="right", method="compare_all") - 1, 0,
+                 _X.shape[0] - 2)
     h = _H[k]
     t = (zc - _X[k]) / h
     t2, t3 = t * t, t * t * t

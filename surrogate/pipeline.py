@@ -38,41 +38,10 @@ from surrogate.plausibility import (
 )
 
 __all__ = ["PRESETS", "load_config", "run_pipeline", "ConfigError", "stage_plan",
-           "enable_compilation_cache", "plausibility_flags", "GLOBAL_STOCK_RANGE_PGC",
+           "plausibility_flags", "GLOBAL_STOCK_RANGE_PGC",
            "MIN_FEASIBLE_FRACTION"]
 
 STAGE_DIR = "stages"
-
-
-def enable_compilation_cache(path: str | Path | None = None) -> Path | None:
-    """Turn on JAX's persistent compilation cache, shared by every stage and process.
-
-    The cache lives in ``$SOCMC_CACHE/jax`` (default ``$XDG_CACHE_HOME/socmc/jax``, i.e.
-    ``~/.cache/socmc/jax``); ``SOCMC_CACHE=off`` disables it. Programs that take 0.5 s or
-    more to compile are cached whatever their size, so the CPU programs of the samplers, the
-    steady states and the network are compiled once per machine, not once per process.
-
-    Args:
-        path: Cache folder (overrides the environment).
-
-    Returns:
-        The cache folder, or ``None`` when disabled.
-    """
-    root = os.environ.get("SOCMC_CACHE", "")
-    if path is None and root.lower() in ("off", "0", "none", "false"):
-        return None
-    if path is None:
-        base = Path(root) if root else Path(os.environ.get("XDG_CACHE_HOME")
-                                            or Path.home() / ".cache") / "socmc"
-        path = base / "jax"
-    path = Path(path).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
-    return path
 
 
 # ---------------------------------------------------------------------------------------
@@ -436,6 +405,8 @@ def run_pipeline(cfg: dict, *, force: bool = False) -> dict:
     # Written before any work, so the folder always says what is (being) run; the markers
     # of the stages say which configuration each output comes from.
     _write_json(out / "config.json", cfg)
+    from inference import enable_compilation_cache
+
     cache = enable_compilation_cache()
     _log(f"stages to run: {', '.join(todo)}" + (f" (JAX cache {cache})" if cache else ""))
     for sub in ("network", "maps", "figures", "calibration"):

@@ -1,0 +1,311 @@
+"""Gradient cost and compilation time of the soil models and the runner (issue 9, item 4).
+
+Prints one JSON object (``--out FILE`` also writes it; existing parts of FILE that were not
+re-measured are kept, so the parts can be run one at a time on a shared machine). Parts:
+
+* ``vjp``: forward vs reverse-mode gradient time per site, CLM5 and COMPAS, at batch
+  256, 1,024 and 4,096 (``--quick``: 256 and 1,024), jit + vmap over distinct parameter
+  sets, after warm-up, min over interleaved repeats. Two scalars are differentiated: a
+  steady-state objective (sum of log SOC per layer + log stock) and the site log density of
+  the runner (``inference.log_density``, logit space, lognormal likelihood, 5 layers).
+  ``old`` is the plain autodiff rule of the modifier means
+  (``socmodels.processes._modifier_means.fun``), ``new`` the custom JVP, measured in the same
+  process over the same inputs; ``ratio`` = gradient / forward time; ``xla_estimate``: the
+  compiled programs' temporary memory, bytes accessed and flops (XLA's cost analysis, not
+  affected by the machine's load).
+* ``compile``: seconds to build the runner's programs (``init``, ``warmup``, ``segment``,
+  ``finish`` of ``inference.programs.programs(config)``): ``*_lower`` (tracing + lowering,
+  never cached across processes) and ``*_compile`` (XLA, or loading from the persistent
+  cache), for AM and NUTS per model, in a first process (empty cache) and in a second
+  process (same cache). The runner reports their sum as ``compile_time``.
+* ``share``: the AM runner's time per chain-iteration: the compiled segment program vs the
+  same number of bare vmapped log-density evaluations (sites x chains points per step);
+  ``model_share`` = bare / segment.
+
+Every part records ``os.getloadavg()`` before and after (the machine is shared).
+
+Usage: ``python benchmarks/cost.py [--quick] [--part vjp|compile|share|all] [--out F]``
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+import inference  # noqa: E402
+from inference.compilation import CACHE_ENV  # noqa: E402
+from socmodels import get_model, processes  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ("clm5", "compas")
+DEPTHS = (0.05, 0.15, 0.3, 0.6, 1.0)
+
+
+def _load() -> list[float]:
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+def _time(fn, *args, repeats: int) -> float:
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _static_cost(compiled) -> dict:
+    """XLA's own (load-independent) estimate: temporary buffers, bytes accessed, flops."""
+    ca = compiled.cost_analysis()
+    ca = ca[0] if isinstance(ca, (list, tuple)) else ca
+    return {"temp_mb": compiled.memory_analysis().temp_size_in_bytes / 1e6,
+            "bytes_accessed_mb": float(ca.get("bytes accessed", np.nan)) / 1e6,
+            "mflops": float(ca.get("flops", np.nan)) / 1e6}
+
+
+def _site_batch(name: str, b: int):
+    """``b`` synthetic sites' SiteData (distinct forcings and observations) and positions."""
+    from inference.sites import SiteData
+    from inference.testing import example_forcing
+
+    mod = get_model(name)
+    n_forcing = min(b, 64)
+    forcing = example_forcing(n_forcing, seed=0)
+    prep = jax.vmap(mod.prepare)(forcing)
+    idx = np.arange(b) % n_forcing
+    prep = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a)[idx]), prep)
+    rng = np.random.default_rng(0)
+    u = rng.uniform(0.05, 0.95, (b, len(mod.PARAMETERS)))
+    nl = len(DEPTHS)
+    obs = jnp.asarray(rng.uniform(2e3, 2e4, (b, nl)))
+    depth = jnp.broadcast_to(jnp.asarray(DEPTHS), (b, nl))
+    sites = SiteData(obs, depth, jnp.ones((b, nl), bool), jnp.ones((b, nl)), prep)
+    return mod, sites, jnp.asarray(u)
+
+
+def part_vjp(quick: bool) -> dict:
+    sizes = (256, 1024) if quick else (256, 1024, 4096)
+    rounds = 3 if quick else 5
+    lik = inference.lognormal(0.1)
+    new_rule, old_rule = processes._modifier_means, processes._modifier_means.fun
+    out = {"load_before": _load(), "unit": "microseconds per site", "batches": list(sizes),
+           "models": {}}
+    for name in MODELS:
+        res = {}
+        for b in sizes:
+            mod, sites, u = _site_batch(name, b)
+            x = jnp.log(u) - jnp.log1p(-u)  # logit space, as the runner samples
+            theta = mod.PARAMETERS.to_physical(u)
+
+            def steady(th, site, mod=mod):
+                ss = mod.steady_state(th, site.prepared)
+                return jnp.sum(jnp.log(ss.soc)) + jnp.log(ss.stock)
+
+            def density(xx, site, mod=mod):
+                return inference.log_density(xx, site, model=mod, likelihood=lik,
+                                             space="logit")[0]
+
+            entry = {}
+            for label, f, arg in (("steady_state", steady, theta), ("log_density", density, x)):
+                fns = {}
+                for rule, impl in (("old", old_rule), ("new", new_rule)):
+                    processes._modifier_means = impl
+                    try:  # compiled now, so each variant keeps its rule
+                        fns[rule] = jax.jit(jax.vmap(jax.grad(f))).lower(arg, sites).compile()
+                        if rule == "new":
+                            fns["forward"] = jax.jit(jax.vmap(f)).lower(arg, sites).compile()
+                    finally:
+                        processes._modifier_means = new_rule
+                static = {k: _static_cost(fn) for k, fn in fns.items()}
+                np.testing.assert_allclose(np.asarray(fns["new"](arg, sites)),
+                                           np.asarray(fns["old"](arg, sites)), rtol=1e-9)
+                reps = 10 if b <= 1024 else 4
+                times = {k: [] for k in fns}
+                for _ in range(rounds):  # interleaved: the load changes within the run
+                    for k, fn in fns.items():
+                        jax.block_until_ready(fn(arg, sites))
+                        times[k].append(_time(fn, arg, sites, repeats=reps))
+                t = {k: min(v) for k, v in times.items()}
+                entry[label] = {
+                    "forward_us": t["forward"] / b * 1e6,
+                    "grad_old_us": t["old"] / b * 1e6, "grad_new_us": t["new"] / b * 1e6,
+                    "ratio_old": t["old"] / t["forward"], "ratio_new": t["new"] / t["forward"],
+                    "xla_estimate": static}
+            res[str(b)] = entry
+            print(name, b, json.dumps(entry), _load(), file=sys.stderr, flush=True)
+        out["models"][name] = res
+    out["load_after"] = _load()
+    return out
+
+
+_COMPILE_CHILD = """
+import json, sys, time
+t_start = time.perf_counter()
+import jax.numpy as jnp
+import inference
+from inference.config import RunConfig
+from inference.models import resolve_model
+from inference.programs import Chunk, _segment_keys, prepare_sites, programs
+from inference.sites import read_profiles, site_keys
+from inference.testing import synthetic_sites
+model, sampler = sys.argv[1], sys.argv[2]
+folder = inference.enable_compilation_cache()
+smp = {"am": inference.adaptive_metropolis(num_warmup=20, num_samples=10),
+       "nuts": inference.nuts(num_warmup=5, num_samples=5)}[sampler]
+lik = inference.lognormal(0.1)
+profiles, forcing, _ = synthetic_sites(model, 4, seed=1)
+cfg = RunConfig(model=model, sampler=smp, likelihood=lik, num_chains=2, seed=0, num_draws=5,
+                max_init_tries=100)
+prof, _ = read_profiles(profiles, lik, invalid="raise")
+progs = programs(cfg)
+sites, ids = prepare_sites(Chunk(prof, forcing, pad_to=4), resolve_model(model))
+key = jnp.asarray(site_keys(0, ids))
+s = {}
+
+
+def call(name, *args, **static):
+    # lowering (tracing) and XLA compilation timed apart; the runner's Programs.call does
+    # both in one (programs(cfg)._jitted are the jitted programs it compiles)
+    t0 = time.perf_counter()
+    lowered = progs._jitted[name].lower(*args, **static)
+    t1 = time.perf_counter()
+    exe = lowered.compile()
+    s[name + "_lower"], s[name + "_compile"] = t1 - t0, time.perf_counter() - t1
+    return exe(*args)
+
+
+st, ok, tries = call("init", sites, key)
+st, tun = call("warmup", sites, st, _segment_keys(key, 0))
+st, draws, info = call("segment", sites, st, tun, _segment_keys(key, 1),
+                       num_steps=cfg.n_keep * cfg.thin, thin=cfg.thin)
+call("finish", sites, jnp.asarray(draws), key)
+s["lower_total"] = sum(v for k, v in s.items() if k.endswith("_lower"))
+s["compile_total"] = sum(v for k, v in s.items() if k.endswith("_compile"))
+s["total"] = s["lower_total"] + s["compile_total"]
+s["process_wall"] = time.perf_counter() - t_start
+print(json.dumps({"folder": str(folder), **s}))
+"""
+
+
+def part_compile(quick: bool) -> dict:
+    out = {"load_before": _load(), "unit": "seconds (lowering + compilation)",
+           "chunk": "4 sites x 2 chains", "runs": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in MODELS:
+            for sampler in ("am", "nuts"):
+                env = {**os.environ, CACHE_ENV: str(Path(tmp) / f"{name}-{sampler}"),
+                       "PYTHONPATH": str(ROOT)}
+                entry = {}
+                for label in ("first_process", "second_process"):
+                    r = subprocess.run([sys.executable, "-c", _COMPILE_CHILD, name, sampler],
+                                       env=env, cwd=ROOT, check=True, capture_output=True,
+                                       text=True, timeout=600)
+                    d = json.loads(r.stdout.strip().splitlines()[-1])
+                    d.pop("folder")
+                    entry[label] = {k: round(v, 2) for k, v in d.items()}
+                    entry[label]["load"] = _load()
+                out["runs"][f"{name}/{sampler}"] = entry
+                print(name, sampler, json.dumps(entry), file=sys.stderr, flush=True)
+    out["load_after"] = _load()
+    return out
+
+
+def _share_one(name: str, n_sites: int, n_chains: int, steps: int) -> dict:
+    from inference.config import RunConfig
+    from inference.programs import Chunk, _segment_keys, prepare_sites, programs
+    from inference.sites import read_profiles, site_keys
+    from inference.testing import synthetic_sites
+
+    lik = inference.lognormal(0.1)
+    mod = get_model(name)
+    smp = inference.adaptive_metropolis(num_warmup=50, num_samples=steps)
+    cfg = RunConfig(model=name, sampler=smp, likelihood=lik, num_chains=n_chains, seed=0,
+                    num_draws=steps, max_init_tries=100)
+    profiles, forcing, _ = synthetic_sites(name, n_sites, seed=2)
+    prof, _ = read_profiles(profiles, lik, invalid="raise")
+    progs = programs(cfg)
+    sites, ids = prepare_sites(Chunk(prof, forcing, pad_to=n_sites), mod)
+    key = jnp.asarray(site_keys(0, ids))
+    (st, _, _), _ = progs.call("init", sites, key)
+    (st, tun), _ = progs.call("warmup", sites, st, _segment_keys(key, 0))
+    seg_keys = _segment_keys(key, 1)
+
+    def segment():
+        return progs.call("segment", sites, st, tun, seg_keys, num_steps=steps, thin=1)[0]
+
+    def one(site, xc):
+        return jax.vmap(lambda y: inference.log_density(
+            y, site, model=mod, likelihood=lik, space=cfg.space)[0])(xc)
+
+    @jax.jit
+    def bare(x0):
+        def step(x, k):  # a new point each step, so nothing is hoisted out of the loop
+            lp = jax.vmap(one)(sites, x)
+            return x + 1e-9 * jnp.tanh(jnp.where(jnp.isfinite(lp), lp, 0.0))[..., None], lp
+        return jax.lax.scan(step, x0, jnp.arange(steps))[1]
+
+    x0 = jnp.asarray(st.chains.position)  # (S, C, d): the chains after warm-up
+    jax.block_until_ready(bare(x0))
+    jax.block_until_ready(segment())
+    t_seg, t_bare = [], []
+    for _ in range(3):  # interleaved
+        t_seg.append(_time(segment, repeats=2))
+        t_bare.append(_time(bare, x0, repeats=2))
+    per = n_sites * n_chains * steps
+    return {"segment_us_per_chain_iteration": min(t_seg) / per * 1e6,
+            "bare_log_density_us_per_evaluation": min(t_bare) / per * 1e6,
+            "model_share": min(t_bare) / min(t_seg)}
+
+
+def part_share(quick: bool) -> dict:
+    """AM segment program vs the bare log-density evaluations it makes."""
+    n_sites, n_chains, steps = (16, 3, 200) if quick else (64, 3, 500)
+    out = {"load_before": _load(), "sites": n_sites, "chains": n_chains, "steps": steps,
+           "models": {}}
+    for name in MODELS:
+        out["models"][name] = _share_one(name, n_sites, n_chains, steps)
+        print(name, json.dumps(out["models"][name]), _load(), file=sys.stderr, flush=True)
+    out["load_after"] = _load()
+    return out
+
+
+PARTS = {"vjp": part_vjp, "compile": part_compile, "share": part_share}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller batches and fewer repeats")
+    ap.add_argument("--part", choices=[*PARTS, "all"], default="all")
+    ap.add_argument("--out", type=Path, help="also write (update) this JSON file")
+    args = ap.parse_args()
+    result = {}
+    if args.out and args.out.exists():
+        result = json.loads(args.out.read_text())
+    result.update({"benchmark": "cost", "jax": jax.__version__,
+                   "backend": jax.default_backend(), "cpu_count": os.cpu_count(),
+                   "machine": platform.machine(), "dtype": "float64"})
+    for name in (PARTS if args.part == "all" else [args.part]):
+        result[name] = {"quick": args.quick, **PARTS[name](args.quick)}
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
