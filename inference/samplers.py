@@ -359,18 +359,23 @@ class AMChains:
         chains: per-chain :class:`inference.am.AMState` (leading axis C).
         keys: (C, 2) per-chain keys; step ``i`` of chain ``c`` uses ``fold_in(keys[c], i)``,
             so results do not depend on how the run is cut into segments.
-        iteration: the 0-based index of the next step, a Python int (pytree metadata, not
-            an array): it stays unbatched when the runner vmaps over sites, so the
-            adaptation schedule compiles to real control flow (``lax.cond``) instead of
-            both branches every step; each segment start compiles once.
+        iteration: the 0-based index of the next step while the proposal adapts, a Python
+            int (pytree metadata, not an array): it stays unbatched when the runner vmaps
+            over sites, so the adaptation schedule compiles to real control flow
+            (``lax.cond``) instead of both branches every step. Once adaptation is frozen
+            the schedule no longer depends on the index: ``iteration`` stays at
+            ``num_warmup`` and every later segment reuses one compiled program.
+        step: () int32, the 0-based index of the next step (an array: it only feeds the
+            keys).
     """
 
     chains: am.AMState
     keys: jnp.ndarray
+    step: jnp.ndarray
     iteration: int = 0
 
 
-jax.tree_util.register_dataclass(AMChains, data_fields=["chains", "keys"],
+jax.tree_util.register_dataclass(AMChains, data_fields=["chains", "keys", "step"],
                                  meta_fields=["iteration"])
 
 
@@ -385,7 +390,7 @@ def _am_init(config: AMConfig, logdensity_fn, positions, key) -> AMChains:
     fn, has_aux = _am_density(logdensity_fn)
     chains = jax.vmap(lambda x: am.init(x, fn, initial_step_size=config.initial_step_size,
                                         has_aux=has_aux))(positions)
-    return AMChains(chains, chain_keys(key, positions.shape[0]), 0)
+    return AMChains(chains, chain_keys(key, positions.shape[0]), jnp.zeros((), jnp.int32), 0)
 
 
 def _am_steps(config: AMConfig, logdensity_fn, state: AMChains, num_steps: int, thin: int):
@@ -393,9 +398,17 @@ def _am_steps(config: AMConfig, logdensity_fn, state: AMChains, num_steps: int, 
     fn, has_aux = _am_density(logdensity_fn)
     kernel = am.build_kernel(**config.kernel_options(), has_aux=has_aux)
 
+    start = state.iteration
+    # Frozen adaptation (and no annealed acceptance): the kernel's schedule is the same at
+    # every index >= num_warmup, so it gets the constant num_warmup and the step index
+    # (data) only feeds the keys: one compiled program for every later segment.
+    frozen = (config.freeze_after_warmup and config.acceptance != "annealed"
+              and start >= config.num_warmup)
+
     def step(chains, i):
+        sched = config.num_warmup if frozen else i
         chains, info = jax.vmap(
-            lambda k, st: kernel(random.fold_in(k, i), st, fn, i))(state.keys, chains)
+            lambda k, st: kernel(random.fold_in(k, i), st, fn, sched))(state.keys, chains)
         counts = {"accepted": info.is_accepted.astype(jnp.float64)}
         if has_aux:
             counts.update(_rejection_counts(info.proposal_aux))
@@ -405,17 +418,19 @@ def _am_steps(config: AMConfig, logdensity_fn, state: AMChains, num_steps: int, 
         chains, counts = lax.scan(step, chains, idx)
         return chains, (chains.position, jax.tree_util.tree_map(lambda a: a.sum(0), counts))
 
-    start = state.iteration
     n_blocks = num_steps // thin
-    # step indices are constants (unbatched under vmap): real lax.cond in the schedule
-    idx = jnp.arange(start, start + n_blocks * thin, dtype=jnp.int32).reshape(n_blocks, thin)
+    # adapting: step indices are constants (unbatched under vmap), real lax.cond in the
+    # schedule; frozen: they start at the state's step (data)
+    first = state.step if frozen else start
+    idx = first + jnp.arange(n_blocks * thin, dtype=jnp.int32).reshape(n_blocks, thin)
     chains, (draws, counts) = lax.scan(block, state.chains, idx)
     counts = jax.tree_util.tree_map(lambda a: a.sum(0), counts)
     if num_steps - n_blocks * thin:  # iterations after the last stored draw
-        chains, rest = lax.scan(step, chains, jnp.arange(start + n_blocks * thin,
-                                                         start + num_steps, dtype=jnp.int32))
+        chains, rest = lax.scan(step, chains, first + jnp.arange(n_blocks * thin, num_steps,
+                                                                 dtype=jnp.int32))
         counts = jax.tree_util.tree_map(lambda a, b: a + b.sum(0), counts, rest)
-    new = AMChains(chains, state.keys, start + num_steps)
+    new = AMChains(chains, state.keys, state.step + num_steps,
+                   start if frozen else start + num_steps)
     return new, jnp.swapaxes(draws, 0, 1), counts
 
 

@@ -187,6 +187,9 @@ class CalibrationConfig(_Section):
     """Stored draws per chain (kept iterations are thinned to this many)."""
     chunk_size: int = Field(256, ge=1)
     """Sites per compiled batch and per checkpoint (does not change the results)."""
+    workers: int | None = Field(None, ge=1)
+    """Chunks calibrated at once (threads; XLA runs one CPU program on about one core);
+    None: one per CPU core (``os.cpu_count()``). Does not change the results."""
     likelihood: str = "lognormal"
     rhat_max: float = Field(1.5, ge=1.0)
     """Sites with a larger max R-hat are not used to train the network."""

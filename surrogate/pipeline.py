@@ -92,7 +92,7 @@ _SCREENING = ("rhat_max", "ess_min", "nse_min")
 """Calibration keys that only change which sites are kept (the chains are resumed) -- for a
 fixed budget; run until converged (``max_segments``), R-hat and ESS decide when a site stops,
 so they change the chains."""
-_NOT_RESULTS = ("chunk_size",)
+_NOT_RESULTS = ("chunk_size", "workers")
 """Calibration keys that do not change any number (``run_sites``: batching only)."""
 
 
@@ -317,7 +317,8 @@ def _calibrate(cfg: dict, out: Path, world, model: str, *, overwrite: bool = Fal
     return run_sites(world.profiles, world.forcing, model=model, sampler=sampler_config(c),
                      output_dir=out / "calibration" / model, likelihood=c["likelihood"],
                      num_chains=c["num_chains"], seed=cfg["seed"], num_draws=c["num_draws"],
-                     chunk_size=c["chunk_size"], invalid="skip", rhat_max=c["rhat_max"],
+                     chunk_size=c["chunk_size"], workers=c.get("workers") or os.cpu_count(),
+                     invalid="skip", rhat_max=c["rhat_max"],
                      nse_min=c["nse_min"], ess_min=c.get("ess_min", 0.0),
                      convergence=convergence_config(c), overwrite=overwrite,
                      space=c.get("space", {}).get(model)).table
