@@ -255,6 +255,8 @@ def _portfolio_methods(quick: bool) -> dict:
                500, None, 6),
         "am_feasible": ({"kind": "am", "num_warmup": 20_000 // s, "num_samples": 10_000 // s},
                         4, 500, "feasible", 6),
+        "am_feasible_12": ({"kind": "am", "num_warmup": 20_000 // s,
+                            "num_samples": 10_000 // s}, 4, 500, "feasible", 12),
         "nuts_dense": ({"kind": "nuts_bj", "num_warmup": 500 // s, "num_samples": 250 // s},
                        4, 250 // s, None, 6),
         "chees": ({"kind": "chees", "num_warmup": 500 // s, "num_samples": 250 // s}, 8,

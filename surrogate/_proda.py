@@ -381,9 +381,10 @@ def make_report(cfg: dict, out: Path, world, tables: dict, stages) -> dict:
              f" ({int(world.profiles.sizes['profile'])} profiles, {len(world.grid_cells)} land"
              f" cells). Sampler: {cfg['calibration']['sampler']}"
              f" ({cfg['calibration']['num_warmup']} warm-up + {cfg['calibration']['num_samples']}"
-             f" iterations x {cfg['calibration']['num_chains']} chains), likelihood"
-             f" {cfg['calibration']['likelihood']}. Screening: max R-hat <="
-             f" {cfg['calibration']['rhat_max']} and NSE > {cfg['calibration']['nse_min']}.",
+             f" iterations x {cfg['calibration']['num_chains']} chains"
+             f"{_segments_text(cfg['calibration'])}), likelihood"
+             f" {cfg['calibration']['likelihood']}{_space_text(cfg['calibration'])}."
+             f" Screening: {_screening_text(cfg['calibration'])}.",
              ""]
     if cfg["calibration"]["rhat_max"] > 1.05:
         lines += [f"**Note:** the R-hat threshold ({cfg['calibration']['rhat_max']}) is relaxed"
@@ -474,3 +475,23 @@ def make_report(cfg: dict, out: Path, world, tables: dict, stages) -> dict:
                "kept_sites": {m: r["sites"]["kept"] for m, r in res["models"].items()},
                "flags": flags, "model_comparison": cmp_head}
     return summary
+
+
+def _segments_text(c: dict) -> str:
+    """How long the chains ran (fixed budget or run until converged)."""
+    if c.get("max_segments") is None:
+        return ""
+    return (f"; run until converged: segments of {c['num_samples']} iterations after the"
+            f" warm-up, at most {c['max_segments']}")
+
+
+def _space_text(c: dict) -> str:
+    spaces = c.get("space") or {}
+    return "".join(f"; {m} sampled in its {s} space" for m, s in spaces.items())
+
+
+def _screening_text(c: dict) -> str:
+    """The screening criterion, in words."""
+    ess = f", bulk and tail ESS >= {c['ess_min']:g}" if c.get("ess_min") else ""
+    return f"max split R-hat <= {c['rhat_max']}{ess} and NSE > {c['nse_min']}"
+

@@ -530,8 +530,8 @@ def _site_report(cfg: dict, out: Path, world, tables: dict, stages) -> dict:
              f" ({d['climate']['kind']}) from `{d['climate']['path']}`; network covariates:"
              f" {', '.join(map(str, world.covariates.columns))}. Sampler: {c['sampler']}"
              f" ({c['num_warmup']} warm-up + {c['num_samples']} iterations x"
-             f" {c['num_chains']} chains), likelihood {c['likelihood']}. Screening: max"
-             f" R-hat <= {c['rhat_max']} and NSE > {c['nse_min']}.", "",
+             f" {c['num_chains']} chains{_proda._segments_text(c)}), likelihood {c['likelihood']}"
+             f"{_proda._space_text(c)}. Screening: {_proda._screening_text(c)}.", "",
              f"**Maps and map analyses skipped:** {note}.", ""]
     res: dict = {"models": {}}
     for m in cfg["models"]:
