@@ -248,7 +248,7 @@ def _write_user_data(folder, n_sites=12, seed=1):
         "data: {source: csv, path: profiles.csv, climate: {kind: sites, path: climate.csv},"
         " covariates: covariates.csv, reader: {soc_unit: g/kg}}\n"
         "calibration: {num_warmup: 200, num_samples: 100, num_chains: 2, num_draws: 20,"
-        " chunk_size: 16, rhat_max: 100.0, nse_min: -1000.0}\n"
+        " chunk_size: 16, rhat_max: 100.0, ess_min: 0.0, max_segments: null, nse_min: -1000.0}\n"
         "network: {n_members: 1, max_epochs: 10, patience: 5, hidden: [8],"
         " epochs_per_call: 5, heldout_fraction: 0.25}\n")
 

@@ -51,13 +51,20 @@ def render_block(run: str | Path) -> str:
                 if "n_profiles_kept" in man else "")
              + (f", {man['n_land_cells']} land cells" if "n_land_cells" in man else "")
              + f" at {d['resolution']:g}°, {c['sampler'].upper()} with {c['num_chains']}"
-             f" chains × {iters:,} iterations per site.", "",
+             + (f" chains × {iters:,} iterations per site." if c.get("max_segments") is None
+                else f" chains per site, {c['num_warmup']:,} warm-up iterations, then"
+                f" segments of {c['num_samples']:,} until converged (at most"
+                f" {c['max_segments']})"
+                + "".join(f"; {m.upper()} in its {sp} space"
+                          for m, sp in (c.get("space") or {}).items() if m in models)
+                + "."), "",
              "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(models)]
 
     def row(label, fn):
         lines.append(f"| {label} | " + " | ".join(fn(res["models"][m]) for m in models) + " |")
 
-    row(f"sites kept (max R-hat ≤ {c['rhat_max']:g}, NSE > {c['nse_min']:g})",
+    ess = f", bulk/tail ESS ≥ {c['ess_min']:g}" if c.get("ess_min") else ""
+    row(f"sites kept (max R-hat ≤ {c['rhat_max']:g}{ess}, NSE > {c['nse_min']:g})",
         lambda r: f"{r['sites']['kept']} / {r['sites']['n']}")
     row("median site NSE", lambda r: f"{r['sites']['median_nse']:.2f}")
     row("median site max R-hat", lambda r: f"{r['sites']['median_max_rhat']:.2f}")
