@@ -12,19 +12,20 @@
   1,000 and 10,000 CLM5 sites (chunks of 256; a short sampling budget, since memory does
   not depend on the iteration count), each in a fresh process, with 1 and 2 worker
   threads.
-* ``portfolio`` (``--portfolio MODEL ...``): AM (logit space), NUTS (dense mass), ChEES-HMC
-  and MAMS (``inference.samplers_blackjax``) -- for COMPAS also AM and ChEES in the
-  feasible-box space (``inference.reparam``) -- on the same twin sites (temperate, tropical,
-  permafrost, an 18-layer profile), each warmed up once and then extended segment by segment
-  until the strict criterion (max split R-hat <= 1.01, min bulk and tail ESS >= 400) holds:
-  fraction converged, core-seconds per converged profile (median, p90), evaluations per
-  effective sample, divergences, agreement of posterior means with NUTS.
+* ``portfolio`` (``--portfolio MODEL ...``): AM, NUTS (dense mass), ChEES-HMC -- and, for a
+  model with the ``feasible_parameters`` capability (COMPAS), AM, ChEES and NUTS in its
+  feasible-box space -- on the same 24 twin sites (``inference.testing.twin_sites``: 4 each
+  of temperate, tropical, arid, cold, shallow-bedrock and 18-layer profiles), each through
+  ``run_sites`` with run-until-converged (max split R-hat <= 1.01, min bulk and tail ESS >=
+  400, at most 6 segments): fraction converged (by kind), core-seconds per converged profile
+  (median, p90), evaluations per effective sample, divergences, agreement of posterior means
+  with NUTS. ``benchmarks/results/sampling_portfolio.json`` holds the measured run.
 
 Usage::
 
     python benchmarks/sampling.py            # full (about 15 minutes on 2 cores)
     python benchmarks/sampling.py --quick    # smaller sizes (about 4 minutes)
-    python benchmarks/sampling.py --portfolio clm5 compas [--quick]   # sampler portfolio
+    python benchmarks/sampling.py --portfolio clm5 compas [--methods am ...]   # portfolio
 """
 
 from __future__ import annotations

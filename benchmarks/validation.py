@@ -118,7 +118,6 @@ def _scores(table, tw, draws, sel, model: str, bins, max_draws: int) -> dict:
 
     params = get_model(model).PARAMETERS
     names = list(params.names)
-    lo, hi = np.asarray(params.lower), np.asarray(params.upper)
     idx = np.flatnonzero(sel)
     out: dict = {"n_sites": int(idx.size)}
     if idx.size < 2:
@@ -137,9 +136,10 @@ def _scores(table, tw, draws, sel, model: str, bins, max_draws: int) -> dict:
                                             "p_bonferroni": float(u.p_bonferroni[k]),
                                             "counts": u.counts[k].tolist()}
                                         for k, n in enumerate(names)}}
-    scale = hi - lo
-    q05 = (np.asarray(sub["q05"].values) - lo) / scale
-    q95 = (np.asarray(sub["q95"].values) - lo) / scale
+    # quantiles map to the unit cube through the parameters' own transform (log-scale ones
+    # included): quantiles are preserved by a monotone map
+    q05 = np.asarray(params.to_unit(np.asarray(sub["q05"].values)))
+    q95 = np.asarray(params.to_unit(np.asarray(sub["q95"].values)))
     cov = interval_coverage(q05, q95, tw.truth_unit[idx], level=0.9)
     out["coverage90"] = {
         "band_95": [float(np.nanmin(cov.band_low)), float(np.nanmax(cov.band_high))],
