@@ -111,10 +111,16 @@ def test_stage_plan_follows_the_changes():
     every_cal = {"calibrate_clm5", "calibrate_compas"}
     every_net = {"network_clm5", "network_compas"}
     assert rerun(calibration={"num_samples": 401}) == every_cal | every_net | later
-    # a per-model sampler space reruns that model's chains only; an empty mapping nothing
-    assert rerun(calibration={"space": {}}) == set()
-    assert rerun(calibration={"space": {"compas": "feasible"}}) == {
-        "calibrate_compas", "network_compas"} | later
+    # a per-model sampler space reruns that model's chains only (the default samples COMPAS
+    # in its feasible space; the same mapping given again changes nothing)
+    assert cfg["calibration"]["space"] == {"compas": "feasible"}
+    assert rerun(calibration={"space": {"compas": "feasible"}}) == set()
+    assert rerun(calibration={"space": {}}) == {"calibrate_compas", "network_compas"} | later
+    # run until converged: the criterion decides when chains stop, so it redoes them
+    assert rerun(calibration={"max_segments": 3}) == every_cal | every_net | later
+    conv = _changed(cfg, calibration={"max_segments": 3})
+    assert stage_plan(_changed(conv, calibration={"rhat_max": 1.05}))["calibrate_clm5"][
+        "core"] != stage_plan(conv)["calibrate_clm5"]["core"]
     assert rerun(data={"noise_sd": 0.3}) == {"data"} | every_cal | every_net | later
     # the chains are redone for a sampler change, reused for a screening change
     assert stage_plan(_changed(cfg, calibration={"num_samples": 401}))["calibrate_clm5"][
