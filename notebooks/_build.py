@@ -365,7 +365,7 @@ NOTEBOOKS["02_many_sites.ipynb"] = [
         RESOLUTION, N_PROFILES = 20.0, 24
         WARMUP, SAMPLES, N_CHAINS, N_DRAWS = 300, 300, 2, 50
         OUT = Path(tempfile.mkdtemp(prefix="socmc_02_"))
-    else:       # the pipeline's default world and budget (run until converged: tens of minutes on 2 cores)
+    else:       # the default world, a fixed budget (tens of minutes on 2 cores)
         RESOLUTION, N_PROFILES = 4.0, 240
         WARMUP, SAMPLES, N_CHAINS, N_DRAWS = 10_000, 10_000, 3, 200
         OUT = Path("_out") / "02_many_sites"
@@ -564,7 +564,8 @@ NOTEBOOKS["03_proda.ipynb"] = [
 
     The same numbers are in `report.md`. With the small settings (the `tiny` preset, shrunk
     further) the chains are far too short and the network tiny, so the numbers only show the
-    plumbing; the default preset (run until converged) took 38 minutes on a busy 2-core machine, `paper` needs a cluster.
+    plumbing; the default preset (run until converged) took 38 minutes on a busy 2-core
+    machine, `paper` needs a cluster.
     """),
     params("""
     if SMALL:   # the "tiny" preset, shrunk further (a smoke run: the numbers are meaningless)
