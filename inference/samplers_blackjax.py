@@ -31,7 +31,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import blackjax
 import jax
@@ -39,16 +39,10 @@ import jax.numpy as jnp
 import optax
 from blackjax.mcmc import adjusted_mclmc_dynamic, dynamic_hmc
 
+from inference.samplers import SamplerCore  # the one contract type
+
 __all__ = ["ChEESConfig", "MAMSConfig", "NUTSBlackJAXConfig", "SamplerCore", "CORES",
            "register_all", "get_core"]
-
-
-class SamplerCore(NamedTuple):
-    """The functional core of a sampler (see the module docstring)."""
-
-    init: Callable
-    warmup: Callable
-    run_segment: Callable
 
 
 class _Config:
@@ -355,7 +349,7 @@ def register_all(register: Callable | None = None) -> None:
             ``inference.samplers.register_sampler`` (the runner's registry).
     """
     if register is None:
-        from inference.samplers import register_sampler as register  # runner's registry
+        from inference.samplers import register_sampler as register
     for kind, (cfg, core) in CORES.items():
         register(kind, cfg, core)
 
