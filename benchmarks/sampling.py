@@ -191,7 +191,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller sizes")
     ap.add_argument("--portfolio", nargs="+", metavar="MODEL",
                     help="only the sampler portfolio (run-until-converged) for these models")
-    ap.add_argument("--methods", nargs="+", help="portfolio runs to include: am nuts_dense"
+    ap.add_argument("--methods", nargs="+", help="portfolio runs to include: am am_readapt"
+                    " am_feasible_readapt nuts_dense"
                     " chees chees_feasible nuts_dense_feasible")
     ap.add_argument("--memory-child", nargs=4, metavar=("MODEL", "N", "WORKERS", "DIR"),
                     help=argparse.SUPPRESS)
@@ -252,12 +253,32 @@ def _portfolio_methods(quick: bool) -> dict:
     """name -> (sampler spec, chains, stored draws per chain, space, max segments)."""
     s = 2 if quick else 1
     return {
-        "am": ({"kind": "am", "num_warmup": 20_000 // s, "num_samples": 10_000 // s}, 4,
-               500, None, 6),
-        "am_feasible": ({"kind": "am", "num_warmup": 20_000 // s, "num_samples": 10_000 // s},
-                        4, 500, "feasible", 6),
+        # the "am" preset adapts between segments; these are Haario's frozen AM
+        "am": ({"kind": "am", "num_warmup": 20_000 // s, "num_samples": 10_000 // s,
+                "adapt_between_segments": False}, 4, 500, None, 6),
+        "am_feasible": ({"kind": "am", "num_warmup": 20_000 // s, "num_samples": 10_000 // s,
+                         "adapt_between_segments": False}, 4, 500, "feasible", 6),
+        "am_readapt": ({"kind": "am", "num_warmup": 20_000 // s, "num_samples": 10_000 // s,
+                        "adapt_between_segments": True}, 4, 500, None, 6),
+        "am_readapt_12": ({"kind": "am", "num_warmup": 20_000 // s,
+                           "num_samples": 10_000 // s, "adapt_between_segments": True}, 4,
+                          500, None, 12),
+        "am_feasible_readapt": ({"kind": "am", "num_warmup": 20_000 // s,
+                                 "num_samples": 10_000 // s, "adapt_between_segments": True},
+                                4, 500, "feasible", 6),
+        "am_feasible_readapt_12": ({"kind": "am", "num_warmup": 20_000 // s,
+                                    "num_samples": 10_000 // s,
+                                    "adapt_between_segments": True}, 4, 500, "feasible", 12),
+        "am_feasible_readapt_w10": ({"kind": "am", "num_warmup": 10_000 // s,
+                                     "num_samples": 10_000 // s,
+                                     "adapt_between_segments": True}, 4, 500, "feasible", 12),
+        "am_feasible_readapt_w10_s5": ({"kind": "am", "num_warmup": 10_000 // s,
+                                        "num_samples": 5_000 // s,
+                                        "adapt_between_segments": True}, 4, 500, "feasible",
+                                       24),
         "am_feasible_12": ({"kind": "am", "num_warmup": 20_000 // s,
-                            "num_samples": 10_000 // s}, 4, 500, "feasible", 12),
+                            "num_samples": 10_000 // s, "adapt_between_segments": False}, 4,
+                           500, "feasible", 12),
         "nuts_dense": ({"kind": "nuts_bj", "num_warmup": 500 // s, "num_samples": 250 // s},
                        4, 250 // s, None, 6),
         "chees": ({"kind": "chees", "num_warmup": 500 // s, "num_samples": 250 // s}, 8,

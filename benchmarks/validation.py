@@ -46,15 +46,27 @@ RESULTS = Path(__file__).resolve().parent / "results"
 STRICT_RHAT, STRICT_ESS = 1.01, 400.0
 
 
-def _sampler(name: str, warmup: int, samples: int):
+def _sampler(name: str, warmup: int, samples: int, options=None):
     from inference.samplers import get_sampler
 
-    return get_sampler({"kind": name, "num_warmup": warmup, "num_samples": samples})
+    return get_sampler({"kind": name, "num_warmup": warmup, "num_samples": samples,
+                        **(options or {})})
+
+
+def _options(pairs) -> dict:
+    """``["key=json value", ...]`` -> dict (``adapt_between_segments=true``)."""
+    out = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--option {pair!r}: expected KEY=VALUE")
+        out[key] = json.loads(value)
+    return out
 
 
 def fit(tw, model: str, sampler: str, *, output_dir, warmup: int, samples: int,
         segments: int, chains: int, seed: int, space, fixed_budget: bool, workers: int,
-        likelihood):
+        likelihood, options=None):
     """The one call of :func:`inference.run_sites`; returns ``(SiteRun, notes)``."""
     import inference
 
@@ -72,7 +84,7 @@ def fit(tw, model: str, sampler: str, *, output_dir, warmup: int, samples: int,
     kwargs["space"] = space
     n = tw.profiles.sizes["profile"]
     run = inference.run_sites(
-        tw.profiles, tw.forcing, model, _sampler(sampler, warmup, budget),
+        tw.profiles, tw.forcing, model, _sampler(sampler, warmup, budget, options),
         output_dir=output_dir, likelihood=likelihood, num_chains=chains, seed=seed,
         num_draws=min(budget, 1_000), chunk_size=-(-n // workers), workers=workers,
         progress=False, overwrite=True, **kwargs)
@@ -179,6 +191,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--max-draws", type=int, default=99, help="SBC draws per site (L)")
     ap.add_argument("--fixed-budget", action="store_true",
                     help="no run-until-converged: segments x samples iterations per chain")
+    ap.add_argument("--option", action="append", metavar="KEY=VALUE",
+                    help="sampler option, value in JSON (e.g. adapt_between_segments=true)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 6 sites, 100 warm-up, 2 segments of 100, 4 chains")
     ap.add_argument("--output-dir", default=None, help="keep the run here (default: temp)")
@@ -211,7 +225,7 @@ def main(argv=None) -> dict:
                          warmup=args.warmup, samples=args.samples, segments=args.segments,
                          chains=args.chains, seed=args.seed, space=args.space,
                          fixed_budget=args.fixed_budget, workers=args.workers,
-                         likelihood=lik)
+                         likelihood=lik, options=_options(args.option))
         res["run"] = {"seconds": time.perf_counter() - t0, **notes}
         table = run.table
         ids = [str(s) for s in np.asarray(table["site"].values)]

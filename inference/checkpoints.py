@@ -173,6 +173,9 @@ def chunk_tree(chunk: Chunk, config: RunConfig, r: ChunkResult) -> xr.DataTree:
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows of failed sites
         summary["mean_unit"] = (("site", "parameter"), np.nanmean(r.u, axis=(1, 2))
                                 if n_sites else np.zeros((0, len(params))))
+        flat_u = np.asarray(r.u, float).reshape(n_sites, -1, len(params))
+        summary["sd_unit"] = (("site", "parameter"), np.nanstd(flat_u, axis=1, ddof=1)
+                              if n_sites else np.zeros((0, len(params))))
     acc = np.asarray(r.acceptance, float)
     summary["acceptance_rate"] = ("site", acc.mean(axis=1))
     summary["chain_acceptance_rate"] = (("site", "chain"), acc)

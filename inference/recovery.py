@@ -94,11 +94,17 @@ def recovery(table: xr.Dataset, truth, *, model: str, threshold: float = 0.5,
         raise KeyError(f"no truth for sites {missing[:5]}")
     tv = np.asarray(true.values)[[truth_str[s] for s in site_str]]
     scale = hi - lo
-    tu = (tv - lo) / scale
-    mu = (np.asarray(t["mean"].values) - lo) / scale
-    sd = np.asarray(t["sd"].values) / scale
-    q05 = (np.asarray(t["q05"].values) - lo) / scale
-    q95 = (np.asarray(t["q95"].values) - lo) / scale
+    # the unit cube of each parameter's own prior (log-scale parameters included):
+    # quantiles map exactly through the monotone to_unit; mean and sd of u come from the
+    # table (tables without sd_unit, written before it existed: the linear map)
+    to_unit = lambda a: np.asarray(params.to_unit(np.asarray(a, float)))  # noqa: E731
+    tu = to_unit(tv)
+    mu = (np.asarray(t["mean_unit"].values) if "mean_unit" in t
+          else (np.asarray(t["mean"].values) - lo) / scale)
+    sd = (np.asarray(t["sd_unit"].values) if "sd_unit" in t
+          else np.asarray(t["sd"].values) / scale)
+    q05 = to_unit(t["q05"].values)
+    q95 = to_unit(t["q95"].values)
     with np.errstate(invalid="ignore", divide="ignore"):
         r2 = nse(mu.T, tu.T)  # R^2 of the posterior means about the truth (1:1 line)
         pearson = np.array([np.corrcoef(mu[:, k], tu[:, k])[0, 1] if len(mu) > 1 else np.nan

@@ -67,6 +67,13 @@ from jax import lax, random
 
 from inference import am
 from inference.models import SITE_FREE_SPACES
+from inference.welford import (
+    WelfordState,
+    welford_covariance,
+    welford_init,
+    welford_merge,
+    welford_of,
+)
 
 __all__ = ["AMConfig", "NUTSConfig", "SamplerCore", "adaptive_metropolis", "two_phase",
            "proda_compat", "nuts", "get_sampler", "sampler_core", "register_sampler",
@@ -199,6 +206,16 @@ class AMConfig:
     Posteriors piled against a prior bound are common in PRODA; in the logit space the
     random walk follows them without rejections at the wall, which gave ~5-10x the ESS per
     iteration of the unit cube on COMPAS test sites (``docs/inference.md``).
+
+    ``adapt_between_segments``: when a run goes on in segments (run until converged), each
+    segment after the first starts with one proposal for all chains of the site,
+    ``s_d (Sigma_pooled + eps I)``, ``Sigma_pooled`` the covariance of every stored draw
+    of all its chains so far; within a segment the proposal is fixed, so each segment is a
+    Metropolis chain that leaves the posterior invariant. This is adaptation at a finite
+    number of times (at most ``max_segments``), with changes that shrink as draws
+    accumulate (diminishing adaptation, Roberts & Rosenthal 2007); the warm-up's
+    per-chain estimate comes from its ~100 effective draws per chain and misses the
+    posterior's shape (``docs/inference.md`` section 3).
     """
 
     num_warmup: int = 35_000
@@ -214,6 +231,7 @@ class AMConfig:
     target_acceptance: float | None = None
     initial_step_size: float = 0.1
     space: str = "logit"
+    adapt_between_segments: bool = False
     name: str = "am"
 
     kind = "am"
@@ -227,6 +245,10 @@ class AMConfig:
             raise ValueError("num_samples must be >= 1 and num_warmup >= 0")
         if self.num_test_steps and self.num_test_steps >= self.num_warmup:
             raise ValueError("num_test_steps must be smaller than num_warmup")
+        if self.adapt_between_segments and (not self.freeze_after_warmup
+                                            or self.acceptance != "metropolis"):
+            raise ValueError("adapt_between_segments needs freeze_after_warmup=True and"
+                             " acceptance='metropolis' (a fixed Metropolis kernel per segment)")
         from inference.am import build_kernel
 
         build_kernel(**self.kernel_options())  # validates the options
@@ -327,7 +349,9 @@ def nuts(**options) -> NUTSConfig:
 
 
 def _am_preset(num_warmup: int = 35_000, num_samples: int = 35_000, **options) -> AMConfig:
-    opts = dict(adapt_start=min(1_000, num_warmup // 4), name="am")
+    # adapt_between_segments: chosen by measurement (benchmarks/results/sampling_portfolio.json)
+    opts = dict(adapt_start=min(1_000, num_warmup // 4), adapt_between_segments=True,
+                name="am")
     opts.update(options)
     return AMConfig(num_warmup=num_warmup, num_samples=num_samples, **opts)
 
@@ -342,7 +366,8 @@ def _am_two_phase_preset(num_warmup: int = 35_000, num_samples: int = 35_000,
 def _proda_compat_preset(num_warmup: int = 35_000, num_samples: int = 35_000,
                          **options) -> AMConfig:
     opts = dict(scaling="proda", regularization=0.0, adapt_every=1, acceptance="annealed",
-                freeze_after_warmup=False, space="unit", name="proda_compat")
+                freeze_after_warmup=False, space="unit", adapt_between_segments=False,
+                name="proda_compat")
     opts.update(options)
     return _am_two_phase_preset(num_warmup, num_samples, **opts)
 
@@ -367,16 +392,22 @@ class AMChains:
             ``num_warmup`` and every later segment reuses one compiled program.
         step: () int32, the 0-based index of the next step (an array: it only feeds the
             keys).
+        pooled: statistics of the stored draws of all chains since warm-up (the proposal
+            of ``adapt_between_segments``).
     """
 
     chains: am.AMState
     keys: jnp.ndarray
     step: jnp.ndarray
+    pooled: WelfordState
     iteration: int = 0
 
 
-jax.tree_util.register_dataclass(AMChains, data_fields=["chains", "keys", "step"],
+jax.tree_util.register_dataclass(AMChains, data_fields=["chains", "keys", "step", "pooled"],
                                  meta_fields=["iteration"])
+
+MIN_POOLED_DRAWS_PER_DIM = 10
+"""``adapt_between_segments`` waits for this many stored draws per dimension (all chains)."""
 
 
 def _am_density(logdensity_fn):
@@ -390,7 +421,9 @@ def _am_init(config: AMConfig, logdensity_fn, positions, key) -> AMChains:
     fn, has_aux = _am_density(logdensity_fn)
     chains = jax.vmap(lambda x: am.init(x, fn, initial_step_size=config.initial_step_size,
                                         has_aux=has_aux))(positions)
-    return AMChains(chains, chain_keys(key, positions.shape[0]), jnp.zeros((), jnp.int32), 0)
+    d = positions.shape[-1]
+    return AMChains(chains, chain_keys(key, positions.shape[0]), jnp.zeros((), jnp.int32),
+                    welford_init(d, positions.dtype), 0)
 
 
 def _am_steps(config: AMConfig, logdensity_fn, state: AMChains, num_steps: int, thin: int):
@@ -429,7 +462,7 @@ def _am_steps(config: AMConfig, logdensity_fn, state: AMChains, num_steps: int, 
         chains, rest = lax.scan(step, chains, first + jnp.arange(n_blocks * thin, num_steps,
                                                                  dtype=jnp.int32))
         counts = jax.tree_util.tree_map(lambda a, b: a + b.sum(0), counts, rest)
-    new = AMChains(chains, state.keys, state.step + num_steps,
+    new = AMChains(chains, state.keys, state.step + num_steps, state.pooled,
                    start if frozen else start + num_steps)
     return new, jnp.swapaxes(draws, 0, 1), counts
 
@@ -448,13 +481,32 @@ def _am_warmup(config: AMConfig, logdensity_fn, state: AMChains, key):
     return state, tuning
 
 
+def _pooled_proposal(config: AMConfig, state: AMChains) -> AMChains:
+    """Every chain's proposal from the pooled statistics (unchanged until there are
+    ``MIN_POOLED_DRAWS_PER_DIM * d`` draws, or if the factorisation fails)."""
+    chains = state.chains
+    d = chains.position.shape[-1]
+    chol = am.proposal_cholesky(welford_covariance(state.pooled),
+                                scale=am.scaling_factor(config.scaling, d),
+                                regularization=config.regularization)
+    use = (state.pooled.count >= MIN_POOLED_DRAWS_PER_DIM * d) & jnp.all(jnp.isfinite(chol))
+    new = jnp.where(use, jnp.broadcast_to(chol, chains.proposal_cholesky.shape),
+                    chains.proposal_cholesky)
+    return dataclasses.replace(state, chains=chains._replace(proposal_cholesky=new))
+
+
 def _am_run_segment(config: AMConfig, logdensity_fn, state: AMChains, tuning, key,
                     num_steps: int, thin: int):
     # The kernel freezes its own adaptation at num_warmup (tuning is informative only);
     # proda_compat (freeze_after_warmup=False) keeps adapting, as PRODA did.
     del tuning, key
+    if config.adapt_between_segments:
+        state = _pooled_proposal(config, state)
     state, draws, counts = _am_steps(config, logdensity_fn, state, num_steps, thin)
     c = draws.shape[0]
+    if config.adapt_between_segments:
+        pooled = welford_merge(state.pooled, welford_of(draws.reshape(-1, draws.shape[-1])))
+        state = dataclasses.replace(state, pooled=pooled)
     info = {"n_evals": jnp.full((c,), float(num_steps)),
             "divergent": jnp.zeros((c,), jnp.float64), **counts}
     return state, draws, info

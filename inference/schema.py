@@ -50,6 +50,8 @@ SITE_TABLE: dict[str, Variable] = {
     "q95": Variable(_SP, "parameter units", "posterior 95% quantile"),
     "mean_unit": Variable(_SP, "1", "posterior mean of the parameter's unit-cube value u"
                           " (the surrogate network's regression target)"),
+    "sd_unit": Variable(_SP, "1", "posterior standard deviation of u (prior: 1/sqrt(12))",
+                        required=False),
     "r_hat": Variable(_SP, "1", "rank-normalized split R-hat (ArviZ)"),
     "ess_bulk": Variable(_SP, "1", "bulk effective sample size (ArviZ)"),
     "ess_tail": Variable(_SP, "1", "tail effective sample size (ArviZ)"),

@@ -12,6 +12,9 @@ long the chain is, and one rank-one update per iteration.
     \\widehat\\Sigma_t = M_t / (n_t - 1).
 
 References:
+    Chan, T. F., Golub, G. H. & LeVeque, R. J. (1979). Updating formulae and a pairwise
+    algorithm for computing sample variances. Stanford CS report STAN-CS-79-773.
+
     Welford, B. P. (1962). Note on a method for calculating corrected sums of squares and
     products. Technometrics 4(3), 419-420. https://doi.org/10.1080/00401706.1962.10490022
 """
@@ -23,7 +26,7 @@ from typing import Callable, NamedTuple
 import jax.numpy as jnp
 
 __all__ = ["WelfordState", "welford_init", "welford_update", "welford_covariance",
-           "welford_algorithm"]
+           "welford_merge", "welford_of", "welford_algorithm"]
 
 
 class WelfordState(NamedTuple):
@@ -52,6 +55,27 @@ def welford_update(state: WelfordState, x: jnp.ndarray) -> WelfordState:
     delta = x - state.mean
     mean = state.mean + delta / count
     m2 = state.m2 + jnp.outer(delta, x - mean)
+    return WelfordState(count, mean, m2)
+
+
+def welford_of(x: jnp.ndarray) -> WelfordState:
+    """The statistics of a batch of vectors ``x`` (n, d) at once."""
+    x = jnp.asarray(x)
+    mean = jnp.mean(x, axis=0)
+    dev = x - mean
+    return WelfordState(jnp.asarray(x.shape[0], x.dtype), mean, dev.T @ dev)
+
+
+def welford_merge(a: WelfordState, b: WelfordState) -> WelfordState:
+    """The statistics of two streams together (Chan, Golub & LeVeque 1979, eq. 2.1).
+
+    Either may be empty (``count`` 0).
+    """
+    count = a.count + b.count
+    delta = b.mean - a.mean
+    w = jnp.where(count > 0, b.count / jnp.maximum(count, 1.0), 0.0)
+    mean = a.mean + w * delta
+    m2 = a.m2 + b.m2 + jnp.outer(delta, delta) * a.count * w
     return WelfordState(count, mean, m2)
 
 

@@ -197,7 +197,7 @@ class CalibrationConfig(_Section):
     ess_min: float = Field(400.0, ge=0.0)
     """Sites whose smallest bulk or tail ESS is below this are not used to train the
     network (400 with ``rhat_max`` 1.01: Vehtari et al. 2021's strict criterion)."""
-    max_segments: int | None = Field(6, ge=1)
+    max_segments: int | None = Field(12, ge=1)
     """Run until converged: after the warm-up, up to this many segments of
     ``num_samples`` iterations per site, each site stopping once max R-hat <= ``rhat_max``
     and min bulk/tail ESS >= ``ess_min`` (:class:`inference.Convergence`); None: one
@@ -320,8 +320,9 @@ class PipelineConfig(_Section):
 
 # The default preset (the schema's defaults) is chosen by measurement
 # (benchmarks/results/sampling_portfolio.json, docs/inference.md section 7): AM with 20,000
-# warm-up iterations, then segments of 10,000 until every parameter has split R-hat <= 1.01
-# and bulk/tail ESS >= 400 (Vehtari et al. 2021) or 6 segments are spent; COMPAS in its
+# warm-up iterations, then segments of 10,000 (the proposal re-adapted between segments from
+# the pooled draws of the site's chains) until every parameter has split R-hat <= 1.01 and
+# bulk/tail ESS >= 400 (Vehtari et al. 2021) or 12 segments are spent; COMPAS in its
 # feasible-box space. Sites that do not converge are reported and not used to train the
 # network. The tiny preset is a smoke test with a fixed, far too short budget; the paper
 # preset is the paper's fixed AM budget and its R-hat <= 1.05.

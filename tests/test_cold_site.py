@@ -1,11 +1,12 @@
 """A permafrost COMPAS profile converges under the strict criterion (issue 9).
 
-Twin site ``twin0021_cold`` (MAT < 0, an active layer, truth drawn from the prior restricted
+Twin site ``twin0003_cold`` (MAT < 0, an active layer, truth drawn from the prior restricted
 to the feasible set, observations from the fitted likelihood). In the portfolio benchmark
-(``benchmarks/results/sampling_portfolio.json``) AM in the logit space did not bring this
-site to max R-hat <= 1.01 and bulk/tail ESS >= 400 within six segments (stop_reason
-"budget"; 1 of the 4 cold sites converged), nor did NUTS or ChEES (0 of 4); AM in COMPAS's
-feasible-box space, run here with the same settings as there, converges it.
+(``benchmarks/results/sampling_portfolio.json``) no method brought this site to max R-hat
+<= 1.01 and bulk/tail ESS >= 400 within six segments -- AM in the logit space, NUTS, ChEES,
+nor Haario's AM with its proposal frozen after warm-up in COMPAS's feasible-box space
+(R-hat 1.025, bulk ESS 216). The ``am`` preset, which re-adapts its proposal between segments
+from the pooled draws of the site's chains, converges it in that space with the same budget.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import inference
 from inference.testing import twin_sites
 
-SITE = 21  # twin0021_cold
+SITE = 3  # twin0003_cold
 
 
 def test_cold_compas_site_converges_in_the_feasible_space(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -90,12 +92,15 @@ def test_sites_stop_when_converged(until_converged):
 AM = inference.adaptive_metropolis(num_warmup=2_000, num_samples=1_500, adapt_start=300)
 
 
-def test_batching_does_not_change_a_site(world, tmp_path):
+@pytest.mark.parametrize("adapt_between_segments", [False, True])
+def test_batching_does_not_change_a_site(world, tmp_path, adapt_between_segments):
     """A site's draws and stopping point depend on its own key only: the same numbers
-    whatever the chunk size and whichever sites it is re-batched with (AM: bit for bit;
+    whatever the chunk size and whichever sites it is re-batched with (AM: bit for bit,
+    also when it re-adapts between segments from the pooled draws of the site's chains;
     HMC trajectories amplify round-off, see docs/inference.md)."""
     profiles, forcing, _ = world
-    runs = [inference.run_sites(profiles, forcing, "toy", AM, convergence=CRITERION,
+    am = dataclasses.replace(AM, adapt_between_segments=adapt_between_segments)
+    runs = [inference.run_sites(profiles, forcing, "toy", am, convergence=CRITERION,
                                 output_dir=tmp_path / str(cs), chunk_size=cs, **OPTIONS)
             for cs in (6, 4)]
     a, b = (r.table for r in runs)

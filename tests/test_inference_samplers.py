@@ -29,7 +29,9 @@ def test_presets_apply_the_budget_rules():
     assert proda.num_test_steps == 1_000
     nuts = inference.get_sampler({"kind": "nuts", "num_warmup": 50, "num_samples": 60})
     assert isinstance(nuts, inference.NUTSConfig) and nuts.num_samples == 60
-    assert inference.get_sampler("am") == inference.AMConfig()  # the paper budget
+    # the paper budget; the preset re-adapts between segments, AMConfig() is Haario's AM
+    assert inference.get_sampler("am") == inference.AMConfig(adapt_between_segments=True)
+    assert not proda.adapt_between_segments and two.adapt_between_segments
     for cfg in (am, two, proda, nuts):  # to_dict round-trips through the registry
         assert inference.get_sampler(cfg.to_dict()) == cfg
         assert type(cfg).from_dict(cfg.to_dict()) == cfg
@@ -124,3 +126,53 @@ def test_am_core_counts_rejections_by_reason():
     _, d2, i2 = core.run_segment(cfg, plain, s2, t2, jax.random.PRNGKey(2), 400, 4)
     np.testing.assert_array_equal(np.asarray(d2), np.asarray(draws))
     assert "rejected_negative" not in i2
+
+
+def test_welford_merge_equals_the_statistics_of_the_union():
+    from inference.welford import welford_covariance, welford_init, welford_merge, welford_of
+
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(7, 3)), rng.normal(2.0, 3.0, size=(40, 3))
+    m = welford_merge(welford_of(a), welford_of(b))
+    both = np.concatenate([a, b])
+    np.testing.assert_allclose(np.asarray(m.mean), both.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(welford_covariance(m)), np.cov(both.T), rtol=1e-12)
+    empty = welford_merge(welford_init(3), welford_of(b))
+    np.testing.assert_allclose(np.asarray(welford_covariance(empty)), np.cov(b.T), rtol=1e-12)
+
+
+def test_am_adapts_between_segments_from_the_pooled_draws():
+    """With adapt_between_segments every chain starts a later segment with the proposal
+    s_d (Sigma + eps I) of all chains' stored draws so far; within a segment it is fixed,
+    and the first segment keeps each chain's own warm-up proposal."""
+    scale = jnp.array([3.0, 0.2, 1.0])
+    ld = lambda x: -0.5 * jnp.sum((x / scale) ** 2)  # noqa: E731
+    cfg = inference.adaptive_metropolis(num_warmup=300, num_samples=400, adapt_start=100,
+                                        adapt_every=50, adapt_between_segments=True)
+    core = samplers.sampler_core(cfg)
+    state = core.init(cfg, ld, jnp.zeros((4, 3)), jax.random.PRNGKey(0))
+    state, tuning = core.warmup(cfg, ld, state, jax.random.PRNGKey(1))
+    own = np.asarray(state.chains.proposal_cholesky)
+    assert not np.allclose(own[0], own[1])  # per-chain warm-up estimates
+    run = jax.jit(core.run_segment, static_argnums=(0, 1, 5, 6))
+    s1, d1, _ = run(cfg, ld, state, tuning, jax.random.PRNGKey(2), 400, 4)
+    np.testing.assert_array_equal(np.asarray(s1.chains.proposal_cholesky), own)
+    assert float(s1.pooled.count) == 4 * 100
+    s2, d2, _ = run(cfg, ld, s1, tuning, jax.random.PRNGKey(3), 400, 4)
+    pooled = np.asarray(d1).reshape(-1, 3)
+    want = np.linalg.cholesky(2.38**2 / 3 * (np.cov(pooled.T) + 1e-8 * np.eye(3)))
+    for c in range(4):
+        np.testing.assert_allclose(np.asarray(s2.chains.proposal_cholesky)[c], want,
+                                   rtol=1e-8)
+    assert float(s2.pooled.count) == 4 * 200
+    # the pooled proposal follows the target's scales (sd 3 vs 0.2)
+    sd = np.sqrt(np.diag(want @ want.T) * 3 / 2.38**2)
+    assert sd[0] > 5 * sd[1]
+    # off by default: the frozen warm-up proposal is kept
+    plain = inference.adaptive_metropolis(num_warmup=300, num_samples=400, adapt_start=100,
+                                          adapt_every=50)
+    p1, _, _ = run(plain, ld, state, tuning, jax.random.PRNGKey(2), 400, 4)
+    p2, _, _ = run(plain, ld, p1, tuning, jax.random.PRNGKey(3), 400, 4)
+    np.testing.assert_array_equal(np.asarray(p2.chains.proposal_cholesky), own)
+    with pytest.raises(ValueError, match="adapt_between_segments"):
+        inference.adaptive_metropolis(adapt_between_segments=True, acceptance="annealed")
