@@ -564,7 +564,7 @@ NOTEBOOKS["03_proda.ipynb"] = [
 
     The same numbers are in `report.md`. With the small settings (the `tiny` preset, shrunk
     further) the chains are far too short and the network tiny, so the numbers only show the
-    plumbing; the default preset (run until converged) took 38 minutes on a busy 2-core
+    plumbing; the default preset (run until converged) took 19 minutes on a 2-core
     machine, `paper` needs a cluster.
     """),
     params("""

@@ -100,3 +100,39 @@ def test_rank_errors_and_default_bins():
     with pytest.raises(ValueError, match=">= 2 sites"):
         rank_uniformity(np.array([[1.0], [np.nan]]), 4)
     assert default_bins(100) == 10 and default_bins(6) == 2 and default_bins(10_000) == 20
+
+
+def test_recovery_uses_each_parameters_own_unit_cube():
+    """COMPAS ``tau4s3`` has a log-uniform prior: its unit value is (log x - log lo) /
+    (log hi - log lo), so the recovery statistics (coverage, sd ratio) must map through
+    ``PARAMETERS.to_unit``, not the linear (x - lo) / (hi - lo)."""
+    import xarray as xr
+
+    from inference.recovery import recovery
+    from socmodels import compas
+
+    params = compas.PARAMETERS
+    k = list(params.names).index("tau4s3")
+    rng = np.random.default_rng(0)
+    n, d = 200, len(params)
+    truth_u = rng.uniform(0.05, 0.95, size=(n, d))
+    # a posterior of half-width 0.04 in u about the truth: every interval covers it
+    to_phys = lambda u: np.asarray(params.to_physical(np.clip(u, 0.0, 1.0)))  # noqa: E731
+    sp = ("site", "parameter")
+    table = xr.Dataset(
+        {"mean": (sp, to_phys(truth_u)), "sd": (sp, np.zeros((n, d))),
+         "q05": (sp, to_phys(truth_u - 0.04)), "q95": (sp, to_phys(truth_u + 0.04)),
+         "mean_unit": (sp, truth_u), "sd_unit": (sp, np.full((n, d), 0.02)),
+         "status": ("site", np.array(["ok"] * n, object)),
+         "nse": ("site", np.ones(n))},
+        coords={"site": [f"s{i}" for i in range(n)], "parameter": list(params.names)})
+    truth = xr.DataArray(to_phys(truth_u), dims=("site", "parameter"),
+                         coords={"site": table["site"].values})
+    rec = recovery(table, truth, model="compas")
+    assert float(rec["coverage90"][k]) == 1.0
+    np.testing.assert_allclose(float(rec["sd_ratio"][k]), 0.02 * np.sqrt(12.0), rtol=1e-12)
+    np.testing.assert_allclose(rec["truth_unit"].values[:, k], truth_u[:, k], atol=1e-12)
+    # the linear map would misplace the truth of a log-scale parameter badly
+    lo, hi = params.lower[k], params.upper[k]
+    linear = (to_phys(truth_u)[:, k] - lo) / (hi - lo)
+    assert np.max(np.abs(linear - truth_u[:, k])) > 0.3
