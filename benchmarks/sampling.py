@@ -380,12 +380,19 @@ def portfolio(models, quick: bool, seed: int = 0, only=None, progress=None) -> d
                 }
                 if progress is not None:
                     progress(model, name, rows[name])
-            # agreement with NUTS (logit space) where both converged: |mean difference| in
-            # units of the NUTS posterior sd (unit cube), largest over parameters
-            ref = unit_draws.get("nuts_dense", {})
+            # agreement with NUTS (logit space, else feasible space) where both converged:
+            # |mean difference| in units of the NUTS posterior sd (unit cube), largest over
+            # parameters
+            ref_name = next((n for n in ("nuts_dense", "nuts_dense_feasible")
+                             if n in unit_draws), None)
+            ref = unit_draws.get(ref_name, {})
             for name, row in rows.items():
+                row["nuts_reference"] = ref_name
                 z = [float(np.max(np.abs(d.mean(0) - ref[i].mean(0)) / ref[i].std(0)))
                      for i, d in unit_draws[name].items() if i in ref]
+                row["max_z_vs_nuts_per_site"] = {
+                    i: float(np.max(np.abs(d.mean(0) - ref[i].mean(0)) / ref[i].std(0)))
+                    for i, d in unit_draws[name].items() if i in ref}
                 row["sites_compared_with_nuts"] = len(z)
                 row["median_max_z_vs_nuts"] = float(np.median(z)) if z else None
                 row["max_max_z_vs_nuts"] = float(np.max(z)) if z else None
