@@ -19,12 +19,16 @@ re-measured are kept, so the parts can be run one at a time on a shared machine)
   cache), for AM and NUTS per model, in a first process (empty cache) and in a second
   process (same cache). The runner reports their sum as ``compile_time``.
 * ``share``: the AM runner's time per chain-iteration: the compiled segment program vs the
-  same number of bare vmapped log-density evaluations (sites x chains points per step);
+  same number of bare vmapped log-density evaluations (sites x chains points per step), in
+  the default run's sampler space and thinning (a draw stored every 20 iterations);
   ``model_share`` = bare / segment.
+* ``chunk``: the same per chain-iteration times against the number of sites per compiled
+  batch (1-64 sites x 4 chains, round-robin repeats): the measurement behind the
+  pipeline's default ``calibration.chunk_size``.
 
 Every part records ``os.getloadavg()`` before and after (the machine is shared).
 
-Usage: ``python benchmarks/cost.py [--quick] [--part vjp|compile|share|all] [--out F]``
+Usage: ``python benchmarks/cost.py [--quick] [--part vjp|compile|share|chunk|all] [--out F]``
 """
 
 from __future__ import annotations
@@ -224,7 +228,11 @@ def part_compile(quick: bool) -> dict:
     return out
 
 
-def _share_one(name: str, n_sites: int, n_chains: int, steps: int) -> dict:
+def _segment_vs_bare(name: str, n_sites: int, n_chains: int, steps: int, *, thin: int,
+                     space: str | None, repeats: int = 3) -> dict:
+    """The runner's compiled AM segment program (``steps`` iterations, a draw stored every
+    ``thin``) vs the same number of bare vmapped log-density evaluations, per
+    chain-iteration [us] (min over interleaved repeats)."""
     from inference.config import RunConfig
     from inference.programs import Chunk, _segment_keys, prepare_sites, programs
     from inference.sites import read_profiles, site_keys
@@ -234,7 +242,7 @@ def _share_one(name: str, n_sites: int, n_chains: int, steps: int) -> dict:
     mod = get_model(name)
     smp = inference.adaptive_metropolis(num_warmup=50, num_samples=steps)
     cfg = RunConfig(model=name, sampler=smp, likelihood=lik, num_chains=n_chains, seed=0,
-                    num_draws=steps, max_init_tries=100)
+                    num_draws=steps // thin, max_init_tries=100, space=space)
     profiles, forcing, _ = synthetic_sites(name, n_sites, seed=2)
     prof, _ = read_profiles(profiles, lik, invalid="raise")
     progs = programs(cfg)
@@ -245,7 +253,7 @@ def _share_one(name: str, n_sites: int, n_chains: int, steps: int) -> dict:
     seg_keys = _segment_keys(key, 1)
 
     def segment():
-        return progs.call("segment", sites, st, tun, seg_keys, num_steps=steps, thin=1)[0]
+        return progs.call("segment", sites, st, tun, seg_keys, num_steps=steps, thin=thin)[0]
 
     def one(site, xc):
         return jax.vmap(lambda y: inference.log_density(
@@ -262,7 +270,7 @@ def _share_one(name: str, n_sites: int, n_chains: int, steps: int) -> dict:
     jax.block_until_ready(bare(x0))
     jax.block_until_ready(segment())
     t_seg, t_bare = [], []
-    for _ in range(3):  # interleaved
+    for _ in range(repeats):  # interleaved
         t_seg.append(_time(segment, repeats=2))
         t_bare.append(_time(bare, x0, repeats=2))
     per = n_sites * n_chains * steps
@@ -271,19 +279,52 @@ def _share_one(name: str, n_sites: int, n_chains: int, steps: int) -> dict:
             "model_share": min(t_bare) / min(t_seg)}
 
 
+RUNNER_THIN = 20  # the default run: 10,000 iterations per segment, 500 stored draws
+RUNNER_SPACE = {"clm5": None, "compas": "feasible"}  # the default run's sampler spaces
+
+
 def part_share(quick: bool) -> dict:
-    """AM segment program vs the bare log-density evaluations it makes."""
-    n_sites, n_chains, steps = (16, 3, 200) if quick else (64, 3, 500)
+    """AM segment program vs the bare log-density evaluations it makes (the default run's
+    space and thinning)."""
+    n_sites, n_chains, steps = (16, 4, 200) if quick else (64, 4, 500)
     out = {"load_before": _load(), "sites": n_sites, "chains": n_chains, "steps": steps,
+           "thin": RUNNER_THIN, "space": {m: RUNNER_SPACE[m] or "logit" for m in MODELS},
            "models": {}}
     for name in MODELS:
-        out["models"][name] = _share_one(name, n_sites, n_chains, steps)
+        out["models"][name] = _segment_vs_bare(name, n_sites, n_chains, steps,
+                                               thin=RUNNER_THIN, space=RUNNER_SPACE[name])
         print(name, json.dumps(out["models"][name]), _load(), file=sys.stderr, flush=True)
     out["load_after"] = _load()
     return out
 
 
-PARTS = {"vjp": part_vjp, "compile": part_compile, "share": part_share}
+def part_chunk(quick: bool) -> dict:
+    """Time per chain-iteration of the AM segment program against the chunk size (sites per
+    compiled batch, 4 chains each): what the runner's ``chunk_size`` is chosen by. Sizes
+    are measured round-robin, ``rounds`` times, and the minimum is kept."""
+    sizes = (1, 4, 16, 64) if quick else (1, 4, 8, 16, 32, 64)
+    steps, rounds = (200, 2) if quick else (500, 2)
+    out = {"load_before": _load(), "chains": 4, "steps": steps, "thin": RUNNER_THIN,
+           "rounds": rounds, "unit": "microseconds per chain-iteration", "models": {}}
+    for name in MODELS:
+        rows: dict[int, list] = {n: [] for n in sizes}
+        for _ in range(rounds):
+            for n in sizes:
+                rows[n].append(_segment_vs_bare(name, n, 4, steps, thin=RUNNER_THIN,
+                                                space=RUNNER_SPACE[name], repeats=1))
+        base = min(r["segment_us_per_chain_iteration"] for r in rows[64])
+        out["models"][name] = {
+            str(n): {"segment_us": min(r["segment_us_per_chain_iteration"] for r in rs),
+                     "bare_us": min(r["bare_log_density_us_per_evaluation"] for r in rs),
+                     "segment_vs_64_sites": min(r["segment_us_per_chain_iteration"]
+                                                for r in rs) / base}
+            for n, rs in rows.items()}
+        print(name, json.dumps(out["models"][name]), _load(), file=sys.stderr, flush=True)
+    out["load_after"] = _load()
+    return out
+
+
+PARTS = {"vjp": part_vjp, "compile": part_compile, "share": part_share, "chunk": part_chunk}
 
 
 def main() -> None:

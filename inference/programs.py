@@ -118,14 +118,17 @@ def prepare_sites(chunk: Chunk, module) -> tuple[SiteData, np.ndarray]:
 class Programs:
     """The jitted programs of one configuration, compiled ahead of time per shape.
 
-    ``call(name, *args, **static)`` returns ``(output, seconds spent compiling)``; a
-    program is compiled the first time it meets a shape (and device), under a lock, so
-    threads never compile the same program twice.
+    ``call(name, *args, **static)`` returns ``(output, seconds spent compiling or waiting
+    for another thread to compile it)``; a program is compiled the first time it meets a
+    shape (and device), under a lock, so threads never compile the same program twice, and
+    a thread that needs a program already compiled never waits for another's compilation.
     """
 
     def __init__(self, jitted: dict[str, Callable]):
         self._jitted = jitted
         self._compiled: dict[Any, Any] = {}
+        # compilations one at a time (tracing is not run concurrently); a compiled program
+        # is looked up without the lock
         self._lock = threading.Lock()
 
     def call(self, name: str, *args, **static):
@@ -133,13 +136,15 @@ class Programs:
         key = (name, tuple(sorted(static.items())), jax.tree_util.tree_structure(args),
                tuple(jax.tree_util.tree_leaves(shapes)), str(jax.config.jax_default_device))
         seconds = 0.0
-        with self._lock:
-            exe = self._compiled.get(key)
-            if exe is None:
-                t0 = time.perf_counter()
-                exe = self._jitted[name].lower(*args, **static).compile()
-                seconds = time.perf_counter() - t0
-                self._compiled[key] = exe
+        exe = self._compiled.get(key)
+        if exe is None:
+            t0 = time.perf_counter()  # waiting for another thread's compilation counts
+            with self._lock:
+                exe = self._compiled.get(key)
+                if exe is None:
+                    exe = self._jitted[name].lower(*args, **static).compile()
+                    self._compiled[key] = exe
+            seconds = time.perf_counter() - t0
         return exe(*args), seconds
 
 

@@ -301,16 +301,12 @@ def _run_pool(devices, workers, chunks, config, output_dir, finished) -> None:
     """Chunks on ``workers`` threads; thread i uses ``devices[i % len(devices)]``.
 
     XLA runs one compiled CPU program on about one core, so on a CPU two workers give
-    about twice the throughput (and twice the chunk memory). On a single device the first
-    chunk runs alone, so that the program is compiled once rather than by every thread.
+    about twice the throughput (and twice the chunk memory). All workers start at once: a
+    program is compiled by the first thread that needs it while the others wait for it
+    (:class:`inference.programs.Programs`), never compiled twice.
     """
     pin = len(devices) > 1 or (devices and devices[0].platform != "cpu")
     chunks = iter(chunks)
-    if not pin:
-        first = next(chunks, None)
-        if first is None:
-            return
-        finished(run_chunk_to_file(first, config, str(output_dir)))
     counter = iter(range(1 << 62))
 
     def work(chunk):

@@ -180,3 +180,41 @@ def test_dashboard_recovery_and_comparison(reference, world, tmp_path):
     # the two samplers agree on the identified parameters (z in posterior sds)
     assert float(np.abs(cmp["z_vs_reference"].sel(sampler="am",
                                                   parameter=["a", "b"])).max()) < 1.0
+
+
+def test_programs_compile_once_across_threads():
+    """Threads that meet an uncompiled program wait for one compilation (no duplicate);
+    a compiled program is a plain call (no compile time)."""
+    import threading
+
+    import jax
+    import jax.numpy as jnp
+
+    from inference.programs import Programs
+
+    traced = []
+
+    def f(x):
+        traced.append(1)  # runs once per lowering
+        return jnp.cumsum(x) * 2.0
+
+    progs = Programs({"f": jax.jit(f)})
+    x = jnp.arange(5.0)
+    results, barrier = [], threading.Barrier(3)
+
+    def call():
+        barrier.wait()
+        results.append(progs.call("f", x))
+
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(traced) == 1 and len(results) == 3
+    for out, _ in results:
+        np.testing.assert_array_equal(out, np.cumsum(np.arange(5.0)) * 2.0)
+    assert max(s for _, s in results) > 0.0  # the thread that compiled reports it
+    assert progs.call("f", x)[1] == 0.0  # compiled: no compile time
+    progs.call("f", jnp.arange(6.0))  # a new shape is a new program
+    assert len(traced) == 2
