@@ -200,9 +200,12 @@ def test_wall_time_with_threads_is_per_chunk(world, tmp_path, capsys):
                               workers=2, **dict(OPTIONS, chunk_size=1, progress=True))
     t = run.table
     assert np.all(t["wall_time"] > 0) and np.all(np.isfinite(t["wall_time"]))
-    # the first chunk compiled the programs, the others reused them
+    # both workers start at once: the first chunk compiles the programs while the chunk of
+    # the other worker waits for them (its wait is counted as compile time); the chunks
+    # after those reuse them
     compile_time = t["compile_time"].values
-    assert compile_time[0] > 0 and np.all(compile_time[1:] < compile_time[0])
+    assert compile_time[0] > 0 and np.count_nonzero(compile_time) <= 2
+    assert np.count_nonzero(compile_time == 0) >= len(compile_time) - 2
     err = capsys.readouterr().err
     assert "4/4" in err and "site" in err  # the bar counts whole sites and ends with the stage
 
