@@ -279,8 +279,15 @@ def _segment_vs_bare(name: str, n_sites: int, n_chains: int, steps: int, *, thin
             "model_share": min(t_bare) / min(t_seg)}
 
 
-RUNNER_THIN = 20  # the default run: 10,000 iterations per segment, 500 stored draws
-RUNNER_SPACE = {"clm5": None, "compas": "feasible"}  # the default run's sampler spaces
+def _default_run() -> tuple[int, dict]:
+    """The default run's thinning (iterations per stored draw) and sampler spaces."""
+    from surrogate.config import CalibrationConfig
+
+    c = CalibrationConfig()
+    return c.num_samples // c.num_draws, {m: c.space.get(m) for m in MODELS}
+
+
+RUNNER_THIN, RUNNER_SPACE = _default_run()  # 20; COMPAS in its feasible space
 
 
 def part_share(quick: bool) -> dict:
