@@ -3,10 +3,10 @@ batch), on the default virtual world.
 
 Each model's calibration (``surrogate.pipeline._calibrate``: the default configuration,
 ``workers`` = one per core) runs once per chunk size into a fresh folder, the sizes in
-turn, in one process (the JAX compilation cache on, as in ``socmc run``). The chains do
-not depend on the chunking (the runner's keys do not); the quantities evaluated in batches
-afterwards (physical parameters, predictions, likelihoods) may differ in the last bits,
-since XLA's CPU code for a vmapped batch depends on its size. The benchmark records, per run,
+turn, in one process (the JAX compilation cache on, as in ``socmc run``). The results
+should not depend on the chunking (the runner's keys do not, and what XLA would round with
+the batch size is evaluated one site at a time, ``docs/inference.md`` §3). The benchmark
+records, per run,
 whether every decision is the same as with the first size (segments, stop reason, kept,
 evaluations), the largest relative difference of the posterior summaries, and wall and
 process CPU time with the ratio to the first size (the baseline, measured in the same
@@ -14,8 +14,8 @@ run). Prints (``--out``: writes) JSON.
 
 Measured: ``benchmarks/results/chunking_sizes.json`` (sizes 64, 16 and 4, both models; made
 by an earlier version of this script whose ``identical_to_first`` compared the summaries bit
-for bit -- false: they differ in the last bits, the decisions do not; see
-``docs/inference.md`` §3, "Keys").
+for bit, before the per-site evaluation -- false then: they differed in the last bits, the
+decisions did not; see ``docs/inference.md`` §3, "Keys").
 
 Usage: ``python benchmarks/chunking.py [--sizes 64 16 4] [--models clm5 compas] [--out F]``
 """

@@ -20,15 +20,19 @@ re-measured are kept, so the parts can be run one at a time on a shared machine)
   process (same cache). The runner reports their sum as ``compile_time``.
 * ``share``: the AM runner's time per chain-iteration: the compiled segment program vs the
   same number of bare vmapped log-density evaluations (sites x chains points per step), in
-  the default run's sampler space and thinning (a draw stored every 20 iterations);
-  ``model_share`` = bare / segment.
+  the default run's sampler space, thinning (a draw stored every 20 iterations) and chunk
+  (4 sites x 4 chains); ``model_share`` = bare / segment.
 * ``chunk``: the same per chain-iteration times against the number of sites per compiled
   batch (1-64 sites x 4 chains, round-robin repeats): the measurement behind the
   pipeline's default ``calibration.chunk_size``.
+* ``feasible``: COMPAS's log density in its feasible space as computed now against the
+  previous implementation (bisection for the MIC-rule bound, steady state solved again)
+  and each change alone, and against the logit space, on the pipeline's chunk.
 
 Every part records ``os.getloadavg()`` before and after (the machine is shared).
 
-Usage: ``python benchmarks/cost.py [--quick] [--part vjp|compile|share|chunk|all] [--out F]``
+Usage: ``python benchmarks/cost.py [--quick] [--part vjp|compile|share|chunk|feasible|all]
+[--out F]``
 """
 
 from __future__ import annotations
@@ -279,21 +283,24 @@ def _segment_vs_bare(name: str, n_sites: int, n_chains: int, steps: int, *, thin
             "model_share": min(t_bare) / min(t_seg)}
 
 
-def _default_run() -> tuple[int, dict]:
-    """The default run's thinning (iterations per stored draw) and sampler spaces."""
+def _default_run() -> tuple[int, dict, int, int]:
+    """The default run's thinning (iterations per stored draw), sampler spaces, chunk size
+    and chains per site."""
     from surrogate.config import CalibrationConfig
 
     c = CalibrationConfig()
-    return c.num_samples // c.num_draws, {m: c.space.get(m) for m in MODELS}
+    return (c.num_samples // c.num_draws, {m: c.space.get(m) for m in MODELS}, c.chunk_size,
+            c.num_chains)
 
 
-RUNNER_THIN, RUNNER_SPACE = _default_run()  # 20; COMPAS in its feasible space
+# 20; COMPAS in its feasible space; 4 sites x 4 chains
+RUNNER_THIN, RUNNER_SPACE, RUNNER_CHUNK, RUNNER_CHAINS = _default_run()
 
 
 def part_share(quick: bool) -> dict:
     """AM segment program vs the bare log-density evaluations it makes (the default run's
-    space and thinning)."""
-    n_sites, n_chains, steps = (16, 4, 200) if quick else (64, 4, 500)
+    space, thinning and chunk)."""
+    n_sites, n_chains, steps = RUNNER_CHUNK, RUNNER_CHAINS, (500 if quick else 2000)
     out = {"load_before": _load(), "sites": n_sites, "chains": n_chains, "steps": steps,
            "thin": RUNNER_THIN, "space": {m: RUNNER_SPACE[m] or "logit" for m in MODELS},
            "models": {}}
@@ -331,7 +338,86 @@ def part_chunk(quick: bool) -> dict:
     return out
 
 
-PARTS = {"vjp": part_vjp, "compile": part_compile, "share": part_share, "chunk": part_chunk}
+def _bisection_root(a, d, kd, need, hi0, steps: int = 60):
+    """The MIC-rule root as it was found before (a 60-step bisection in tau4s4): the
+    baseline of ``part_feasible``."""
+    from socmodels import compas
+
+    def body(_, bracket):
+        lo, hi = bracket
+        mid = 0.5 * (lo + hi)
+        above = compas._column_soc(mid, a, d, kd) >= need
+        return jnp.where(above, lo, mid), jnp.where(above, mid, hi)
+
+    return jax.lax.fori_loop(0, steps, body, (jnp.zeros_like(hi0), hi0))[1], steps
+
+
+def part_feasible(quick: bool) -> dict:
+    """COMPAS's log density per evaluation in its feasible space, as computed now (the
+    MIC-rule root by Newton on 1/SOC, the steady state returned by the map) against the
+    previous implementation (a 60-step bisection, the steady state solved again from
+    theta) and each change alone, and against the logit space (no map); bare vmapped
+    evaluations of the pipeline's chunk (sites x 4 chains), min over interleaved repeats."""
+    from inference.programs import Chunk, prepare_sites
+    from inference.sites import read_profiles
+    from inference.testing import synthetic_sites
+    from socmodels import compas
+    from surrogate.config import CalibrationConfig
+
+    n_sites = CalibrationConfig().chunk_size
+    steps, rounds = (100, 2) if quick else (400, 5)
+    lik = inference.lognormal(0.1)
+    profiles, forcing, _ = synthetic_sites("compas", n_sites, seed=2)
+    prof, _ = read_profiles(profiles, lik, invalid="raise")
+    sites, _ = prepare_sites(Chunk(prof, forcing, pad_to=n_sites), compas)
+    x0 = jnp.asarray(np.random.default_rng(0).normal(0.0, 0.5, (n_sites, 4, 23)))
+    newton_root, mapped = compas._mic_rule_root, compas.feasible_parameters
+
+    def without_state(v, prepared):
+        return mapped(v, prepared)._replace(steady_state=None)
+
+    variants = {"now": (newton_root, mapped, "feasible"),
+                "bisection": (_bisection_root, mapped, "feasible"),
+                "state_solved_again": (newton_root, without_state, "feasible"),
+                "before": (_bisection_root, without_state, "feasible"),
+                "logit_space": (newton_root, mapped, "logit")}
+    compiled, values = {}, {}
+    for label, (root, feasible_map, space) in variants.items():
+        compas._mic_rule_root, compas.feasible_parameters = root, feasible_map
+        try:  # compiled now, so each variant keeps its implementation
+            def density(y, site, space=space):
+                return inference.log_density(y, site, model=compas, likelihood=lik,
+                                             space=space)[0]
+
+            def run(x0):
+                def step(x, _):  # a new point each step, so nothing is hoisted
+                    lp = jax.vmap(lambda s, xc: jax.vmap(lambda y: density(y, s))(xc))(sites, x)
+                    return x + 1e-9 * jnp.tanh(jnp.where(jnp.isfinite(lp), lp, 0.0))[..., None], lp
+                return jax.lax.scan(step, x0, jnp.arange(steps))[1]
+
+            compiled[label] = jax.jit(run).lower(x0).compile()
+        finally:
+            compas._mic_rule_root, compas.feasible_parameters = newton_root, mapped
+        values[label] = np.asarray(compiled[label](x0))
+    for label in ("bisection", "state_solved_again", "before"):  # the same log densities
+        np.testing.assert_allclose(values[label], values["now"], rtol=1e-9)
+    out = {"load_before": _load(), "sites": n_sites, "chains": 4, "steps": steps,
+           "rounds": rounds, "unit": "microseconds per log-density evaluation",
+           "finite_fraction": float(np.isfinite(values["now"]).mean())}
+    best = {k: np.inf for k in compiled}
+    for _ in range(rounds):  # interleaved: the load changes within the run
+        for label, fn in compiled.items():
+            best[label] = min(best[label], _time(fn, x0, repeats=2))
+    per = n_sites * 4 * steps
+    out["us"] = {k: v / per * 1e6 for k, v in best.items()}
+    out["vs_before"] = {k: v / best["before"] for k, v in best.items()}
+    out["load_after"] = _load()
+    print("feasible", json.dumps(out), file=sys.stderr, flush=True)
+    return out
+
+
+PARTS = {"vjp": part_vjp, "compile": part_compile, "share": part_share, "chunk": part_chunk,
+         "feasible": part_feasible}
 
 
 def main() -> None:

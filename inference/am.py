@@ -75,12 +75,14 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax, random
 
 from inference.welford import WelfordState, welford_covariance, welford_init, welford_update
 
 __all__ = ["AMState", "AMInfo", "SamplingAlgorithm", "HAARIO_SCALING", "PRODA_SCALING",
-           "scaling_factor", "init", "proposal_cholesky", "build_kernel", "as_top_level_api"]
+           "scaling_factor", "init", "proposal_cholesky", "build_kernel", "as_top_level_api",
+           "symmetric_normal"]
 
 HAARIO_SCALING = 2.38**2
 """Numerator of Haario's s_d = 2.38^2 / d (Gelman, Roberts & Gilks 1996)."""
@@ -159,6 +161,25 @@ def scaling_factor(scaling: str | float, dim: int) -> float:
     if not value > 0:
         raise ValueError(f"scaling must be positive, got {scaling}")
     return value
+
+
+def symmetric_normal(key, d: int, dtype=jnp.float64) -> jnp.ndarray:
+    """(d,) standard normal draws for the random-walk increment, exactly symmetric.
+
+    Each coordinate takes one 32-bit word: 23 bits give a uniform on the midpoints
+    ``(m + 1/2) 2^-23`` of (0, 1), mapped to ``|z| = sqrt(2) erfinv(u)`` in float32, and the
+    top bit its sign. So ``z`` and ``-z`` are exactly equally likely (the Metropolis ratio
+    needs ``q(y | x) = q(x | y)``; ``random.normal`` is symmetric only up to the rounding of
+    its uniform grid), and the float32 ``erfinv`` costs about 0.6x float64's: random-number
+    generation is most of the kernel's own time (``benchmarks/cost.py --part share``).
+    The increments are normal to float32 resolution with tails cut at 5.3 sd per
+    coordinate (``tests/test_inference_am.py`` checks the distribution); any symmetric increment
+    gives a valid random-walk Metropolis chain.
+    """
+    bits = random.bits(key, (d,), jnp.uint32)
+    u = ((bits & 0x7FFFFF).astype(jnp.float32) + 0.5) * jnp.float32(2.0 ** -23)
+    half = (jnp.float32(np.sqrt(2.0)) * lax.erf_inv(u)).astype(dtype)
+    return jnp.where((bits >> 31) == 1, -half, half)
 
 
 def _evaluate(logdensity_fn: Callable, x: jnp.ndarray, has_aux: bool):
@@ -280,7 +301,7 @@ def build_kernel(*, scaling: str | float = "haario", regularization: float = 1e-
 
         def gaussian(key):
             return state.position + jnp.exp(state.log_scale) * (
-                state.proposal_cholesky @ random.normal(key, (d,), state.position.dtype))
+                state.proposal_cholesky @ symmetric_normal(key, d, state.position.dtype))
 
         def uniform(key):
             return state.position + random.uniform(

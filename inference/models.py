@@ -174,9 +174,11 @@ def predict(theta, site: SiteData, model: ModuleType, likelihood: Likelihood):
     return pred, ok
 
 
-def _predict_with_status(theta, site: SiteData, model: ModuleType, likelihood: Likelihood):
-    """:func:`predict` and the rejection bits of the point."""
-    ss = _steady_state_fn(model)(theta, site.prepared)
+def _predict_with_status(theta, site: SiteData, model: ModuleType, likelihood: Likelihood,
+                         steady_state=None):
+    """:func:`predict` and the rejection bits of the point (``steady_state``: the model's
+    state at ``theta`` if already known, e.g. from its feasible map)."""
+    ss = _steady_state_fn(model)(theta, site.prepared) if steady_state is None else steady_state
     pred = observe(ss.soc, site.depth)
     mask = jnp.asarray(site.mask, bool)
     good = jnp.isfinite(pred)
@@ -227,7 +229,8 @@ def log_density(position, site: SiteData, *, model: str | ModuleType,
         if space == "unit":
             u = jnp.clip(u, 1e-12, 1.0 - 1e-12)  # model evaluated anyway under vmap; keep finite
         theta = params.to_physical(u)
-    pred, ok, status = _predict_with_status(theta, site, module, likelihood)
+    known = fm.steady_state if space == "feasible" else None
+    pred, ok, status = _predict_with_status(theta, site, module, likelihood, known)
     mask = jnp.asarray(site.mask, bool)
     safe_pred = jnp.where(ok & mask, pred, site.obs)  # no NaN flows into the likelihood or grad
     ll = likelihood.pointwise(safe_pred, site.obs, mask, site.weight)

@@ -39,6 +39,7 @@ from inference.models import (
     resolve_model,
 )
 from inference.samplers import DensityWithStatus, sampler_core
+from inference.sequential import one_at_a_time
 from inference.sites import Profiles, SiteData, site_keys
 
 __all__ = ["Chunk", "ChunkResult", "Programs", "programs", "compute_chunk", "prepare_sites"]
@@ -160,6 +161,14 @@ def programs(config: RunConfig) -> Programs:
     core = sampler_core(smp)
     d = len(module.PARAMETERS)
 
+    # one jitted function for every program: its jaxpr (and its batching) is traced once per
+    # process and shape, not once per program (lowering is most of a second process's
+    # start-up, benchmarks/cost.py --part compile); XLA inlines the call
+    # one jitted function for every program: its jaxpr (and its batching) is traced once per
+    # process and shape, not once per program. Tracing is most of a second process's
+    # start-up (benchmarks/cost.py --part compile); XLA inlines the call, so the compiled
+    # programs and their draws are unchanged (the same optimized HLO, draws bit for bit).
+    @jax.jit
     def logdensity(site, x):
         return log_density(x, site, model=module, likelihood=lik, space=space)
 
@@ -208,21 +217,23 @@ def programs(config: RunConfig) -> Programs:
         """Log density, predictions and unit-cube ``u`` at stored positions (S, C, D, d)
         -> (S, C, D, ...).
 
-        ``lax.map`` over draws in batches bounds the memory of the model's intermediates.
+        One site at a time (:func:`inference.sequential.one_at_a_time`), so a site's
+        values do not depend on the chunk it is in; within a site ``lax.map`` over draws
+        in batches (all chains at once) bounds the memory of the model's intermediates.
         """
         def at(site, y):
             lp, info = logdensity(site, y)
             return lp, info, position_to_unit(y, site, module, space)
 
-        def per_draw(x):  # x: (S, C, d)
-            per_site = lambda site, xc: jax.vmap(lambda y: at(site, y))(xc)  # noqa: E731
-            return jax.vmap(per_site)(sites, x)
+        def one_site(site, x):  # x: (C, D, d)
+            xs = jnp.moveaxis(x, 1, 0)
+            n = xs.shape[0]
+            batch = max(k for k in range(1, min(n, 64) + 1) if n % k == 0)  # no remainder
+            out = lax.map(lambda xd: jax.vmap(lambda y: at(site, y))(xd), xs,
+                          batch_size=batch)
+            return jax.tree_util.tree_map(lambda a: jnp.moveaxis(a, 0, 1), out)
 
-        xs = jnp.moveaxis(positions, 2, 0)
-        n = xs.shape[0]
-        batch = max(k for k in range(1, min(n, 16) + 1) if n % k == 0)  # no remainder pass
-        out = lax.map(per_draw, xs, batch_size=batch)
-        return jax.tree_util.tree_map(lambda a: jnp.moveaxis(a, 0, 2), out)
+        return jax.vmap(one_at_a_time(one_site))(sites, positions)
 
     def predictive(keys, pred, obs, mask):
         def per_site(key, p, o, m):
@@ -238,9 +249,10 @@ def programs(config: RunConfig) -> Programs:
         return lp, info, y_rep, u
 
     def unit(sites, positions):
-        """Unit-cube ``u`` of positions (S, C, D, d) (the criterion reads ``u``)."""
-        return jax.vmap(lambda site, x: jax.vmap(jax.vmap(
-            lambda y: position_to_unit(y, site, module, space)))(x))(sites, positions)
+        """Unit-cube ``u`` of positions (S, C, D, d) (the criterion reads ``u``), one site
+        at a time like :func:`evaluate`."""
+        return jax.vmap(one_at_a_time(lambda site, x: jax.vmap(jax.vmap(
+            lambda y: position_to_unit(y, site, module, space)))(x)))(sites, positions)
 
     return Programs({"init": jax.jit(init), "warmup": jax.jit(warmup),
                      "segment": jax.jit(segment, static_argnames=("num_steps", "thin")),

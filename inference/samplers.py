@@ -67,6 +67,7 @@ from jax import lax, random
 
 from inference import am
 from inference.models import SITE_FREE_SPACES
+from inference.sequential import one_at_a_time
 from inference.welford import (
     WelfordState,
     welford_covariance,
@@ -483,12 +484,17 @@ def _am_warmup(config: AMConfig, logdensity_fn, state: AMChains, key):
 
 def _pooled_proposal(config: AMConfig, state: AMChains) -> AMChains:
     """Every chain's proposal from the pooled statistics (unchanged until there are
-    ``MIN_POOLED_DRAWS_PER_DIM * d`` draws, or if the factorisation fails)."""
+    ``MIN_POOLED_DRAWS_PER_DIM * d`` draws, or if the factorisation fails).
+
+    Evaluated one site at a time under the runner's ``vmap`` over sites (as is the merge
+    of the statistics), so that a site's proposal, and with it its chains, does not depend
+    on the size of the batch it runs in (``inference.sequential``).
+    """
     chains = state.chains
     d = chains.position.shape[-1]
-    chol = am.proposal_cholesky(welford_covariance(state.pooled),
-                                scale=am.scaling_factor(config.scaling, d),
-                                regularization=config.regularization)
+    chol = one_at_a_time(lambda pooled: am.proposal_cholesky(
+        welford_covariance(pooled), scale=am.scaling_factor(config.scaling, d),
+        regularization=config.regularization))(state.pooled)
     use = (state.pooled.count >= MIN_POOLED_DRAWS_PER_DIM * d) & jnp.all(jnp.isfinite(chol))
     new = jnp.where(use, jnp.broadcast_to(chol, chains.proposal_cholesky.shape),
                     chains.proposal_cholesky)
@@ -505,7 +511,8 @@ def _am_run_segment(config: AMConfig, logdensity_fn, state: AMChains, tuning, ke
     state, draws, counts = _am_steps(config, logdensity_fn, state, num_steps, thin)
     c = draws.shape[0]
     if config.adapt_between_segments:
-        pooled = welford_merge(state.pooled, welford_of(draws.reshape(-1, draws.shape[-1])))
+        pooled = one_at_a_time(lambda p, x: welford_merge(p, welford_of(
+            x.reshape(-1, x.shape[-1]))))(state.pooled, draws)
         state = dataclasses.replace(state, pooled=pooled)
     info = {"n_evals": jnp.full((c,), float(num_steps)),
             "divergent": jnp.zeros((c,), jnp.float64), **counts}

@@ -17,12 +17,14 @@ Optional capabilities (checked with :func:`has_capability` where they are used):
 * ``CUSTOMARY_FROM_POSTERIOR`` (bool, default False): the paper's "customary" run of this
   model is the mean of the site posterior means rather than :meth:`customary_theta`;
 * ``feasible_parameters(v, prepared)`` -> :class:`FeasibleMap` ``(theta, log_volume,
-  nonempty)``: ``v`` (d,) in (0, 1)^d maps to physical ``theta`` (d,) inside the model's
-  feasible set (e.g. a parameter filling its feasible interval given the others);
+  nonempty, steady_state=None)``: ``v`` (d,) in (0, 1)^d maps to physical ``theta`` (d,)
+  inside the model's feasible set (e.g. a parameter filling its feasible interval given
+  the others);
   ``log_volume`` () is the log-Jacobian of ``v -> theta`` relative to the prior box, so the
   uniform density on ``v`` times ``exp(log_volume)`` is the prior restricted to the feasible
   set; ``nonempty`` () is False (and ``log_volume`` ``-inf``) where no feasible value
-  exists. Pure JAX (``jit``/``vmap``/``grad``). It enables the ``"feasible"`` sampler space
+  exists; ``steady_state``, optional, the steady state at ``theta`` if the map computes it
+  anyway. Pure JAX (``jit``/``vmap``/``grad``). It enables the ``"feasible"`` sampler space
   of ``inference`` (:func:`socmodels.compas.feasible_parameters`).
 """
 
@@ -52,11 +54,15 @@ class FeasibleMap(NamedTuple):
         log_volume: () log-Jacobian of ``v -> theta`` relative to the prior box (<= 0 for a
             map onto sub-intervals); ``-inf`` where ``nonempty`` is False.
         nonempty: () whether the feasible set given the other coordinates is non-empty.
+        steady_state: the model's :class:`~socmodels.processes.SteadyState` at ``theta``
+            when the map computes it on the way (equal to ``steady_state(theta, prepared)``
+            up to round-off; the sampler then does not solve it again), else None.
     """
 
     theta: Any
     log_volume: Any
     nonempty: Any
+    steady_state: Any = None
 
 
 @runtime_checkable

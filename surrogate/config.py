@@ -187,8 +187,8 @@ class CalibrationConfig(_Section):
     num_draws: int = Field(500, ge=1)
     """Stored draws per chain (kept iterations are thinned to this many)."""
     chunk_size: int = Field(4, ge=1)
-    """Sites per compiled batch and per checkpoint (decisions unchanged in practice; values
-    evaluated in batches can differ in the last bits, ``docs/inference.md`` §3). On a CPU
+    """Sites per compiled batch and per checkpoint (the results do not depend on it, AM bit
+    for bit, ``docs/inference.md`` §3). On a CPU
     small batches are fastest (``benchmarks/results/chunking*.json``: 4 sites take 0.69x
     (COMPAS) and 0.84x (CLM5) the time of 64); on a GPU use thousands."""
     workers: int | None = Field(None, ge=1)

@@ -274,3 +274,23 @@ def test_sbc_with_adaptation_between_segments():
     c = np.einsum("rij,rkj->rik", np.asarray(chol), np.asarray(chol))
     corr = c[:, 0, 1] / np.sqrt(c[:, 0, 0] * c[:, 1, 1])
     assert np.median(corr) > 0.5
+
+
+def test_symmetric_normal_is_standard_normal_and_symmetric():
+    """The random-walk increments: float64 N(0, 1) to float32 resolution (KS, moments), the
+    tails cut at ~5.3 sd, and z, -z equally likely (signs and magnitudes independent)."""
+    from scipy import stats
+
+    keys = jax.random.split(jax.random.PRNGKey(7), 20_000)
+    z = np.asarray(jax.vmap(lambda k: am.symmetric_normal(k, 23))(keys))
+    assert z.dtype == np.float64 and z.shape == (20_000, 23)
+    flat = z.ravel()
+    assert stats.kstest(flat, "norm").pvalue > 1e-3
+    assert abs(flat.mean()) < 4 / np.sqrt(flat.size)
+    assert abs(flat.var() - 1) < 0.01
+    assert np.abs(flat).max() < 5.4
+    # the magnitude's distribution is the same for both signs (two-sample KS)
+    assert stats.ks_2samp(flat[flat > 0], -flat[flat < 0]).pvalue > 1e-3
+    # coordinates are uncorrelated
+    c = np.corrcoef(z[:, :5].T)
+    assert np.max(np.abs(c - np.eye(5))) < 0.05

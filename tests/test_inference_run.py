@@ -218,3 +218,40 @@ def test_programs_compile_once_across_threads():
     assert progs.call("f", x)[1] == 0.0  # compiled: no compile time
     progs.call("f", jnp.arange(6.0))  # a new shape is a new program
     assert len(traced) == 2
+
+
+def test_programs_trace_the_log_density_once(monkeypatch):
+    """init, warm-up, segment and finish share one jitted log density: the model is traced
+    once per process and shape, not once per program (lowering is most of a second
+    process's start-up)."""
+    import jax.numpy as jnp
+
+    import inference.programs as programs_module
+    from inference.config import RunConfig
+    from inference.models import resolve_model
+    from inference.programs import Chunk, _segment_keys, prepare_sites, programs
+    from inference.sites import read_profiles, site_keys
+
+    traced = []
+    original = programs_module.log_density
+
+    def counting(*args, **kwargs):
+        traced.append(1)  # runs once per trace
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(programs_module, "log_density", counting)
+    lik = inference.lognormal(0.05)
+    smp = inference.adaptive_metropolis(num_warmup=20, num_samples=10)
+    cfg = RunConfig(model="toy", sampler=smp, likelihood=lik, num_chains=2, seed=12345,
+                    num_draws=5)  # a seed of its own: programs() is cached per config
+    profiles, forcing, _ = synthetic_sites("toy", 3, seed=1)
+    prof, _ = read_profiles(profiles, lik, invalid="raise")
+    progs = programs(cfg)
+    sites, ids = prepare_sites(Chunk(prof, forcing, pad_to=3), resolve_model("toy"))
+    key = jnp.asarray(site_keys(0, ids))
+    (state, _, _), _ = progs.call("init", sites, key)
+    (state, tuning), _ = progs.call("warmup", sites, state, _segment_keys(key, 0))
+    (_, draws, _), _ = progs.call("segment", sites, state, tuning, _segment_keys(key, 1),
+                                  num_steps=cfg.n_keep * cfg.thin, thin=cfg.thin)
+    progs.call("finish", sites, jnp.asarray(draws), key)
+    assert len(traced) == 1
