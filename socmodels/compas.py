@@ -188,6 +188,17 @@ def _solve(theta, prep: SitePrep, max_mic_fraction: float) -> SteadyState:
     return _closed_form(theta, prep, _inputs(theta, prep), max_mic_fraction)
 
 
+def _microbial_pools(cue, r: Rates, i_doc, i_mic, i_soc):
+    """MIC, ENZ and DOC of the closed form (none depends on ``tau4s4``), with DOC's numerator
+    and denominator: ``(mic, enz, doc_num, doc_den, doc)``, each (20,)."""
+    k_loss = r.k_dth + r.k_enz
+    mic = (i_mic + cue * (i_soc + i_doc)) / ((1 - cue) * k_loss)
+    enz = r.k_enz / r.k_e * mic
+    doc_num = k_loss * mic - i_mic
+    doc_den = (cue * r.k_up - k_loss) * mic + i_mic
+    return mic, enz, doc_num, doc_den, _safe_ratio(doc_num * r.Ka, doc_den)
+
+
 def _closed_form(theta, prep: SitePrep, inputs: _Inputs,
                  max_mic_fraction: float) -> SteadyState:
     """The soil pools' closed form (the authors' "Equation 9") on given ``inputs``."""
@@ -195,15 +206,10 @@ def _closed_form(theta, prep: SitePrep, inputs: _Inputs,
     r, lit = _with_soil_times(inputs.r, theta), inputs.lit
     i_doc, i_mic, i_soc, resp_lit = inputs.fluxes
     cue, pdeath = p.mic_cue, p.pdeath2soc
-    k_loss = r.k_dth + r.k_enz
-    mic = (i_mic + cue * (i_soc + i_doc)) / ((1 - cue) * k_loss)
-    enz = r.k_enz / r.k_e * mic
+    mic, enz, doc_num, doc_den, doc = _microbial_pools(cue, r, i_doc, i_mic, i_soc)
     soc_num = (i_soc + pdeath * r.k_dth * mic)
     soc_den = r.k_dec * enz - pdeath * r.k_dth * mic - i_soc
     som = _safe_ratio(soc_num * r.Kd, soc_den)
-    doc_num = k_loss * mic - i_mic
-    doc_den = (cue * r.k_up - k_loss) * mic + i_mic
-    doc = _safe_ratio(doc_num * r.Ka, doc_den)
     soil = jnp.stack([doc, mic, enz, som])
     pools = jnp.concatenate([lit, soil], axis=0)
     soc = soil.sum(axis=0)
@@ -444,13 +450,9 @@ def _death_lower_bound(theta, i_doc, i_mic, i_soc, has_input):
 
 def _s4_terms(theta, r, lit, i_doc, i_mic, i_soc, max_mic_fraction):
     """Per-layer pieces of SOC(tau4s4) = d Kd t / (a - d t) and the bounds they imply."""
-    cue, p = theta[_IDX["mic_cue"]], theta[_IDX["pdeath2soc"]]
-    k_loss = r.k_dth + r.k_enz
-    mic = (i_mic + cue * (i_soc + i_doc)) / ((1 - cue) * k_loss)
-    enz = r.k_enz / r.k_e * mic
-    doc_num = k_loss * mic - i_mic
-    doc_den = (cue * r.k_up - k_loss) * mic + i_mic
-    doc = _safe_ratio(doc_num * r.Ka, doc_den)
+    p = theta[_IDX["pdeath2soc"]]
+    mic, enz, doc_num, doc_den, doc = _microbial_pools(theta[_IDX["mic_cue"]], r, i_doc,
+                                                       i_mic, i_soc)
     a = r.xi * enz                     # k_dec * ENZ = a / tau4s4
     d = i_soc + p * r.k_dth * mic      # = soc_num (SOC inputs incl. microbial necromass)
     room = MAX_CARBON_DENSITY - (jnp.sum(lit, axis=0) + doc + mic + enz)
