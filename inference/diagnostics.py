@@ -1,8 +1,9 @@
 """Per-site convergence diagnostics, fit, screening, and the diagnostics dashboard.
 
-Convergence statistics come from ArviZ (``arviz_stats``, the DataTree-based ArviZ >= 1.0):
-rank-normalised split R-hat, bulk and tail ESS and the MCSE of the mean (Vehtari et al.
-2021), computed on each site's stored (thinned) draws of all chains, so ESS is a slightly
+Convergence statistics are ArviZ's (``arviz_stats``, the DataTree-based ArviZ >= 1.0),
+vectorized over sites and parameters in :mod:`inference.batched_stats`: rank-normalised
+split R-hat, bulk and tail (5 % and 95 % quantiles) ESS and the MCSE of the mean (Vehtari
+et al. 2021), computed on each site's stored (thinned) draws of all chains, so ESS is a slightly
 conservative estimate of the ESS of the full chain. The fit is the Nash-Sutcliffe efficiency
 of the posterior-mean predicted profile at the observed layers:
 
@@ -28,11 +29,10 @@ from __future__ import annotations
 import warnings
 from typing import Sequence
 
-import arviz_stats as azs
 import numpy as np
 import xarray as xr
 
-from inference import metrics
+from inference import batched_stats, metrics
 
 __all__ = ["summarize", "nse", "screen", "dashboard", "DEFAULT_RHAT_MAX", "DEFAULT_NSE_MIN"]
 
@@ -46,12 +46,6 @@ def nse(pred, obs, mask) -> np.ndarray:
     The per-site fit of the site table; see :func:`inference.metrics.nse`.
     """
     return metrics.nse(pred, obs, mask)
-
-
-def _arviz(func, da: xr.DataArray, **kwargs) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.asarray(func(da, **kwargs).transpose("site", "parameter").values)
 
 
 def summarize(draws, pred, obs, mask, *, site_ids: Sequence, parameter_names: Sequence[str],
@@ -71,14 +65,11 @@ def summarize(draws, pred, obs, mask, *, site_ids: Sequence, parameter_names: Se
     """
     draws = np.asarray(draws, float)
     s, c, d, p = draws.shape
-    da = xr.DataArray(draws, dims=("site", "chain", "draw", "parameter"),
-                      coords={"site": np.asarray(site_ids), "parameter": list(parameter_names)})
     flat = draws.reshape(s, c * d, p)
     q = np.quantile(flat, [0.05, 0.5, 0.95], axis=1)
-    r_hat = _arviz(azs.rhat, da)
-    ess_bulk = _arviz(azs.ess, da, method="bulk")
-    ess_tail = _arviz(azs.ess, da, method="tail")
-    mcse = _arviz(azs.mcse, da, method="mean")
+    by_parameter = np.moveaxis(draws, -1, 1)  # (site, parameter, chain, draw)
+    r_hat, ess_bulk, ess_tail = batched_stats.convergence_statistics(by_parameter)
+    mcse = batched_stats.mcse_mean(by_parameter)
     pred_mean = np.asarray(pred, float).mean(axis=(1, 2))
     sp = ("site", "parameter")
     with warnings.catch_warnings():

@@ -162,9 +162,6 @@ def programs(config: RunConfig) -> Programs:
     d = len(module.PARAMETERS)
 
     # one jitted function for every program: its jaxpr (and its batching) is traced once per
-    # process and shape, not once per program (lowering is most of a second process's
-    # start-up, benchmarks/cost.py --part compile); XLA inlines the call
-    # one jitted function for every program: its jaxpr (and its batching) is traced once per
     # process and shape, not once per program. Tracing is most of a second process's
     # start-up (benchmarks/cost.py --part compile); XLA inlines the call, so the compiled
     # programs and their draws are unchanged (the same optimized HLO, draws bit for bit).
@@ -259,6 +256,13 @@ def programs(config: RunConfig) -> Programs:
                      "unit": jax.jit(unit), "finish": jax.jit(finish)})
 
 
+@jax.jit
+def _take(tree, rows):
+    """``tree``'s leaves at ``rows`` of their leading axis: one dispatch (jitted) instead
+    of one gather per leaf, which cost ~1 ms each between segments."""
+    return jax.tree_util.tree_map(lambda a: a[rows], tree)
+
+
 def _segment_keys(site_key, j: int):
     return jax.vmap(lambda k: random.fold_in(random.fold_in(k, SEGMENT_KEY), j))(site_key)
 
@@ -313,18 +317,21 @@ def compute_chunk(chunk: Chunk, config: RunConfig) -> ChunkResult:
     held_index = np.zeros(0, int)  # global draw index of the held draws
     stride = 1
     rest = smp.num_samples - n_keep * thin
+    b_sites, b_tuning, b_key = sites, tuning, site_key
+    sel = np.arange(n_pad)  # the sites of the batch (padded)
     for j in range(config.max_segments):
         t_seg, cpu_seg = time.perf_counter(), time.process_time()
         c_before = compile_time
-        if j:  # re-batch the remaining sites
+        if j:  # re-batch the remaining sites (nothing to do if none has finished)
             size = bucket_size(len(active), n_pad)
             take = np.r_[rows, np.full(size - len(active), rows[-1])]
-            sel = np.r_[active, np.full(size - len(active), active[-1])]
-            batch_state = jax.tree_util.tree_map(lambda a, t=take: a[t], batch_state)
-            b_sites, b_tuning, b_key = jax.tree_util.tree_map(lambda a, t=sel: a[t],
-                                                              (sites, tuning, site_key))
-        else:
-            b_sites, b_tuning, b_key = sites, tuning, site_key
+            new_sel = np.r_[active, np.full(size - len(active), active[-1])]
+            if not np.array_equal(take, np.arange(len(sel))):
+                batch_state = _take(batch_state, jnp.asarray(take))
+            if not np.array_equal(new_sel, sel):
+                b_sites, b_tuning, b_key = _take((sites, tuning, site_key),
+                                                 jnp.asarray(new_sel))
+            sel = new_sel
         batch_state, draws, info = call("segment", b_sites, batch_state, b_tuning,
                                         _segment_keys(b_key, 1 + 2 * j),
                                         num_steps=n_keep * thin, thin=thin)
@@ -361,7 +368,8 @@ def compute_chunk(chunk: Chunk, config: RunConfig) -> ChunkResult:
         go_on = real_active & ok_site[active]
         d = None
         if conv is not None:  # the criterion on all the draws held so far
-            d = diagnose(held["u"])
+            last = j == config.max_segments - 1  # budget spent: the full statistics
+            d = diagnose(held["u"], rhat_max=None if last else conv.rhat_max)
             met = conv.met(d)
             stop_reason[active[go_on & met]] = "converged"
             go_on &= ~met

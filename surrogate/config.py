@@ -180,11 +180,11 @@ class CalibrationConfig(_Section):
     """Site-level MCMC (:func:`inference.run_sites`) and the screening of its results."""
 
     sampler: str = "am"
-    num_warmup: int = Field(20_000, ge=0)
-    num_samples: int = Field(10_000, ge=1)
+    num_warmup: int = Field(10_000, ge=0)
+    num_samples: int = Field(2_500, ge=1)
     """Iterations per chain of one segment (run until converged: per segment)."""
     num_chains: int = Field(4, ge=1)
-    num_draws: int = Field(500, ge=1)
+    num_draws: int = Field(250, ge=1)
     """Stored draws per chain (kept iterations are thinned to this many)."""
     chunk_size: int = Field(4, ge=1)
     """Sites per compiled batch and per checkpoint (the results do not depend on it, AM bit
@@ -200,7 +200,7 @@ class CalibrationConfig(_Section):
     ess_min: float = Field(400.0, ge=0.0)
     """Sites whose smallest bulk or tail ESS is below this are not used to train the
     network (400 with ``rhat_max`` 1.01: Vehtari et al. 2021's strict criterion)."""
-    max_segments: int | None = Field(12, ge=1)
+    max_segments: int | None = Field(48, ge=1)
     """Run until converged: after the warm-up, up to this many segments of
     ``num_samples`` iterations per site, each site stopping once max R-hat <= ``rhat_max``
     and min bulk/tail ESS >= ``ess_min`` (:class:`inference.Convergence`); None: one
@@ -322,10 +322,12 @@ class PipelineConfig(_Section):
 
 
 # The default preset (the schema's defaults) is chosen by measurement
-# (benchmarks/results/sampling_portfolio.json, docs/inference.md section 7): AM with 20,000
-# warm-up iterations, then segments of 10,000 (the proposal re-adapted between segments from
+# (benchmarks/results/sampling_portfolio.json, docs/inference.md section 7): AM with 10,000
+# warm-up iterations, then segments of 2,500 (the proposal re-adapted between segments from
 # the pooled draws of the site's chains) until every parameter has split R-hat <= 1.01 and
-# bulk/tail ESS >= 400 (Vehtari et al. 2021) or 12 segments are spent; COMPAS in its
+# bulk/tail ESS >= 400 (Vehtari et al. 2021) or 48 segments are spent (the same 120,000
+# iterations per chain as 12 segments of 10,000 after 20,000, which need 1.3-1.4x the
+# evaluations: benchmarks/results/segments_seed*.json); COMPAS in its
 # feasible-box space. Sites that do not converge are reported and not used to train the
 # network. The tiny preset is a smoke test with a fixed, far too short budget; the paper
 # preset is the paper's fixed AM budget and its R-hat <= 1.05.

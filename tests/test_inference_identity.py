@@ -6,7 +6,9 @@ sampler registry; the same call must give the same numbers (AM: bit for bit; NUT
 for bit, its acceptance rate up to round-off: it is now a sum over steps divided by their
 number instead of NumPyro's running mean). Re-recorded once, on purpose, when AM's
 increments became ``am.symmetric_normal`` draws (other random numbers) and the final
-evaluation ran one site at a time (NUTS: the same draws, ``lp`` within 7e-16).
+evaluation ran one site at a time (NUTS: the same draws, ``lp`` within 7e-16). R-hat and
+ESS are compared to 1e-12 since they come from ``inference.batched_stats`` (ArviZ's
+formulas vectorized; the autocorrelation sums are added in another order).
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ def test_same_numbers_as_before_the_refactoring(world, key, tmp_path):
             np.testing.assert_array_equal(tree["posterior"][p].values, ref[f"{key}/{s}/{p}"],
                                           err_msg=f"{key} {s} {p}")
         np.testing.assert_array_equal(tree["sample_stats"]["lp"].values, ref[f"{key}/{s}/lp"])
-    exact = ["mean", "sd", "q05", "q50", "q95", "r_hat", "ess_bulk", "nse", "n_evals"]
+    exact = ["mean", "sd", "q05", "q50", "q95", "nse", "n_evals"]
+    for v in ("r_hat", "ess_bulk"):
+        np.testing.assert_allclose(t[v].values, ref[f"{key}/{v}"], rtol=1e-12, err_msg=v)
     if key != "nuts":
         exact += ["acceptance_rate", "n_divergent"]
     else:
