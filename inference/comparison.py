@@ -36,6 +36,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from inference import batched_stats
+
 __all__ = ["PointwiseLOO", "pointwise_loo", "run_pointwise", "compare_sites",
            "stacking_weights", "pseudo_bma_weights", "confident_winner", "K_THRESHOLD",
            "MIN_LAYERS_FOR_SE", "VARIABLE_ATTRS", "BAYES_FACTOR_NOTE"]
@@ -221,8 +223,11 @@ def _r_eff_per_site(posterior: xr.Dataset) -> np.ndarray:
     n = posterior.sizes["chain"] * posterior.sizes["draw"]
     if posterior.sizes["chain"] == 1:
         return np.ones(posterior.sizes["site"])
-    ess = posterior.azstats.ess(sample_dims=["chain", "draw"], method="mean")
-    vals = np.stack([np.asarray(ess[v].values, float) for v in ess.data_vars], axis=-1)
+    # arviz-stats' ESS of the mean, vectorized over sites (inference.batched_stats)
+    vals = np.concatenate([
+        batched_stats.ess_mean(np.asarray(posterior[v].transpose("site", ..., "chain", "draw")
+                                          .values, float)).reshape(posterior.sizes["site"], -1)
+        for v in posterior.data_vars], axis=-1)
     return np.nanmean(vals, axis=-1) / n
 
 
