@@ -66,7 +66,7 @@ def _options(pairs) -> dict:
 
 def fit(tw, model: str, sampler: str, *, output_dir, warmup: int, samples: int,
         segments: int, chains: int, seed: int, space, fixed_budget: bool, workers: int,
-        likelihood, options=None):
+        likelihood, options=None, draws: int | None = None, chunk_size: int | None = None):
     """The one call of :func:`inference.run_sites`; returns ``(SiteRun, notes)``."""
     import inference
 
@@ -86,7 +86,8 @@ def fit(tw, model: str, sampler: str, *, output_dir, warmup: int, samples: int,
     run = inference.run_sites(
         tw.profiles, tw.forcing, model, _sampler(sampler, warmup, budget, options),
         output_dir=output_dir, likelihood=likelihood, num_chains=chains, seed=seed,
-        num_draws=min(budget, 1_000), chunk_size=-(-n // workers), workers=workers,
+        num_draws=draws or min(budget, 1_000), chunk_size=chunk_size or -(-n // workers),
+        workers=workers,
         progress=False, overwrite=True, **kwargs)
     return run, notes
 
@@ -185,6 +186,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--warmup", type=int, default=500)
     ap.add_argument("--samples", type=int, default=250, help="iterations per segment")
     ap.add_argument("--chains", type=int, default=8)
+    ap.add_argument("--draws", type=int, default=None,
+                    help="stored draws per chain (default min(iterations per segment, 1000))")
+    ap.add_argument("--chunk-size", type=int, default=None,
+                    help="sites per compiled batch (default: all sites of a worker)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--bins", type=int, default=None, help="SBC histogram bins")
@@ -225,7 +230,8 @@ def main(argv=None) -> dict:
                          warmup=args.warmup, samples=args.samples, segments=args.segments,
                          chains=args.chains, seed=args.seed, space=args.space,
                          fixed_budget=args.fixed_budget, workers=args.workers,
-                         likelihood=lik, options=_options(args.option))
+                         likelihood=lik, options=_options(args.option), draws=args.draws,
+                         chunk_size=args.chunk_size)
         res["run"] = {"seconds": time.perf_counter() - t0, **notes}
         table = run.table
         ids = [str(s) for s in np.asarray(table["site"].values)]
