@@ -49,6 +49,14 @@ def _invalid(x: np.ndarray, min_chains: int) -> np.ndarray:
     return bad
 
 
+def _prepare(draws, min_chains: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, bad)``: the draws as float with invalid series (``bad``) zeroed, so that the
+    vectorized formulas run warning-free; their results are set to NaN afterwards."""
+    x = np.asarray(draws, float)
+    bad = _invalid(x, min_chains)
+    return np.where(bad[..., None, None], 0.0, x), bad
+
+
 def _split_chains(x: np.ndarray) -> np.ndarray:
     """(..., C, D) -> (..., 2C, D // 2): first and last halves as separate chains."""
     half = x.shape[-1] // 2
@@ -85,26 +93,32 @@ def _rhat_rank(x: np.ndarray, z_split: np.ndarray) -> np.ndarray:
 
 def rhat(draws) -> np.ndarray:
     """Rank-normalized split R-hat: the larger of the bulk and the folded (tail) value."""
-    return convergence_statistics(draws, ess=False)[0]
+    x, bad = _prepare(draws, min_chains=2)
+    if bad.all():
+        return np.full(bad.shape, np.nan)
+    return np.where(bad, np.nan, _rhat_rank(x, _z_scale(_split_chains(x))))
 
 
-def convergence_statistics(draws, *, ess: bool = True,
+def convergence_statistics(draws, *, ess_rows=None,
                            probs: tuple[float, float] = TAIL_PROBS) -> tuple[np.ndarray, ...]:
-    """``(rhat, ess_bulk, ess_tail)`` of ``draws`` (..., chain, draw) in one pass (the
-    rank-normalized split chains are shared by R-hat and the bulk ESS); ``ess=False``:
-    ``(rhat,)``."""
-    x = np.asarray(draws, float)
-    nan = np.full(x.shape[:-2], np.nan)
-    if x.shape[-1] < _MIN_DRAWS:
-        return (nan, nan, nan) if ess else (nan,)
-    bad = _invalid(x, 1)
-    clean = np.where(bad[..., None, None], 0.0, x)
-    z_split = _z_scale(_split_chains(clean))
-    r = nan if x.shape[-2] < 2 else np.where(bad, np.nan, _rhat_rank(clean, z_split))
-    if not ess:
-        return (r,)
-    bulk = np.where(bad, np.nan, _ess(z_split))
-    return r, bulk, _ess_tail_clean(clean, bad, probs)
+    """``(rhat, ess_bulk, ess_tail)`` of ``draws`` (n, ..., chain, draw) in one pass (R-hat
+    and the bulk ESS share the rank-normalized split chains).
+
+    ``ess_rows``: optional ``rhat -> (n,) bool``; the ESS is then computed only for those
+    entries of the first axis (NaN for the others), e.g. the sites whose R-hat passes.
+    """
+    x, bad = _prepare(draws)
+    r, bulk, tail = (np.full(bad.shape, np.nan) for _ in range(3))
+    if bad.all():
+        return r, bulk, tail
+    z_split = _z_scale(_split_chains(x))
+    if x.shape[-2] >= 2:  # R-hat needs two chains
+        r = np.where(bad, np.nan, _rhat_rank(x, z_split))
+    rows = np.ones(bad.shape[0], bool) if ess_rows is None else np.asarray(ess_rows(r), bool)
+    if rows.any():
+        bulk[rows] = np.where(bad[rows], np.nan, _ess(z_split[rows]))
+        tail[rows] = _ess_tail_clean(x[rows], bad[rows], probs)
+    return r, bulk, tail
 
 
 def _autocov(x: np.ndarray) -> np.ndarray:
@@ -160,12 +174,10 @@ def _ess(x: np.ndarray, relative: bool = False) -> np.ndarray:
 
 def ess_bulk(draws) -> np.ndarray:
     """Bulk ESS: the ESS of the rank-normalized split chains."""
-    x = np.asarray(draws, float)
-    if x.shape[-1] < _MIN_DRAWS:
-        return np.full(x.shape[:-2], np.nan)
-    bad = _invalid(x, 1)
-    return np.where(bad, np.nan, _ess(_z_scale(_split_chains(np.where(bad[..., None, None],
-                                                                      0.0, x)))))
+    x, bad = _prepare(draws)
+    if bad.all():
+        return np.full(bad.shape, np.nan)
+    return np.where(bad, np.nan, _ess(_z_scale(_split_chains(x))))
 
 
 def _ess_quantile(x: np.ndarray, prob: float) -> np.ndarray:
@@ -181,20 +193,18 @@ def _ess_tail_clean(clean: np.ndarray, bad: np.ndarray, probs) -> np.ndarray:
 
 def ess_tail(draws, probs: tuple[float, float] = TAIL_PROBS) -> np.ndarray:
     """Tail ESS: the smaller ESS of the indicators of the ``probs`` quantiles (5 %, 95 %)."""
-    x = np.asarray(draws, float)
-    if x.shape[-1] < _MIN_DRAWS:
-        return np.full(x.shape[:-2], np.nan)
-    bad = _invalid(x, 1)
-    return _ess_tail_clean(np.where(bad[..., None, None], 0.0, x), bad, probs)
+    x, bad = _prepare(draws)
+    if bad.all():
+        return np.full(bad.shape, np.nan)
+    return _ess_tail_clean(x, bad, probs)
 
 
 def ess_mean(draws) -> np.ndarray:
     """ESS of the mean: the ESS of the split chains (no rank normalization)."""
-    x = np.asarray(draws, float)
-    if x.shape[-1] < _MIN_DRAWS:
-        return np.full(x.shape[:-2], np.nan)
-    bad = _invalid(x, 1)
-    return np.where(bad, np.nan, _ess(_split_chains(np.where(bad[..., None, None], 0.0, x))))
+    x, bad = _prepare(draws)
+    if bad.all():
+        return np.full(bad.shape, np.nan)
+    return np.where(bad, np.nan, _ess(_split_chains(x)))
 
 
 def mcse_mean(draws) -> np.ndarray:

@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from inference.batched_stats import convergence_statistics, ess_bulk, ess_tail, rhat
+from inference.batched_stats import convergence_statistics
 
 __all__ = ["Convergence", "Diagnostics", "diagnose", "bucket_size"]
 
@@ -82,6 +82,12 @@ class Convergence:
         return cls(**d)
 
 
+def _max_r_hat(r_hat: np.ndarray) -> np.ndarray:
+    """(S,) largest of (S, d) R-hats; +inf where any is undefined (NaN)."""
+    r = np.where(np.isfinite(r_hat), r_hat, np.inf)
+    return r.max(axis=1) if r.shape[1] else np.full(r.shape[0], np.inf)
+
+
 class Diagnostics(NamedTuple):
     """Convergence statistics of a batch of sites."""
 
@@ -92,8 +98,7 @@ class Diagnostics(NamedTuple):
     @property
     def max_r_hat(self) -> np.ndarray:
         """(S,) largest R-hat; +inf where any is undefined (NaN)."""
-        r = np.where(np.isfinite(self.r_hat), self.r_hat, np.inf)
-        return r.max(axis=1) if r.shape[1] else np.full(r.shape[0], np.inf)
+        return _max_r_hat(self.r_hat)
 
     @property
     def min_ess_bulk(self) -> np.ndarray:
@@ -114,16 +119,9 @@ def diagnose(draws, rhat_max: float | None = None) -> Diagnostics:
     the runner's check after each segment, where R-hat is what usually fails and the ESS
     would be a third of the cost.
     """
-    x = np.moveaxis(np.asarray(draws, float), -1, 1)  # (S, d, C, D)
-    if rhat_max is None:
-        return Diagnostics(*convergence_statistics(x))
-    r = rhat(x)
-    worst = np.where(np.isfinite(r), r, np.inf).max(axis=1, initial=-np.inf)
-    passing = worst <= rhat_max
-    bulk, tail = np.full(r.shape, np.nan), np.full(r.shape, np.nan)
-    if passing.any():
-        bulk[passing], tail[passing] = ess_bulk(x[passing]), ess_tail(x[passing])
-    return Diagnostics(r, bulk, tail)
+    rows = None if rhat_max is None else (lambda r: _max_r_hat(r) <= rhat_max)
+    return Diagnostics(*convergence_statistics(np.moveaxis(np.asarray(draws, float), -1, 1),
+                                               ess_rows=rows))
 
 
 def bucket_size(n_active: int, n_full: int) -> int:
