@@ -28,10 +28,14 @@ re-measured are kept, so the parts can be run one at a time on a shared machine)
 * ``feasible``: COMPAS's log density in its feasible space as computed now against the
   previous implementation (bisection for the MIC-rule bound, steady state solved again)
   and each change alone, and against the logit space, on the pipeline's chunk.
+* ``warmup``: AM's warm-up program against its segment program per chain-iteration, with
+  the proposal refreshed between blocks of ``adapt_every`` steps (the runner's schedule)
+  and, as the baseline in the same process, with the conditional refresh in every step;
+  ``same_chains`` checks that both end with the same proposals.
 
 Every part records ``os.getloadavg()`` before and after (the machine is shared).
 
-Usage: ``python benchmarks/cost.py [--quick] [--part vjp|compile|share|chunk|feasible|all]
+Usage: ``python benchmarks/cost.py [--quick] [--part vjp|compile|share|chunk|feasible|warmup|all]
 [--out F]``
 """
 
@@ -312,6 +316,79 @@ def part_share(quick: bool) -> dict:
     return out
 
 
+def _warmup_vs_segment(name: str, steps: int, repeats: int = 3) -> dict:
+    """The runner's AM warm-up program (``steps`` adapting iterations, ``adapt_every`` 100)
+    against its segment program (``steps`` frozen iterations), per chain-iteration [us],
+    in the default run's space and chunk, interleaved, min over repeats."""
+    from inference.config import RunConfig
+    from inference.programs import Chunk, _segment_keys, prepare_sites, programs
+    from inference.sites import read_profiles, site_keys
+    from inference.testing import synthetic_sites
+
+    lik = inference.lognormal(0.1)
+    smp = inference.adaptive_metropolis(num_warmup=steps, num_samples=steps,
+                                        adapt_start=steps // 4, adapt_every=100)
+    cfg = RunConfig(model=name, sampler=smp, likelihood=lik, num_chains=RUNNER_CHAINS,
+                    seed=0, num_draws=steps // RUNNER_THIN, max_init_tries=100,
+                    space=RUNNER_SPACE[name])
+    profiles, forcing, _ = synthetic_sites(name, RUNNER_CHUNK, seed=2)
+    prof, _ = read_profiles(profiles, lik, invalid="raise")
+    progs = programs(cfg)
+    sites, ids = prepare_sites(Chunk(prof, forcing, pad_to=RUNNER_CHUNK), get_model(name))
+    key = jnp.asarray(site_keys(0, ids))
+    (st0, _, _), _ = progs.call("init", sites, key)
+
+    def warmup():
+        return progs.call("warmup", sites, st0, _segment_keys(key, 0))[0]
+
+    st, tun = jax.block_until_ready(warmup())
+
+    def segment():
+        return progs.call("segment", sites, st, tun, _segment_keys(key, 1), num_steps=steps,
+                          thin=RUNNER_THIN)[0]
+
+    jax.block_until_ready(segment())
+    t_w, t_s = [], []
+    for _ in range(repeats):
+        t_w.append(_time(warmup, repeats=2))
+        t_s.append(_time(segment, repeats=2))
+    per = RUNNER_CHUNK * RUNNER_CHAINS * steps
+    return {"warmup_us_per_chain_iteration": min(t_w) / per * 1e6,
+            "segment_us_per_chain_iteration": min(t_s) / per * 1e6,
+            "warmup_over_segment": min(t_w) / min(t_s),
+            "proposal_checksum": float(jnp.sum(st.chains.proposal_cholesky))}
+
+
+def part_warmup(quick: bool) -> dict:
+    """AM's warm-up step against a frozen step, with the proposal refreshed between blocks
+    of ``adapt_every`` steps (the runner's schedule) and, as the baseline in the same
+    process, with the refresh as a conditional in every step
+    (``inference.samplers.BLOCKED_WARMUP = False``). The two give the same chains; the
+    proposal checksums must agree."""
+    from inference import samplers
+    from inference.programs import programs
+
+    steps = 1000 if quick else 2000
+    out = {"load_before": _load(), "sites": RUNNER_CHUNK, "chains": RUNNER_CHAINS,
+           "steps": steps, "adapt_every": 100, "models": {}}
+    for name in MODELS:
+        rows = {}
+        for label, flag in (("per_step_refresh", False), ("blocked_refresh", True)):
+            samplers.BLOCKED_WARMUP = flag
+            programs.cache_clear()
+            rows[label] = _warmup_vs_segment(name, steps)
+        samplers.BLOCKED_WARMUP = True
+        programs.cache_clear()
+        rows["same_chains"] = (rows["per_step_refresh"]["proposal_checksum"]
+                               == rows["blocked_refresh"]["proposal_checksum"])
+        rows["warmup_time_ratio"] = (rows["blocked_refresh"]["warmup_us_per_chain_iteration"]
+                                     / rows["per_step_refresh"]["warmup_us_per_chain_iteration"])
+        out["models"][name] = rows
+        print(name, json.dumps(rows), _load(), file=sys.stderr, flush=True)
+    out["load_after"] = _load()
+    return out
+
+
 def part_chunk(quick: bool) -> dict:
     """Time per chain-iteration of the AM segment program against the chunk size (sites per
     compiled batch, 4 chains each): what the runner's ``chunk_size`` is chosen by. Sizes
@@ -417,7 +494,7 @@ def part_feasible(quick: bool) -> dict:
 
 
 PARTS = {"vjp": part_vjp, "compile": part_compile, "share": part_share, "chunk": part_chunk,
-         "feasible": part_feasible}
+         "feasible": part_feasible, "warmup": part_warmup}
 
 
 def main() -> None:

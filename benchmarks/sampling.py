@@ -191,7 +191,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller sizes")
     ap.add_argument("--portfolio", nargs="+", metavar="MODEL",
                     help="only the sampler portfolio (run-until-converged) for these models")
-    ap.add_argument("--methods", nargs="+", help="portfolio runs to include: am am_readapt"
+    ap.add_argument("--methods", nargs="+", help="portfolio runs to include: am_default"
+                    " am_default_feasible am am_readapt"
                     " am_feasible_readapt nuts_dense"
                     " chees chees_feasible nuts_dense_feasible")
     ap.add_argument("--memory-child", nargs=4, metavar=("MODEL", "N", "WORKERS", "DIR"),
@@ -250,14 +251,27 @@ PORTFOLIO_SIZE = 24  # twin sites per model: 4 of each kind of inference.testing
 
 
 def _portfolio_methods(quick: bool) -> dict:
-    """name -> (sampler spec, chains, stored draws per chain, space, max segments)."""
+    """name -> (sampler spec, chains, stored draws per chain, space, max segments[, sites
+    per chunk]); without a chunk size all sites run in one chunk."""
     s = 2 if quick else 1
 
     def am(readapt: bool, space, segments: int, warmup: int = 20_000, samples: int = 10_000):
         return ({"kind": "am", "num_warmup": warmup // s, "num_samples": samples // s,
                  "adapt_between_segments": readapt}, 4, 500, space, segments)
 
+    from surrogate.config import CalibrationConfig
+
+    c = CalibrationConfig()
+
+    def am_default(model_space):  # the pipeline's calibration: budget, draws and chunk
+        return ({"kind": "am", "num_warmup": c.num_warmup // s,
+                 "num_samples": c.num_samples // s, "adapt_between_segments": True},
+                c.num_chains, c.num_draws // s, model_space, c.max_segments, c.chunk_size)
+
     return {
+        # the pipeline's default for each model (COMPAS in its feasible space)
+        "am_default": am_default(None),
+        "am_default_feasible": am_default("feasible"),
         # the "am" preset adapts between segments; readapt=False is Haario's frozen AM
         "am": am(False, None, 6),
         "am_feasible": am(False, "feasible", 6),
@@ -288,11 +302,12 @@ def _unit_draws(run, site, params) -> np.ndarray:
 def run_portfolio_method(model: str, tw, method, workdir: str, seed: int = 0) -> dict:
     """One method on the twin sites through :func:`inference.run_sites` (run until
     converged, one worker): per-site table rows and the run's CPU time."""
-    spec, chains, draws, space, segments = method
+    spec, chains, draws, space, segments, *chunk = method
     t0, c0 = time.perf_counter(), time.process_time()
     run = inference.run_sites(
         tw.profiles, tw.forcing, model, spec, output_dir=workdir, num_chains=chains,
-        seed=seed, num_draws=draws, chunk_size=len(tw.kind), workers=1, progress=False,
+        seed=seed, num_draws=draws, chunk_size=chunk[0] if chunk else len(tw.kind),
+        workers=1, progress=False,
         overwrite=True, space=space,
         convergence=inference.Convergence(**STRICT, max_segments=segments))
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0

@@ -266,8 +266,16 @@ def build_kernel(*, scaling: str | float = "haario", regularization: float = 1e-
 
     Returns:
         kernel (callable):
-            ``kernel(rng_key, state, logdensity_fn, iteration) -> (AMState, AMInfo)``, where
-            ``iteration`` is the 0-based global index of this step.
+            ``kernel(rng_key, state, logdensity_fn, iteration, *, refresh_here=True) ->
+            (AMState, AMInfo)``, where ``iteration`` is the 0-based global index of this
+            step. With ``refresh_here=False`` (static) the step leaves the proposal's
+            Cholesky factor alone and the caller applies
+            ``kernel.refresh_proposal(state, iteration)`` after the steps at which a
+            refresh can fall due (every ``adapt_every``-th): the same chain, but the
+            conditional refresh is no longer part of every step's loop body. On CPU that
+            conditional made an adapting step cost about twice a frozen one
+            (``docs/inference.md`` section 6); ``inference.samplers`` runs the warm-up in
+            blocks of ``adapt_every`` steps this way.
     """
     if acceptance not in ACCEPTANCE_RULES:
         raise ValueError(f"unknown acceptance rule '{acceptance}'; use one of {ACCEPTANCE_RULES}")
@@ -292,8 +300,27 @@ def build_kernel(*, scaling: str | float = "haario", regularization: float = 1e-
                        welford_init(d, state.position.dtype), state.num_accepted,
                        state.log_scale)
 
-    def kernel(rng_key, state: AMState, logdensity_fn: Callable,
-               iteration) -> tuple[AMState, AMInfo]:
+    def refresh_due(iteration, adapting, in_test):
+        formal_n = iteration - num_test_steps + 1
+        return (adapting & (~in_test) & (formal_n >= max(adapt_start, 1))
+                & (formal_n % adapt_every == 0))
+
+    def refresh_proposal(state: AMState, iteration) -> AMState:
+        """``state`` with the proposal refreshed if it is due after step ``iteration``: what
+        a step called with ``refresh=False`` left out (the caller calls this after every
+        such step at which a refresh can fall due, e.g. once per block of ``adapt_every``
+        steps)."""
+        iteration = jnp.asarray(iteration)
+        scale = scaling_factor(scaling, state.position.shape[0])
+        adapting = jnp.asarray(True) if adapt_until is None else iteration < adapt_until
+        in_test = iteration < num_test_steps
+        chol = lax.cond(refresh_due(iteration, adapting, in_test),
+                        lambda: refresh(state.statistics, state.proposal_cholesky, scale),
+                        lambda: state.proposal_cholesky)
+        return state._replace(proposal_cholesky=chol)
+
+    def kernel(rng_key, state: AMState, logdensity_fn: Callable, iteration, *,
+               refresh_here: bool = True) -> tuple[AMState, AMInfo]:
         d = state.position.shape[0]
         scale = scaling_factor(scaling, d)
         iteration = jnp.asarray(iteration)
@@ -332,10 +359,12 @@ def build_kernel(*, scaling: str | float = "haario", regularization: float = 1e-
         adapting = jnp.asarray(True) if adapt_until is None else iteration < adapt_until
         stats = lax.cond(adapting, welford_update, lambda s, _: s, state.statistics, position)
         formal_n = iteration - num_test_steps + 1
-        do_refresh = (adapting & (~in_test) & (formal_n >= max(adapt_start, 1))
-                      & (formal_n % adapt_every == 0))
-        chol = lax.cond(do_refresh, lambda: refresh(stats, state.proposal_cholesky, scale),
-                        lambda: state.proposal_cholesky)
+        if refresh_here:
+            chol = lax.cond(refresh_due(iteration, adapting, in_test),
+                            lambda: refresh(stats, state.proposal_cholesky, scale),
+                            lambda: state.proposal_cholesky)
+        else:  # the caller refreshes between blocks (``kernel.refresh_proposal``)
+            chol = state.proposal_cholesky
         alpha = jnp.minimum(1.0, jnp.exp(log_ratio))
         log_scale = state.log_scale
         if target_acceptance is not None:
@@ -348,6 +377,7 @@ def build_kernel(*, scaling: str | float = "haario", regularization: float = 1e-
         info = AMInfo(alpha, accepted, lp_new, aux_new)
         return new_state, info
 
+    kernel.refresh_proposal = refresh_proposal
     return kernel
 
 

@@ -263,7 +263,10 @@ def _take(tree, rows):
     return jax.tree_util.tree_map(lambda a: a[rows], tree)
 
 
-def _segment_keys(site_key, j: int):
+@jax.jit
+def _segment_keys(site_key, j):
+    """Each site's key for program call ``j`` (0: warm-up). Jitted with ``j`` as data (one
+    compile per batch size): eagerly, the two vmapped ``fold_in`` cost ~4 ms per segment."""
     return jax.vmap(lambda k: random.fold_in(random.fold_in(k, SEGMENT_KEY), j))(site_key)
 
 

@@ -407,6 +407,12 @@ class AMChains:
 jax.tree_util.register_dataclass(AMChains, data_fields=["chains", "keys", "step", "pooled"],
                                  meta_fields=["iteration"])
 
+BLOCKED_WARMUP = True
+"""Run AM's adapting loops in blocks of ``adapt_every`` steps with the proposal refreshed
+between blocks (the same chain as the per-step schedule, bit for bit, at about half the
+cost per warm-up step on CPU). ``False`` restores the per-step schedule, for
+``benchmarks/cost.py --part warmup``; read when the programs are traced."""
+
 MIN_POOLED_DRAWS_PER_DIM = 10
 """``adapt_between_segments`` waits for this many stored draws per dimension (all chains)."""
 
@@ -439,17 +445,34 @@ def _am_steps(config: AMConfig, logdensity_fn, state: AMChains, num_steps: int, 
     frozen = (config.freeze_after_warmup and config.acceptance != "annealed"
               and start >= config.num_warmup)
 
-    def step(chains, i):
+    every = config.adapt_every
+    # An adapting loop whose blocks of `every` steps end where a refresh can fall due runs
+    # the steps without the kernel's conditional refresh and refreshes after each block
+    # (am.build_kernel: the same chain; the conditional in every step doubled a warm-up
+    # step's cost on CPU). Two-phase runs keep the per-step schedule.
+    blocked = (BLOCKED_WARMUP and not frozen and not config.num_test_steps
+               and start % every == 0 and thin % every == 0)
+
+    def step(chains, i, refresh_here=True):
         sched = config.num_warmup if frozen else i
         chains, info = jax.vmap(
-            lambda k, st: kernel(random.fold_in(k, i), st, fn, sched))(state.keys, chains)
+            lambda k, st: kernel(random.fold_in(k, i), st, fn, sched,
+                                 refresh_here=refresh_here))(state.keys, chains)
         counts = {"accepted": info.is_accepted.astype(jnp.float64)}
         if has_aux:
             counts.update(_rejection_counts(info.proposal_aux))
         return chains, counts
 
+    def adapt_block(chains, idx):  # `every` steps, then the refresh due after the last
+        chains, counts = lax.scan(lambda c, i: step(c, i, refresh_here=False), chains, idx)
+        chains = jax.vmap(lambda st: kernel.refresh_proposal(st, idx[-1]))(chains)
+        return chains, jax.tree_util.tree_map(lambda a: a.sum(0), counts)
+
     def block(chains, idx):
-        chains, counts = lax.scan(step, chains, idx)
+        if blocked:
+            chains, counts = lax.scan(adapt_block, chains, idx.reshape(-1, every))
+        else:
+            chains, counts = lax.scan(step, chains, idx)
         return chains, (chains.position, jax.tree_util.tree_map(lambda a: a.sum(0), counts))
 
     n_blocks = num_steps // thin

@@ -294,3 +294,51 @@ def test_symmetric_normal_is_standard_normal_and_symmetric():
     # coordinates are uncorrelated
     c = np.corrcoef(z[:, :5].T)
     assert np.max(np.abs(c - np.eye(5))) < 0.05
+
+
+@pytest.mark.parametrize("target_acceptance", [None, 0.3])
+def test_refresh_between_blocks_is_the_same_chain(target_acceptance):
+    """Steps with ``refresh_here=False`` and ``kernel.refresh_proposal`` after every block of
+    ``adapt_every`` steps (how the runner's warm-up runs) give the per-step chain bit for
+    bit, through adaptation start, refreshes and the freeze, for a batch of chains."""
+    cov = jnp.asarray([[1.0, 0.8, 0.0], [0.8, 1.0, 0.3], [0.0, 0.3, 2.0]])
+    prec = jnp.linalg.inv(cov)
+
+    def logdensity(x):
+        return -0.5 * x @ prec @ x
+
+    every, n = 10, 120
+    kernel = am.build_kernel(adapt_start=25, adapt_every=every, adapt_until=90,
+                             target_acceptance=target_acceptance)
+    keys = jax.random.split(jax.random.key(3), 5)
+    start = jax.vmap(lambda x: am.init(x, logdensity))(
+        jax.random.normal(jax.random.key(4), (5, 3)))
+
+    def step(chains, i, refresh_here):
+        return jax.vmap(lambda k, s: kernel(jax.random.fold_in(k, i), s, logdensity, i,
+                                            refresh_here=refresh_here)[0])(keys, chains)
+
+    @jax.jit
+    def per_step(chains):
+        return jax.lax.scan(lambda c, i: (step(c, i, True), c.position), chains,
+                            jnp.arange(n))
+
+    @jax.jit
+    def blocked(chains):
+        def block(c, idx):
+            c, xs = jax.lax.scan(lambda c, i: (step(c, i, False), c.position), c, idx)
+            return jax.vmap(lambda s: kernel.refresh_proposal(s, idx[-1]))(c), xs
+        c, xs = jax.lax.scan(block, chains, jnp.arange(n).reshape(-1, every))
+        return c, xs.reshape(n, *xs.shape[2:])
+
+    a, xa = per_step(start)
+    b, xb = blocked(start)
+    np.testing.assert_array_equal(xa, xb)
+    for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
+        np.testing.assert_array_equal(u, v)
+    # the proposal did adapt (a refresh happened), so the equality is not vacuous
+    assert not np.allclose(a.proposal_cholesky, start.proposal_cholesky)
+    # and skipping the refresh without calling refresh_proposal is a different chain
+    c, _ = jax.jit(lambda ch: jax.lax.scan(lambda c, i: (step(c, i, False), None), ch,
+                                           jnp.arange(n)))(start)
+    np.testing.assert_array_equal(c.proposal_cholesky, start.proposal_cholesky)

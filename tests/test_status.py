@@ -33,11 +33,42 @@ def test_interface_values():
     ({(4, 0): -1.0}, Failure.NEGATIVE),
     ({(4, 0): -1e-12}, 0),                                  # round-off is not negative
     ({(6, 19): 2 * MAX_CARBON_DENSITY}, Failure.DENSITY_CAP),
-    ({(0, 0): np.nan, (1, 1): -5.0}, Failure.NONFINITE | Failure.NEGATIVE),
+    ({(0, 0): np.nan, (1, 1): -5.0}, Failure.NONFINITE),   # judged on finite states only
+    ({(0, 0): -np.inf}, Failure.NONFINITE),
+    ({(2, 3): np.inf, (6, 19): 2 * MAX_CARBON_DENSITY}, Failure.NONFINITE),
+    ({(4, 0): -1.0, (6, 19): 2 * MAX_CARBON_DENSITY}, Failure.NEGATIVE | Failure.DENSITY_CAP),
 ])
 def test_shared_checks(at, expected):
     code = feasibility_status(_pools(at=at))
     assert code.dtype == jnp.int32 and int(code) == int(expected)
+
+
+def _reference_status(p):
+    """The documented rules, written out in NumPy for one (P, 20) state."""
+    if not np.all(np.isfinite(p)):
+        return int(Failure.NONFINITE)
+    code = 0
+    if np.any(p < -1e-10 * np.max(np.abs(p))):
+        code |= Failure.NEGATIVE
+    if np.any(p.sum(axis=0) > MAX_CARBON_DENSITY):
+        code |= Failure.DENSITY_CAP
+    return int(code)
+
+
+def test_shared_checks_batched_against_reference():
+    """Under jit and vmap (where NaN must propagate through XLA's min/max reductions) the
+    bits equal the rules written out, on states with NaN, +-inf, negatives, round-off
+    negatives and over-dense layers mixed in one batch."""
+    rng = np.random.default_rng(7)
+    pools = rng.uniform(0.0, 1e5, (400, 7, 20))
+    specials = [np.nan, np.inf, -np.inf, -1.0, -1e-12, 5 * MAX_CARBON_DENSITY]
+    for b in range(pools.shape[0]):
+        for _ in range(rng.integers(0, 3)):
+            pools[b, rng.integers(7), rng.integers(20)] = specials[rng.integers(len(specials))]
+    got = np.asarray(jax.jit(jax.vmap(feasibility_status))(jnp.asarray(pools)))
+    want = np.array([_reference_status(p) for p in pools])
+    np.testing.assert_array_equal(got, want)
+    assert len(set(want.tolist())) >= 4  # the batch exercises several outcomes
 
 
 def test_status_bits_and_description():
