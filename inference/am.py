@@ -307,7 +307,7 @@ def build_kernel(*, scaling: str | float = "haario", regularization: float = 1e-
 
     def refresh_proposal(state: AMState, iteration) -> AMState:
         """``state`` with the proposal refreshed if it is due after step ``iteration``: what
-        a step called with ``refresh=False`` left out (the caller calls this after every
+        a step called with ``refresh_here=False`` left out (the caller calls this after every
         such step at which a refresh can fall due, e.g. once per block of ``adapt_every``
         steps)."""
         iteration = jnp.asarray(iteration)
