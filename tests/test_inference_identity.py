@@ -9,6 +9,13 @@ increments became ``am.symmetric_normal`` draws (other random numbers) and the f
 evaluation ran one site at a time (NUTS: the same draws, ``lp`` within 7e-16). R-hat and
 ESS are compared to 1e-12 since they come from ``inference.batched_stats`` (ArviZ's
 formulas vectorized; the autocorrelation sums are added in another order).
+
+The fixture was recorded on an AVX-512 CPU; on an AVX2-only CPU XLA's vectorized
+transcendental functions round differently in the last bit (measured: draws of ``c`` off by
+up to 1e-15 relative, every accept/reject decision the same). So the draws and the summaries
+computed from them are compared to ``FLOAT_RTOL`` (any change to the algorithm or the random
+numbers moves them by many orders more); what counts decisions (acceptance rates,
+evaluations, divergences) is compared exactly.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import inference
 from inference.testing import synthetic_sites
 
 FIXTURE = Path(__file__).parent / "fixtures" / "runner_identity.npz"
+FLOAT_RTOL = 1e-12
 SAMPLERS = {
     "am": lambda: inference.adaptive_metropolis(num_warmup=400, num_samples=200,
                                                 adapt_start=100),
@@ -48,12 +56,14 @@ def test_same_numbers_as_before_the_refactoring(world, key, tmp_path):
     for s in ("site0000", "site0002"):
         tree = inference.load_site(tmp_path, s)
         for p in ("a", "b", "c"):
-            np.testing.assert_array_equal(tree["posterior"][p].values, ref[f"{key}/{s}/{p}"],
-                                          err_msg=f"{key} {s} {p}")
-        np.testing.assert_array_equal(tree["sample_stats"]["lp"].values, ref[f"{key}/{s}/lp"])
-    exact = ["mean", "sd", "q05", "q50", "q95", "nse", "n_evals"]
-    for v in ("r_hat", "ess_bulk"):
-        np.testing.assert_allclose(t[v].values, ref[f"{key}/{v}"], rtol=1e-12, err_msg=v)
+            np.testing.assert_allclose(tree["posterior"][p].values, ref[f"{key}/{s}/{p}"],
+                                       rtol=FLOAT_RTOL, atol=0, err_msg=f"{key} {s} {p}")
+        np.testing.assert_allclose(tree["sample_stats"]["lp"].values, ref[f"{key}/{s}/lp"],
+                                   rtol=FLOAT_RTOL, atol=0)
+    for v in ("mean", "sd", "q05", "q50", "q95", "nse", "r_hat", "ess_bulk"):
+        np.testing.assert_allclose(t[v].values, ref[f"{key}/{v}"], rtol=FLOAT_RTOL, atol=0,
+                                   err_msg=v)
+    exact = ["n_evals"]
     if key != "nuts":
         exact += ["acceptance_rate", "n_divergent"]
     else:
