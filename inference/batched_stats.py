@@ -30,7 +30,7 @@ References:
 from __future__ import annotations
 
 import numpy as np
-from scipy import fft, special, stats
+from scipy import fft, special
 
 __all__ = ["rhat", "ess_bulk", "ess_tail", "ess_mean", "mcse_mean", "convergence_statistics",
            "TAIL_PROBS"]
@@ -63,14 +63,38 @@ def _split_chains(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x[..., :half], x[..., x.shape[-1] - half:]], axis=-2)
 
 
+def _twice_average_ranks(flat: np.ndarray) -> np.ndarray:
+    """``2 x`` the 1-based average ranks along the last axis (integers: a tie group at sorted
+    positions ``i..j`` shares the rank ``(i + j) / 2 + 1``), ``scipy.stats.rankdata(method=
+    "average")`` times two. Written out because the rank normalization needs the ranks only
+    as table indices: ``_z_scale`` then looks up ``ndtri`` at the ``2n`` possible values
+    instead of evaluating it per draw (AM's rejected proposals make ties common)."""
+    n = flat.shape[-1]
+    order = np.argsort(flat, axis=-1)
+    s = np.take_along_axis(flat, order, axis=-1)
+    first = np.empty(s.shape, bool)  # first of its tie group, in sorted order
+    first[..., 0] = True
+    np.not_equal(s[..., 1:], s[..., :-1], out=first[..., 1:])
+    last = np.empty(s.shape, bool)
+    last[..., -1] = True
+    last[..., :-1] = first[..., 1:]
+    k = np.arange(n)
+    start = np.maximum.accumulate(np.where(first, k, 0), axis=-1)
+    end = np.minimum.accumulate(np.where(last, k, n - 1)[..., ::-1], axis=-1)[..., ::-1]
+    twice = np.empty(s.shape, np.intp)
+    np.put_along_axis(twice, order, start + end + 2, axis=-1)
+    return twice
+
+
 def _z_scale(x: np.ndarray) -> np.ndarray:
     """Rank-normalized values: ``Phi^-1((rank - 3/8) / (n + 1/4))`` over each series' draws
     of all chains (average ranks for ties)."""
     shape = x.shape
     flat = x.reshape(*shape[:-2], -1)
     n = flat.shape[-1]
-    ranks = stats.rankdata(flat, method="average", axis=-1)
-    return special.ndtri((ranks - 3 / 8) / (n - 2 * 3 / 8 + 1)).reshape(shape)
+    ranks = np.arange(2 * n + 1) / 2  # every value an average rank can take (0 unused)
+    table = special.ndtri((ranks - 3 / 8) / (n - 2 * 3 / 8 + 1))
+    return table[_twice_average_ranks(flat)].reshape(shape)
 
 
 def _rhat_plain(x: np.ndarray) -> np.ndarray:

@@ -91,6 +91,24 @@ def test_batched_statistics_equal_arviz_on_random_series(seed, chains, draws, ph
         np.testing.assert_allclose(got, ref[key], rtol=1e-9, equal_nan=True, err_msg=key)
 
 
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), rows=st.integers(1, 4), n=st.integers(1, 300),
+       levels=st.sampled_from([0, 1, 3, 50]))
+def test_average_ranks_equal_scipy(seed, rows, n, levels):
+    """The runner's rank normalization takes twice the average ranks as table indices;
+    they equal ``scipy.stats.rankdata(method="average")`` exactly, ties (AM's repeats,
+    constant series) included."""
+    from scipy import stats
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 2, n))
+    if levels:
+        x = np.round(x * levels)
+    x[0, 1] = x[0, 0]  # repeated values across the row
+    ranks = stats.rankdata(x, method="average", axis=-1)
+    np.testing.assert_array_equal(bs._twice_average_ranks(x), 2 * ranks)
+
+
 def test_tail_ess_uses_the_5_and_95_percent_quantiles():
     """ArviZ >= 1 without ``prob`` uses its interval probability (11 % / 89 %); the tail ESS
     of Vehtari et al. is at 5 % / 95 %, and the two differ on autocorrelated chains."""
