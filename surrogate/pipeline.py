@@ -536,9 +536,7 @@ def _site_report(cfg: dict, out: Path, world, tables: dict, stages) -> dict:
     res: dict = {"models": {}}
     for m in cfg["models"]:
         t = tables[m]
-        r: dict = {"sites": {"n": int(t.sizes["site"]), "kept": int(np.sum(t["kept"].values)),
-                             "median_nse": float(np.nanmedian(t["nse"].values)),
-                             "median_max_rhat": float(np.nanmedian(t["max_r_hat"].values))}}
+        r: dict = {"sites": _proda.site_summary(t, world)}
         path = out / "network" / f"{m}_ensemble.npz"
         if f"network_{m}" in stages.plan and path.exists():
             r["heldout"] = _proda._heldout_skill(cfg, out, world, m, load_ensemble(path), t)

@@ -225,6 +225,8 @@ def test_readme_numbers_are_rendered_from_a_run(tiny_run, tmp_path):
     r = res["log_soc_correlation"]
     assert f"r = {r['customary']:.2f} with customary" in block
     assert f"{res['models']['clm5']['heldout']['nse']:.2f}" in block
+    b = res["models"]["compas"]["sites"]["by_generator"]["clm5"]
+    assert "| … of the sites CLM5 generated |" in block and f"{b['kept']} / {b['n']}" in block
     readme = tmp_path / "README.md"
     readme.write_text("intro\n" + readme_numbers.START + "\nold\n" + readme_numbers.END + "\n")
     assert readme_numbers.main(["--run", str(out), "--readme", str(readme)]) == 0

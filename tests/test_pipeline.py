@@ -50,6 +50,12 @@ def test_pipeline_writes_all_outputs(tiny_run):
     for m in ("clm5", "compas"):
         r = res["models"][m]
         assert r["sites"]["n"] > 0 and 0 < r["sites"]["kept"] <= r["sites"]["n"]
+        # the mixed virtual world: counts per generating model add up to the totals
+        by_gen = r["sites"]["by_generator"]
+        assert set(by_gen) == {"clm5", "compas"}
+        for key in ("n", "kept"):
+            assert sum(b[key] for b in by_gen.values()) == r["sites"][key]
+        assert all(b["kept"] <= b["n"] and b["converged"] <= b["n"] for b in by_gen.values())
         assert np.isfinite(r["heldout"]["nse"]) and r["heldout"]["n_profiles"] > 0
         assert r["total_PgC_proda"] > 0
         ds = xr.load_dataset(out / "maps" / f"{m}.nc")
@@ -59,6 +65,7 @@ def test_pipeline_writes_all_outputs(tiny_run):
     assert -1 <= res["log_soc_correlation"]["proda"] <= 1
     report = (out / "report.md").read_text()
     assert "Correlation of log SOC" in report and "Truth recovery" in report
+    assert "| sites COMPAS generated: calibrated / kept |" in report
     # the report's flags are those of its numbers
     assert summary["flags"] == plausibility_flags(res)
     for flag in summary["flags"]:

@@ -66,6 +66,13 @@ def render_block(run: str | Path) -> str:
     ess = f", bulk/tail ESS ≥ {c['ess_min']:g}" if c.get("ess_min") else ""
     row(f"sites kept (max R-hat ≤ {c['rhat_max']:g}{ess}, NSE > {c['nse_min']:g})",
         lambda r: f"{r['sites']['kept']} / {r['sites']['n']}")
+    generators = sorted({g for m in models for g in res["models"][m]["sites"].get("by_generator",
+                                                                                  {})})
+    for g in generators:
+        def kept_among(r, g=g):
+            b = r["sites"].get("by_generator", {}).get(g)
+            return f"{b['kept']} / {b['n']}" if b else ""
+        row(f"… of the sites {g.upper()} generated", kept_among)
     row("median site NSE", lambda r: f"{r['sites']['median_nse']:.2f}")
     row("median site max R-hat", lambda r: f"{r['sites']['median_max_rhat']:.2f}")
     row("pooled NSE of PRODA-predicted SOC at held-out profiles [68 % CI]",
