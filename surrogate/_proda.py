@@ -183,6 +183,15 @@ def _recovery(world, model: str, table, maps: xr.Dataset) -> dict:
     mod = get_model(model)
     truth = world.truth
     out: dict = {}
+    gens = _world_generators(world, model)
+    if model not in gens:
+        # a pure world of another model: this model's "truth" generated nothing, so there
+        # is nothing of it to recover; its SOC map is scored against the world's true SOC
+        out["n_sites_generated"] = 0
+        if len(gens) == 1:
+            out["world_generator"] = gens[0]
+            out.update(_soc_skill(np.asarray(truth[f"{gens[0]}_stock_1m_map"].values), maps))
+        return out
     if f"{model}_theta" in truth:
         pid = [str(p) for p in np.asarray(truth["profile_id"].values)]
         ids = [str(s) for s in np.asarray(table["site"].values)]
@@ -203,13 +212,26 @@ def _recovery(world, model: str, table, maps: xr.Dataset) -> dict:
                          for k, n in enumerate(mod.PARAMETERS.names)}
     skey = f"{model}_stock_1m_map"
     if skey in truth:
-        t = np.asarray(truth[skey].values).ravel()
-        for var, label in (("stock_1m", "soc_map"), ("stock_1m_customary", "soc_map_customary")):
-            p = np.asarray(maps[var].values).ravel()
-            ok = np.isfinite(t) & np.isfinite(p) & (t > 0) & (p > 0)
-            lt, lp = np.log(t[ok]), np.log(p[ok])
-            out[label] = {"log_r": float(np.corrcoef(lt, lp)[0, 1]),
-                          "log_nse": float(nse(lp, lt))}
+        out.update(_soc_skill(np.asarray(truth[skey].values), maps))
+    return out
+
+
+def _world_generators(world, model: str) -> list[str]:
+    """The models that generated the world's profiles (``[model]`` for an older world)."""
+    if "generating_model" not in world.truth:
+        return [model]
+    return sorted({str(g) for g in np.asarray(world.truth["generating_model"].values)})
+
+
+def _soc_skill(true_map: np.ndarray, maps: xr.Dataset) -> dict:
+    """Log-SOC r and NSE of the PRODA and customary 0-1 m stock maps against ``true_map``."""
+    t = true_map.ravel()
+    out = {}
+    for var, label in (("stock_1m", "soc_map"), ("stock_1m_customary", "soc_map_customary")):
+        p = np.asarray(maps[var].values).ravel()
+        ok = np.isfinite(t) & np.isfinite(p) & (t > 0) & (p > 0)
+        lt, lp = np.log(t[ok]), np.log(p[ok])
+        out[label] = {"log_r": float(np.corrcoef(lt, lp)[0, 1]), "log_nse": float(nse(lp, lt))}
     return out
 
 
@@ -334,7 +356,7 @@ def _figures(cfg: dict, out: Path, world, tables: dict) -> list[tuple[str, str]]
             f"{names[m]} PRODA parameter maps (ensemble median) of the four parameters with"
             " the largest spatial spread in the unit cube.")
         mk = f"{m}_theta_map"
-        if mk in world.truth:
+        if mk in world.truth and m in _world_generators(world, m):
             tu = np.asarray(mod.PARAMETERS.to_unit(np.moveaxis(world.truth[mk].values, 0, -1)))
             pu = np.asarray(mod.PARAMETERS.to_unit(np.moveaxis(ds["theta"].values, 0, -1)))
             add(plots.recovery_figure(tu, pu, list(mod.PARAMETERS.names), names[m]),
@@ -472,14 +494,20 @@ def make_report(cfg: dict, out: Path, world, tables: dict, stages) -> dict:
                   " parameters the profiles do not identify.", ""]
     for m, r in res["models"].items():
         rec = r.get("recovery", {})
+        if rec.get("n_sites_generated") == 0:
+            gen = rec.get("world_generator")
+            lines.append(f"- {m.upper()} generated none of the profiles, so it has no truth to"
+                         " recover" + (f"; its maps are scored against the true SOC of this"
+                                       f" pure {gen.upper()} world" if gen else ""))
+        against = "the world's true SOC" if rec.get("n_sites_generated") == 0 else "truth"
         for label, name in (("soc_map", "PRODA"), ("soc_map_customary", "customary")):
             if label in rec:
-                lines.append(f"- {m.upper()} {name} SOC map vs truth: log r ="
+                lines.append(f"- {m.upper()} {name} SOC map vs {against}: log r ="
                              f" {rec[label]['log_r']:.2f}, NSE(log) = {rec[label]['log_nse']:.2f}")
     lines.append("")
     for m, r in res["models"].items():
         rec = r.get("recovery", {})
-        if not rec:
+        if not rec or rec.get("n_sites_generated") == 0:
             continue
         names = list(rec.get("site_r2", rec.get("map_r2", {})).keys())
         lines += [f"### {m.upper()} (site R² over {rec.get('n_sites_generated', '?')} sites"

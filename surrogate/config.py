@@ -135,6 +135,10 @@ class DataConfig(_Section):
     size: Literal["default", "paper"] = "default"
     noise_sd: float = Field(0.25, ge=0)
     """Multiplicative lognormal observation noise (log space) of the virtual world."""
+    generators: list[str] | None = Field(None, min_length=1)
+    """Virtual world: the models that generate the observations (``None``: every model of
+    the world, each profile by one of them, a "mixed" world); ``[compas]`` gives a pure
+    COMPAS world, a twin experiment in which that model's truth is known at every site."""
     path: str | list[str] | None = None
     """``wosis``: the download folder (or a list of folders); ``csv``: the profile table."""
     reader: dict[str, Any] = Field(default_factory=dict)
@@ -153,6 +157,27 @@ class DataConfig(_Section):
                              f" e.g. {{kind: sites, path: {v}}}")
         return v
 
+    @field_validator("generators", mode="before")
+    @classmethod
+    def _one_generator_as_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v  # ``generators: compas`` reads as [compas]
+
+    @field_validator("generators")
+    @classmethod
+    def _known_generators(cls, v: list[str] | None) -> list[str] | None:
+        from socmodels.data.world import DEFAULT_MODELS
+
+        if v is None:
+            return v
+        v = [g.lower() for g in v]
+        bad = [g for g in v if g not in DEFAULT_MODELS]
+        if bad:
+            raise ValueError(f"unknown generating model(s) {bad}; the virtual world's models"
+                             f" are {list(DEFAULT_MODELS)}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"a generating model is listed twice ({v})")
+        return v
+
     @model_validator(mode="after")
     def _files_exist(self) -> DataConfig:
         if self.source == "virtual_world":
@@ -161,6 +186,9 @@ class DataConfig(_Section):
                 raise ValueError(f"data.{extra[0]}: only used with source wosis or csv"
                                  " (source is virtual_world)")
             return self
+        if self.generators is not None:
+            raise ValueError(f"data.generators: only used with source virtual_world (source"
+                             f" is {self.source})")
         from surrogate.sources import _READER_KEYS
 
         bad = sorted(set(self.reader) - _READER_KEYS[self.source])

@@ -125,7 +125,10 @@ def stage_plan(cfg: dict) -> dict[str, dict]:
         plan[name] = {"inputs": inputs, "upstream": ups, "version": version,
                       "fingerprint": _digest([inputs, ups, version]), **extra}
 
-    add("data", {"data": cfg["data"], "seed": cfg["seed"], "files": _input_files(cfg)}, [])
+    # data.generators is dropped when unset, so configurations without it keep their
+    # fingerprints (and their finished stages)
+    data = {k: v for k, v in cfg["data"].items() if k != "generators" or v is not None}
+    add("data", {"data": data, "seed": cfg["seed"], "files": _input_files(cfg)}, [])
     cal = {k: v for k, v in cfg["calibration"].items() if k not in _NOT_RESULTS}
     screening = _SCREENING if cal.get("max_segments") is None else ("nse_min",)
     core = {k: v for k, v in cal.items() if k not in screening}
@@ -296,7 +299,8 @@ def _world(cfg: dict, out: Path):
     from socmodels.data import virtual_world
 
     return virtual_world(seed=cfg["seed"], resolution=d["resolution"], n_profiles=d["n_profiles"],
-                         size=d["size"], out_dir=out / "data", noise_sd=d["noise_sd"])
+                         size=d["size"], out_dir=out / "data", noise_sd=d["noise_sd"],
+                         generators=d.get("generators"))
 
 
 def convergence_config(calibration: dict):

@@ -136,3 +136,27 @@ def test_recovery_uses_each_parameters_own_unit_cube():
     lo, hi = params.lower[k], params.upper[k]
     linear = (to_phys(truth_u)[:, k] - lo) / (hi - lo)
     assert np.max(np.abs(linear - truth_u[:, k])) > 0.3
+
+
+def test_pipeline_recovery_of_a_model_that_generated_no_profile():
+    """In a pure COMPAS world CLM5 has no truth to recover: no parameter statistics, and
+    its maps are scored against the world's true SOC, not a CLM5 map nobody generated."""
+    from types import SimpleNamespace
+
+    import xarray as xr
+
+    from surrogate._proda import _recovery
+
+    rng = np.random.default_rng(1)
+    true = np.exp(rng.normal(3.0, 1.0, size=(6, 8)))
+    good = true * np.exp(rng.normal(0.0, 0.1, size=true.shape))
+    yx = ("lat", "lon")
+    world = SimpleNamespace(truth=xr.Dataset(
+        {"generating_model": ("profile", np.array(["compas"] * 5, object)),
+         "compas_stock_1m_map": (yx, true), "clm5_stock_1m_map": (yx, 1.0 / true)}))
+    maps = xr.Dataset({"stock_1m": (yx, good), "stock_1m_customary": (yx, 1.0 / true)})
+    rec = _recovery(world, "clm5", table=None, maps=maps)
+    assert rec["n_sites_generated"] == 0 and rec["world_generator"] == "compas"
+    assert "site_r2" not in rec and "coverage90" not in rec
+    assert rec["soc_map"]["log_r"] > 0.95  # scored against COMPAS's truth, which it tracks
+    assert rec["soc_map_customary"]["log_r"] < -0.95

@@ -42,6 +42,9 @@ INVALID = [
     ({"data": {"noise_sd": -1}}, "data.noise_sd: must be >= 0"),
     ({"data": {"size": "huge"}}, "data.size:"),
     ({"data": {"source": "s3"}}, "data.source:"),
+    ({"data": {"generators": ["clm6"]}}, "data.generators: unknown generating model(s)"),
+    ({"data": {"generators": ["compas", "COMPAS"]}}, "data.generators: a generating model is"),
+    ({"data": {"generators": []}}, "data.generators: must have at least 1 item"),
     ({"models": []}, "models: must have at least 1 item"),
     ({"models": ["clm5", "clm6"]}, "models: unknown model(s) ['clm6']"),
     ({"models": ["clm5", "clm5"]}, "models: a model is listed twice"),
@@ -122,6 +125,12 @@ def test_file_overrides_preset_and_keeps_other_values(tmp_path):
     assert load_config(str(path), preset="paper")["calibration"]["num_warmup"] == 35000
 
 
+def test_one_generating_model_may_be_named_without_a_list(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {generators: COMPAS}\n")
+    assert load_config(str(path))["data"]["generators"] == ["compas"]
+
+
 def test_ints_are_accepted_for_floats_but_strings_are_not(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("calibration: {rhat_max: 2}\ndata: {resolution: 10}\n")
@@ -171,6 +180,8 @@ _CLIM = {"kind": "sites", "path": "c.csv"}
     ({"source": "csv", "path": ".", "climate": _CLIM}, "data.path: a file expected"),
     ({"path": "p.csv"}, "data.path: only used with source wosis or csv"),
     ({"reader": {"on_error": "drop"}}, "data.reader: only used with source wosis or csv"),
+    ({"source": "csv", "path": "p.csv", "climate": _CLIM, "generators": ["clm5"]},
+     "data.generators: only used with source virtual_world"),
     ({"source": "csv", "path": "p.csv", "climate": _CLIM, "reader": {"on_eror": "drop"}},
      "data.reader.on_eror: unknown option of the csv reader"),
     ({"source": "csv", "path": "p.csv", "climate": "c.csv"},

@@ -129,6 +129,9 @@ def test_stage_plan_follows_the_changes():
     assert stage_plan(_changed(conv, calibration={"rhat_max": 1.05}))["calibrate_clm5"][
         "core"] != stage_plan(conv)["calibrate_clm5"]["core"]
     assert rerun(data={"noise_sd": 0.3}) == {"data"} | every_cal | every_net | later
+    # a pure world is another world; unset (the mixed world) keeps the old fingerprints
+    assert rerun(data={"generators": ["compas"]}) == {"data"} | every_cal | every_net | later
+    assert "generators" not in base["data"]["inputs"]["data"]
     # the chains are redone for a sampler change, reused for a screening change
     assert stage_plan(_changed(cfg, calibration={"num_samples": 401}))["calibrate_clm5"][
         "core"] != base["calibrate_clm5"]["core"]
