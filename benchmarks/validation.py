@@ -190,6 +190,9 @@ def main(argv=None) -> dict:
                     help="stored draws per chain (default min(iterations per segment, 1000))")
     ap.add_argument("--chunk-size", type=int, default=None,
                     help="sites per compiled batch (default: all sites of a worker)")
+    ap.add_argument("--kinds", default=None,
+                    help="comma-separated twin kinds (default inference.testing.TWIN_KINDS;"
+                         " also EXTREME_TWIN_KINDS)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--bins", type=int, default=None, help="SBC histogram bins")
@@ -216,7 +219,8 @@ def main(argv=None) -> dict:
                  "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                              "load_avg_start": os.getloadavg()}}
     t0 = time.perf_counter()
-    tw = twin_sites(args.model, args.n, seed=args.seed, likelihood=lik)
+    tw = twin_sites(args.model, args.n, seed=args.seed, likelihood=lik,
+                    kinds=args.kinds.split(",") if args.kinds else None)
     res["twin"] = {"seconds": time.perf_counter() - t0, "n_sites": args.n,
                    "kinds": {str(k): int(np.sum(tw.kind == k)) for k in np.unique(tw.kind)},
                    "truth_tries_median": float(np.median(tw.tries)),

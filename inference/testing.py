@@ -128,6 +128,10 @@ def synthetic_sites(model, n: int, *, seed: int = 0, depths=(0.05, 0.15, 0.3, 0.
 TWIN_KINDS = ("temperate", "tropical", "arid", "cold", "shallow_bedrock", "long_profile")
 """Site kinds of :func:`twin_sites` (site ``i`` is ``kinds[i % len(kinds)]``)."""
 
+EXTREME_TWIN_KINDS = ("deep_permafrost", "very_long_profile", "cold_long_profile")
+"""Opt-in kinds beyond the default set, like the real profiles issue 9 measured: permafrost
+at MAT -17 to -10 degC, 28-38 horizons to 2-3 m, and 18-29 horizons to 1.5 m at a cold site."""
+
 TWIN_MAX_TRIES = 2_000
 """Prior draws per site before :func:`twin_sites` gives up on finding a usable truth."""
 
@@ -148,6 +152,12 @@ _CLIMATES = {
                             map=(400.0, 1200.0), south=0.2),
     "long_profile": dict(lat=(30.0, 55.0), mat=(2.0, 18.0), amp=(6.0, 12.0),
                          map=(500.0, 1500.0), south=0.2),
+    "deep_permafrost": dict(lat=(66.0, 78.0), mat=(-17.0, -10.0), amp=(16.0, 25.0),
+                            map=(100.0, 400.0), south=0.0),
+    "very_long_profile": dict(lat=(30.0, 55.0), mat=(2.0, 18.0), amp=(6.0, 12.0),
+                              map=(500.0, 1500.0), south=0.2),
+    "cold_long_profile": dict(lat=(60.0, 70.0), mat=(-6.0, -1.0), amp=(14.0, 22.0),
+                              map=(200.0, 600.0), south=0.0),
 }
 
 
@@ -205,11 +215,19 @@ def _twin_design(kind: str, rng: np.random.Generator) -> dict:
         # air-temperature wave on the mean soil temperature MAT + 1 K (climate_forcing)
         reach = float(thaw_depth(d["mat"] + 1.0, d["amp"], peak_month=6.5).max())
         d["alt"] = rng.uniform(0.4, max(0.45, min(1.2, 0.9 * reach)))
+    elif kind in ("deep_permafrost", "cold_long_profile"):
+        # 50-90 % of what the climate can thaw; where it thaws < 0.3 m, derived from it
+        reach = float(thaw_depth(d["mat"] + 1.0, d["amp"], peak_month=6.5).max())
+        d["alt"] = float(rng.uniform(0.5, 0.9) * reach) if reach > 0.3 else np.nan
     if kind == "shallow_bedrock":
         d["bedrock"] = rng.uniform(0.3, 0.6)
         d["depth"] = _horizon_midpoints(rng, int(rng.integers(4, 7)), d["bedrock"])
     elif kind == "long_profile":
         d["depth"] = _horizon_midpoints(rng, 18, rng.uniform(1.8, 2.2))
+    elif kind == "very_long_profile":
+        d["depth"] = _horizon_midpoints(rng, int(rng.integers(28, 39)), rng.uniform(2.0, 3.0))
+    elif kind == "cold_long_profile":
+        d["depth"] = _horizon_midpoints(rng, int(rng.integers(18, 30)), 1.5)
     else:
         d["depth"] = _horizon_midpoints(rng, int(rng.integers(4, 9)), rng.uniform(0.8, 1.6))
     return d
@@ -238,7 +256,8 @@ def twin_sites(model, n: int, *, seed: int = 0, likelihood=None, kinds=None,
     ``temperate``, ``tropical``, ``arid``, ``cold`` (MAT < 0 degC, permafrost with an active
     layer of 0.4-1.2 m), ``shallow_bedrock`` (bedrock at 0.3-0.6 m: fewer active model
     layers, 4-6 horizons above it) and ``long_profile`` (18 horizons to about 2 m); the others
-    have 4-8 horizons to 0.8-1.6 m. Observations are at the horizon mid-points. Climates
+    have 4-8 horizons to 0.8-1.6 m; opt-in :data:`EXTREME_TWIN_KINDS`. Observations are at
+    the horizon mid-points. Climates
     (latitude, MAT, seasonal amplitude, MAP) are drawn per site in the ranges of its kind;
     NPP is the Miami model times a lognormal factor (sd 0.15), moisture from MAP and
     Thornthwaite PET (:func:`socmodels.data.climate.site_climate`).

@@ -547,8 +547,16 @@ def _segments_text(c: dict) -> str:
 
 
 def _space_text(c: dict) -> str:
+    """Each model's sampler space and sampler options, in words."""
+    from surrogate.config import model_names, model_sampler_options
+
     spaces = c.get("space") or {}
-    return "".join(f"; {m} sampled in its {s} space" for m, s in spaces.items())
+    text = "".join(f"; {m} sampled in its {s} space" for m, s in spaces.items())
+    for m in model_names():
+        options = model_sampler_options(c, m)
+        if options:
+            text += f"; {m} with " + ", ".join(f"{k}={v}" for k, v in options.items())
+    return text
 
 
 def _screening_text(c: dict) -> str:

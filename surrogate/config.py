@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 __all__ = ["PRESETS", "ConfigError", "PipelineConfig", "load_config", "validate_config",
-           "model_names", "sampler_config"]
+           "model_names", "model_sampler_options", "sampler_config"]
 
 
 class ConfigError(ValueError):
@@ -239,6 +239,12 @@ class CalibrationConfig(_Section):
     """Sampler space per model, e.g. ``{compas: feasible}`` (``unit``, ``logit`` or
     ``feasible``; a model not listed samples in the sampler's own space; see
     ``run_sites(space=...)`` and ``docs/inference.md``)."""
+    sampler_options: dict[str, dict[str, Any]] | None = None
+    """Sampler options per model, laid on the sampler's preset, e.g. ``{compas:
+    {target_acceptance: 0.234}}``; ``{}``: every model gets the preset as it is. None (the
+    default): the options chosen by measurement for the sampler (:data:`SAMPLER_OPTIONS`:
+    with ``am``, COMPAS's chains also adapt a global proposal scale during warm-up,
+    ``docs/inference.md`` section 7)."""
 
     @field_validator("sampler")
     @classmethod
@@ -268,6 +274,13 @@ class CalibrationConfig(_Section):
                                                   self.max_segments))
             except ValueError as err:
                 raise ValueError(f"calibration: {err}") from None
+
+        for model in self.sampler_options or {}:
+            try:
+                _one_of(model, model_names(), "model")
+                sampler_config(self.model_dump(), model)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"calibration.sampler_options.{model}: {err}") from None
 
         for model, space in self.space.items():
             try:
@@ -372,7 +385,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"data": {"resolution": 0.5, "n_profiles": None, "size": "paper"},
               "calibration": {"num_warmup": 35000, "num_samples": 35000, "num_chains": 3,
                               "num_draws": 1000, "chunk_size": 1024, "max_segments": None,
-                              "ess_min": 0.0, "rhat_max": 1.05, "space": {}},
+                              "ess_min": 0.0, "rhat_max": 1.05, "space": {},
+                              "sampler_options": {}},
               "network": {"n_members": 10, "max_epochs": 6000, "patience": 1200,
                           "epochs_per_call": 50}},
 }
@@ -504,12 +518,34 @@ def load_config(path: str | Path | None = None, *, preset: str | None = None,
     return validate_config(cfg, source=src)
 
 
-def sampler_config(calibration: dict):
-    """The sampler of ``calibration.sampler`` with the run's budget.
+# The default run's per-model sampler options, by measurement (docs/inference.md section 7,
+# benchmarks/results/validation_*_target_acceptance.json): on 100 COMPAS twin sites
+# Robbins-Monro scale adaptation to 0.234 acceptance during warm-up converged 99 sites
+# (98 without) at 0.88x the median cost and every 28-36-layer profile of 8 (6 without);
+# on CLM5 it cost 1.10x the median with the same convergence, so CLM5 keeps Haario's scale.
+SAMPLER_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
+    "am": {"compas": {"target_acceptance": 0.234}},
+}
+"""Per-sampler, per-model options used when ``calibration.sampler_options`` is None."""
 
-    One registry, one set of defaults: :func:`inference.samplers.sampler_from_budget`.
+
+def model_sampler_options(calibration: dict, model: str) -> dict[str, Any]:
+    """The sampler options ``model`` gets: ``calibration.sampler_options[model]``, or with
+    ``sampler_options`` None the measured defaults of the sampler (:data:`SAMPLER_OPTIONS`)."""
+    per_model = calibration.get("sampler_options")
+    if per_model is None:
+        per_model = SAMPLER_OPTIONS.get(calibration["sampler"], {})
+    return dict(per_model.get(model, {}))
+
+
+def sampler_config(calibration: dict, model: str | None = None):
+    """The sampler of ``calibration.sampler`` with the run's budget (and ``model``'s options).
+
+    One registry, one set of defaults: :func:`inference.samplers.sampler_from_budget`;
+    ``calibration.sampler_options[model]`` (if any) is laid on the preset.
     """
     from inference.samplers import sampler_from_budget
 
+    options = model_sampler_options(calibration, model) if model else {}
     return sampler_from_budget(calibration["sampler"], calibration["num_warmup"],
-                               calibration["num_samples"])
+                               calibration["num_samples"], **options)

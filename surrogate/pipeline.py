@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from surrogate.config import PRESETS, ConfigError, load_config, sampler_config
+from surrogate.config import (PRESETS, ConfigError, load_config, model_sampler_options,
+                              sampler_config)
 from surrogate.inputs import site_covariates, unit_means
 from surrogate.plausibility import (
     GLOBAL_STOCK_RANGE_PGC,
@@ -97,11 +98,14 @@ _NOT_RESULTS = ("chunk_size", "workers")
 
 
 def _model_calibration(cal: dict, model: str) -> dict:
-    """``cal`` as it concerns ``model``: its own entry of ``space`` (dropped when it has none,
-    so configurations without the key keep their fingerprints)."""
-    out = {k: v for k, v in cal.items() if k != "space"}
+    """``cal`` as it concerns ``model``: its own entry of ``space`` and its own sampler options
+    (each dropped when it has none, so configurations without them keep their fingerprints)."""
+    out = {k: v for k, v in cal.items() if k not in ("space", "sampler_options")}
     if cal.get("space", {}).get(model) is not None:
         out["space"] = cal["space"][model]
+    options = model_sampler_options(cal, model)
+    if options:
+        out["sampler_options"] = options
     return out
 
 
@@ -318,7 +322,7 @@ def _calibrate(cfg: dict, out: Path, world, model: str, *, overwrite: bool = Fal
     from inference import run_sites
 
     c = cfg["calibration"]
-    return run_sites(world.profiles, world.forcing, model=model, sampler=sampler_config(c),
+    return run_sites(world.profiles, world.forcing, model=model, sampler=sampler_config(c, model),
                      output_dir=out / "calibration" / model, likelihood=c["likelihood"],
                      num_chains=c["num_chains"], seed=cfg["seed"], num_draws=c["num_draws"],
                      chunk_size=c["chunk_size"], workers=c.get("workers") or os.cpu_count(),

@@ -260,3 +260,40 @@ def test_the_documented_own_data_config_is_valid(tmp_path):
     cfg = load_config(str(path))["data"]
     assert cfg["source"] == "wosis" and cfg["climate"]["kind"] == "table"
     assert cfg["path"] == [str(tmp_path / f) for f in data["path"]]
+
+
+def test_sampler_options_per_model(tmp_path):
+    """null: the sampler's measured per-model defaults; {}: the preset as is; errors name the key."""
+    from surrogate.config import SAMPLER_OPTIONS, sampler_config
+
+    cal = load_config(preset="default")["calibration"]
+    assert cal["sampler_options"] is None
+    assert sampler_config(cal, "compas").target_acceptance == \
+        SAMPLER_OPTIONS["am"]["compas"]["target_acceptance"] == 0.234
+    assert sampler_config(cal, "clm5").target_acceptance is None
+    assert load_config(preset="paper")["calibration"]["sampler_options"] == {}
+    path = tmp_path / "c.yaml"
+    path.write_text("calibration: {sampler_options: {}}\n")
+    assert sampler_config(load_config(str(path))["calibration"], "compas").target_acceptance \
+        is None
+    path.write_text("calibration: {sampler: nuts}\n")  # no AM options laid on NUTS
+    assert sampler_config(load_config(str(path))["calibration"], "compas").name == "nuts"
+    for text, expected in [
+            ("{compas: {bogus: 1}}", "calibration.sampler_options.compas: AMConfig"),
+            ("{clm6: {}}", "calibration.sampler_options.clm6: unknown model"),
+            ("{compas: {target_acceptance: 2.0}}",
+             "calibration.sampler_options.compas: target_acceptance must be in (0, 1)")]:
+        path.write_text(f"calibration: {{sampler_options: {text}}}\n")
+        with pytest.raises(ConfigError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+            load_config(str(path))
+
+
+def test_sampler_options_enter_only_their_models_fingerprint():
+    from surrogate.pipeline import stage_plan
+
+    base = load_config(preset="default")
+    plain = json.loads(json.dumps(base))
+    plain["calibration"]["sampler_options"] = {}
+    a, b = stage_plan(base), stage_plan(plain)
+    assert a["calibrate_clm5"]["fingerprint"] == b["calibrate_clm5"]["fingerprint"]
+    assert a["calibrate_compas"]["fingerprint"] != b["calibrate_compas"]["fingerprint"]

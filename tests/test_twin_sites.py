@@ -149,3 +149,18 @@ def test_bad_arguments_and_exhausted_search(monkeypatch):
     monkeypatch.setattr(testing, "_truth_search_fn", never)
     with pytest.raises(RuntimeError, match=r"site 0 \(kind 'arid'\) in 2000"):
         twin_sites("clm5", 2, kinds=["arid"])
+
+
+def test_extreme_kinds_are_opt_in_and_as_described():
+    """Deep permafrost (MAT -17 to -10 degC), 28-38 and 18-29 horizons: the real-profile cases."""
+    kinds = testing.EXTREME_TWIN_KINDS
+    tw = twin_sites("clm5", 6, seed=5, kinds=kinds)
+    assert [str(k) for k in tw.kind] == [kinds[i % 3] for i in range(6)]
+    n_layers, mat = _valid_layers(tw), np.asarray(tw.profiles["mat"].values)
+    deep, very_long, cold_long = (tw.kind == k for k in kinds)
+    assert np.all((mat[deep] >= -17) & (mat[deep] <= -10)) and np.all(mat[cold_long] < 0)
+    assert np.all((n_layers[very_long] >= 28) & (n_layers[very_long] <= 38))
+    assert np.all((n_layers[cold_long] >= 18) & (n_layers[cold_long] <= 29))
+    prof, skipped = inference.read_profiles(tw.profiles, inference.lognormal())
+    assert not skipped and len(prof) == 6
+    assert not set(kinds) & set(TWIN_KINDS)  # the default set is unchanged

@@ -18,6 +18,8 @@ import re
 import sys
 from pathlib import Path
 
+from surrogate.config import model_sampler_options
+
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- numbers:start -->", "<!-- numbers:end -->"
 
@@ -57,6 +59,8 @@ def render_block(run: str | Path) -> str:
                 f" {c['max_segments']})"
                 + "".join(f"; {m.upper()} in its {sp} space"
                           for m, sp in (c.get("space") or {}).items() if m in models)
+                + "".join(f"; {m.upper()} with " + ", ".join(f"{k} {v}" for k, v in o.items())
+                          for m in models if (o := model_sampler_options(c, m)))
                 + "."), "",
              "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(models)]
 
