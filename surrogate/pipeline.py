@@ -29,8 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from surrogate.config import (PRESETS, ConfigError, load_config, model_sampler_options,
-                              sampler_config)
+from surrogate.config import (
+    PRESETS,
+    ConfigError,
+    load_config,
+    model_sampler_options,
+    sampler_config,
+)
 from surrogate.inputs import site_covariates, unit_means
 from surrogate.plausibility import (
     GLOBAL_STOCK_RANGE_PGC,

@@ -263,7 +263,7 @@ def test_the_documented_own_data_config_is_valid(tmp_path):
 
 
 def test_sampler_options_per_model(tmp_path):
-    """null: the sampler's measured per-model defaults; {}: the preset as is; errors name the key."""
+    """null: the sampler's measured per-model defaults; {}: the preset as is; errors name keys."""
     from surrogate.config import SAMPLER_OPTIONS, sampler_config
 
     cal = load_config(preset="default")["calibration"]
