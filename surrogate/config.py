@@ -521,7 +521,8 @@ def load_config(path: str | Path | None = None, *, preset: str | None = None,
 # The default run's per-model sampler options, by measurement (docs/inference.md section 7,
 # benchmarks/results/validation_*_target_acceptance.json): on 100 COMPAS twin sites
 # Robbins-Monro scale adaptation to 0.234 acceptance during warm-up converged 99 sites
-# (98 without) at 0.88x the median cost and every 28-36-layer profile of 8 (6 without);
+# (98 without) at 0.88x the median cost, and of 24 extreme twin sites 24 (22 without),
+# every 28-38-horizon profile of 8 (6 without; validation_extreme_*.json);
 # on CLM5 it cost 1.10x the median with the same convergence, so CLM5 keeps Haario's scale.
 SAMPLER_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
     "am": {"compas": {"target_acceptance": 0.234}},
