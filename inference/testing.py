@@ -210,15 +210,15 @@ def _twin_design(kind: str, rng: np.random.Generator) -> dict:
              npp_factor=float(np.exp(rng.normal(0.0, 0.15))), sand=rng.uniform(15.0, 70.0),
              woody=rng.uniform(0.1, 0.9), fpi=rng.uniform(0.5, 0.9), bedrock=np.nan,
              alt=np.nan)
-    if kind == "cold":
-        # an active layer the climate can produce: at most 90 % of the thaw depth of the full
-        # air-temperature wave on the mean soil temperature MAT + 1 K (climate_forcing)
+    if kind in ("cold", "deep_permafrost", "cold_long_profile"):
+        # what the climate can thaw: the thaw depth of the full air-temperature wave on the
+        # mean soil temperature MAT + 1 K (climate_forcing)
         reach = float(thaw_depth(d["mat"] + 1.0, d["amp"], peak_month=6.5).max())
-        d["alt"] = rng.uniform(0.4, max(0.45, min(1.2, 0.9 * reach)))
-    elif kind in ("deep_permafrost", "cold_long_profile"):
-        # 50-90 % of what the climate can thaw; where it thaws < 0.3 m, derived from it
-        reach = float(thaw_depth(d["mat"] + 1.0, d["amp"], peak_month=6.5).max())
-        d["alt"] = float(rng.uniform(0.5, 0.9) * reach) if reach > 0.3 else np.nan
+        if kind == "cold":          # an active layer of at most 90 % of the reach
+            d["alt"] = rng.uniform(0.4, max(0.45, min(1.2, 0.9 * reach)))
+        elif reach > 0.3:           # 50-90 % of the reach
+            d["alt"] = float(rng.uniform(0.5, 0.9) * reach)
+        # else: it thaws < 0.3 m; the active layer is derived from the climate (NaN)
     if kind == "shallow_bedrock":
         d["bedrock"] = rng.uniform(0.3, 0.6)
         d["depth"] = _horizon_midpoints(rng, int(rng.integers(4, 7)), d["bedrock"])
