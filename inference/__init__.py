@@ -9,6 +9,8 @@
   fingerprinted, resumable, optionally on a Dask cluster; :func:`load_site_table`,
   :func:`load_site` (modules :mod:`~inference.config`, :mod:`~inference.programs`,
   :mod:`~inference.checkpoints`, :mod:`~inference.schema`, :mod:`~inference.run`).
+* :func:`recommended` -- the sampler and space chosen by measurement for each model
+  (:mod:`inference.recommended`; the pipeline's defaults).
 * :mod:`inference.samplers` -- the sampler registry (:func:`register_sampler`,
   :func:`get_sampler`) and the AM and NUTS cores behind one contract.
 * :mod:`inference.diagnostics` -- R-hat/ESS/MCSE (ArviZ), NSE, screening, dashboard.
@@ -35,6 +37,7 @@ from inference.likelihoods import (
 )
 from inference.likelihoods import nse as nse_likelihood
 from inference.models import SitePrediction, log_density, resolve_model, site_model
+from inference.recommended import recommended
 from inference.recovery import recovery, recovery_experiment
 from inference.run import (
     Chunk,
@@ -76,7 +79,7 @@ __all__ = [
     "site_model", "log_density", "resolve_model", "SitePrediction",
     "AMConfig", "NUTSConfig", "adaptive_metropolis", "two_phase", "proda_compat", "nuts",
     "get_sampler", "register_sampler", "sampler_core", "sampler_from_budget", "SamplerCore",
-    "run_sites", "Convergence", "run_chunk", "run_chunk_to_file", "RunConfig", "Chunk", "SiteRun",
+    "run_sites", "recommended", "Convergence", "run_chunk", "run_chunk_to_file", "RunConfig", "Chunk", "SiteRun",
     "RunConfigError", "completed_sites", "load_site", "load_site_table",
     "CorruptCheckpointWarning", "enable_compilation_cache",
     "summarize", "nse", "screen", "dashboard",

@@ -235,14 +235,16 @@ class CalibrationConfig(_Section):
     segment (a fixed budget)."""
     nse_min: float = Field(0.0, le=1.0)
     """Sites with a smaller (or equal) NSE are not used to train the network."""
-    space: dict[str, str] = Field(default_factory=lambda: {"compas": "feasible"})
+    space: dict[str, str] = Field(default_factory=lambda: _measured_spaces())
     """Sampler space per model, e.g. ``{compas: feasible}`` (``unit``, ``logit`` or
     ``feasible``; a model not listed samples in the sampler's own space; see
-    ``run_sites(space=...)`` and ``docs/inference.md``)."""
+    ``run_sites(space=...)`` and ``docs/inference.md``). Default: the spaces chosen by
+    measurement (:data:`inference.recommended.MODEL_SPACES`)."""
     sampler_options: dict[str, dict[str, Any]] | None = None
     """Sampler options per model, laid on the sampler's preset, e.g. ``{compas:
     {target_acceptance: 0.234}}``; ``{}``: every model gets the preset as it is. None (the
-    default): the options chosen by measurement for the sampler (:data:`SAMPLER_OPTIONS`:
+    default): the options chosen by measurement for the sampler
+    (:data:`inference.recommended.SAMPLER_OPTIONS`:
     with ``am``, COMPAS's chains also adapt a global proposal scale during warm-up,
     ``docs/inference.md`` section 7)."""
 
@@ -291,6 +293,13 @@ class CalibrationConfig(_Section):
             except ValueError as err:  # RunConfigError included
                 raise ValueError(f"calibration.space.{model}: {err}") from None
         return self
+
+
+def _measured_spaces() -> dict[str, str]:
+    """The per-model sampler spaces chosen by measurement (imported late: jax)."""
+    from inference.recommended import MODEL_SPACES
+
+    return dict(MODEL_SPACES)
 
 
 def _one_of(value: str, names, what: str) -> str:
@@ -518,23 +527,14 @@ def load_config(path: str | Path | None = None, *, preset: str | None = None,
     return validate_config(cfg, source=src)
 
 
-# The default run's per-model sampler options, by measurement (docs/inference.md section 7,
-# benchmarks/results/validation_*_target_acceptance.json): on 100 COMPAS twin sites
-# Robbins-Monro scale adaptation to 0.234 acceptance during warm-up converged 99 sites
-# (98 without) at 0.88x the median cost, and of 24 extreme twin sites 24 (22 without),
-# every 28-38-horizon profile of 8 (6 without; validation_extreme_*.json);
-# on CLM5 it cost 1.10x the median with the same convergence, so CLM5 keeps Haario's scale.
-SAMPLER_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
-    "am": {"compas": {"target_acceptance": 0.234}},
-}
-"""Per-sampler, per-model options used when ``calibration.sampler_options`` is None."""
-
-
 def model_sampler_options(calibration: dict, model: str) -> dict[str, Any]:
     """The sampler options ``model`` gets: ``calibration.sampler_options[model]``, or with
-    ``sampler_options`` None the measured defaults of the sampler (:data:`SAMPLER_OPTIONS`)."""
+    ``sampler_options`` None the measured defaults of the sampler
+    (:data:`inference.recommended.SAMPLER_OPTIONS`)."""
     per_model = calibration.get("sampler_options")
     if per_model is None:
+        from inference.recommended import SAMPLER_OPTIONS
+
         per_model = SAMPLER_OPTIONS.get(calibration["sampler"], {})
     return dict(per_model.get(model, {}))
 

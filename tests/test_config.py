@@ -264,7 +264,8 @@ def test_the_documented_own_data_config_is_valid(tmp_path):
 
 def test_sampler_options_per_model(tmp_path):
     """null: the sampler's measured per-model defaults; {}: the preset as is; errors name keys."""
-    from surrogate.config import SAMPLER_OPTIONS, sampler_config
+    from inference.recommended import SAMPLER_OPTIONS
+    from surrogate.config import sampler_config
 
     cal = load_config(preset="default")["calibration"]
     assert cal["sampler_options"] is None
@@ -297,3 +298,16 @@ def test_sampler_options_enter_only_their_models_fingerprint():
     a, b = stage_plan(base), stage_plan(plain)
     assert a["calibrate_clm5"]["fingerprint"] == b["calibrate_clm5"]["fingerprint"]
     assert a["calibrate_compas"]["fingerprint"] != b["calibrate_compas"]["fingerprint"]
+
+
+@pytest.mark.parametrize("model", ["clm5", "compas"])
+def test_pipeline_defaults_are_the_recommended_settings(model):
+    """The default preset samples each model exactly as inference.recommended says."""
+    from inference import recommended
+    from surrogate.config import sampler_config
+
+    cal = load_config(preset="default")["calibration"]
+    rec = recommended(model, cal["sampler"], num_warmup=cal["num_warmup"],
+                      num_samples=cal["num_samples"])
+    assert sampler_config(cal, model) == rec["sampler"]
+    assert cal["space"].get(model) == rec["space"]

@@ -1,0 +1,71 @@
+"""Per-model sampler settings chosen by measurement (``docs/inference.md`` sections 2 and 7).
+
+:func:`run_sites` samples with exactly the sampler and space it is given; these tables are
+what the pipeline uses by default (``calibration.space`` and ``calibration.sampler_options:
+null``) and what a direct caller should start from::
+
+    run = inference.run_sites(profiles, forcing, "compas", **inference.recommended("compas"),
+                              convergence=inference.Convergence(max_segments=48),
+                              output_dir="out/compas")
+
+A model added later can add its own entries to :data:`MODEL_SPACES` and
+:data:`SAMPLER_OPTIONS` (``docs/architecture.md``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inference.config import model_name
+from inference.samplers import get_sampler
+
+__all__ = ["MODEL_SPACES", "SAMPLER_OPTIONS", "recommended"]
+
+# COMPAS: the feasible-box space removes the walls along tau4s2_death and tau4s4, where most
+# proposals of the prior box fail (docs/differences.md, "COMPAS feasible set"; 76.5 % of prior
+# draws are infeasible on real forcings, 97 % at permafrost sites).
+MODEL_SPACES: dict[str, str] = {"compas": "feasible"}
+"""Model -> sampler space (:data:`inference.models.SPACES`); a model not listed samples in
+the sampler's own space."""
+
+# benchmarks/results/validation_*_target_acceptance.json: on 100 COMPAS twin sites
+# Robbins-Monro scale adaptation to 0.234 acceptance during warm-up converged 99 sites
+# (98 without) at 0.88x the median cost, and of 24 extreme twin sites 24 (22 without),
+# every 28-38-horizon profile of 8 (6 without; validation_extreme_*.json); replicated on
+# 4 x 24 extreme sites, 93/96 against 85/96 (8 sites converged only with it, none only
+# without) at 0.90x the evaluations, and on 2 x 100 standard sites 199/200 against 200/200
+# at 0.88x the median cost (target_acceptance_replicates_*.json). On CLM5 it cost 1.10x the
+# median with the same convergence, so CLM5 keeps Haario's scale.
+SAMPLER_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
+    "am": {"compas": {"target_acceptance": 0.234}},
+}
+"""Sampler preset -> model -> options laid on the preset."""
+
+
+def recommended(model, sampler: str = "am", **budget) -> dict[str, Any]:
+    """The ``run_sites`` keyword arguments ``sampler`` and ``space`` chosen for ``model``.
+
+    Args:
+        model: a registered model name (or module).
+        sampler: a sampler preset name (:data:`inference.samplers.SAMPLERS`).
+        **budget: preset options given as well, e.g. ``num_warmup=10_000,
+            num_samples=2_500``; they override the measured options of the same name.
+
+    Returns:
+        ``{"sampler": config, "space": space}`` (``space`` None: the sampler's own, always
+        for a sampler whose own space is the unit cube).
+
+    Raises:
+        ValueError: unknown model or sampler, or an option the preset does not take.
+    """
+    from inference.models import resolve_model
+
+    name = model_name(model)
+    resolve_model(name)  # an unknown model fails here, naming the registered ones
+    if not isinstance(sampler, str):
+        raise TypeError(f"sampler must be a preset name, got {type(sampler).__name__}")
+    options = {**SAMPLER_OPTIONS.get(sampler, {}).get(name, {}), **budget}
+    config = get_sampler({"kind": sampler, **options})
+    # a sampler that moves in the unit cube (proda_compat) has no other space
+    own_unit = getattr(config, "space", "logit") == "unit"
+    return {"sampler": config, "space": None if own_unit else MODEL_SPACES.get(name)}
