@@ -381,11 +381,11 @@ NOTEBOOKS["02_many_sites.ipynb"] = [
 
     import socmodels
     from inference import (
-        AMConfig,
         completed_sites,
         dashboard,
         load_site,
         load_site_table,
+        recommended,
         run_sites,
         screen,
     )
@@ -414,19 +414,24 @@ NOTEBOOKS["02_many_sites.ipynb"] = [
     md("""
     ## 2. Calibrate both models at every site
 
-    `AMConfig` holds the sampler settings (warm-up with adaptation, then frozen adaptation
-    for the kept draws; `adapt_start` is when the covariance estimate starts being used).
-    Every site gets its own random stream derived from its id, so results do not depend on
-    the chunking or on which machine ran the chunk. `num_draws` thins what is stored.
+    `recommended(model, **options)` gives the sampler settings measured best for each model
+    (`docs/inference.md` §7): adaptive Metropolis (warm-up with adaptation, then frozen
+    adaptation for the kept draws; `adapt_start` is when the covariance estimate starts being
+    used), for COMPAS in its feasible-box space and with a warm-up scale adaptation; here with
+    this notebook's short budget. Every site gets its own random stream derived from its id,
+    so results do not depend on the chunking or on which machine ran the chunk. `num_draws`
+    thins what is stored.
     """),
     code("""
-    sampler = AMConfig(num_warmup=WARMUP, num_samples=SAMPLES, adapt_start=min(1_000, WARMUP // 4))
+    budget = dict(num_warmup=WARMUP, num_samples=SAMPLES, adapt_start=min(1_000, WARMUP // 4))
+    settings = {model: recommended(model, **budget) for model in ("clm5", "compas")}
     runs = {}
     for model in ("clm5", "compas"):
         t0 = time.perf_counter()
-        runs[model] = run_sites(profiles, forcing, model, sampler, output_dir=OUT / model,
-                                num_chains=N_CHAINS, num_draws=N_DRAWS, seed=SEED,
-                                chunk_size=64, invalid="skip", progress=not SMALL)
+        runs[model] = run_sites(profiles, forcing, model, **settings[model],
+                                output_dir=OUT / model, num_chains=N_CHAINS,
+                                num_draws=N_DRAWS, seed=SEED, chunk_size=64,
+                                invalid="skip", progress=not SMALL)
         print(f"{model}: {profiles.sizes['profile']} sites in {time.perf_counter() - t0:.1f} s")
     """),
     md("""
@@ -527,7 +532,7 @@ NOTEBOOKS["02_many_sites.ipynb"] = [
     code("""
     before = {p.name: p.stat().st_mtime for p in (OUT / "clm5" / "chunks").glob("chunk-*.nc")}
     t0 = time.perf_counter()
-    again = run_sites(profiles, forcing, "clm5", sampler, output_dir=OUT / "clm5",
+    again = run_sites(profiles, forcing, "clm5", **settings["clm5"], output_dir=OUT / "clm5",
                       num_chains=N_CHAINS, num_draws=N_DRAWS, seed=SEED, chunk_size=64,
                       invalid="skip", progress=False)
     after = {p.name: p.stat().st_mtime for p in (OUT / "clm5" / "chunks").glob("chunk-*.nc")}
