@@ -4,7 +4,8 @@
 what the pipeline uses by default (``calibration.space`` and ``calibration.sampler_options:
 null``) and what a direct caller should start from::
 
-    run = inference.run_sites(profiles, forcing, "compas", **inference.recommended("compas"),
+    settings = inference.recommended("compas", num_warmup=10_000, num_samples=2_500)
+    run = inference.run_sites(profiles, forcing, "compas", **settings, num_chains=4,
                               convergence=inference.Convergence(max_segments=48),
                               output_dir="out/compas")
 
