@@ -29,16 +29,15 @@ MODEL_SPACES: dict[str, str] = {"compas": "feasible"}
 """Model -> sampler space (:data:`inference.models.SPACES`); a model not listed samples in
 the sampler's own space."""
 
-# benchmarks/results/validation_*_target_acceptance.json: on 100 COMPAS twin sites
-# Robbins-Monro scale adaptation to 0.234 acceptance during warm-up converged 99 sites
-# (98 without) at 0.88x the median cost, and of 24 extreme twin sites 24 (22 without),
-# every 28-38-horizon profile of 8 (6 without; validation_extreme_*.json); replicated on
-# 4 x 24 extreme sites, 93/96 against 85/96 (8 sites converged only with it, none only
-# without) at 0.90x the evaluations, and on 2 x 100 standard sites 199/200 against 200/200
-# at 0.88x the median cost (target_acceptance_replicates_*.json). On CLM5 it cost 1.10x the
-# median with the same convergence, so CLM5 keeps Haario's scale.
+# Robbins-Monro scale adaptation to 0.234 acceptance during warm-up, laid on AM (both
+# settings on the same twin sites, benchmarks/target_acceptance_replicates.py and
+# results/target_acceptance_*.json). COMPAS: of 4 x 24 extreme sites (deep permafrost,
+# 28-38 horizons, cold long profiles) 93 converged against 85 without (8 only with it, none
+# only without) at 0.90x the median evaluations; of 3 x 100 standard sites 298 against 298
+# at 0.88-0.90x. CLM5: the same convergence (all 200 + 96 sites of the replicates, 100 + 23
+# of 24 before) at 0.93x the evaluations (paired median; 0.84-1.02x per set).
 SAMPLER_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
-    "am": {"compas": {"target_acceptance": 0.234}},
+    "am": {"clm5": {"target_acceptance": 0.234}, "compas": {"target_acceptance": 0.234}},
 }
 """Sampler preset -> model -> options laid on the preset."""
 

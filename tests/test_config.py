@@ -271,7 +271,8 @@ def test_sampler_options_per_model(tmp_path):
     assert cal["sampler_options"] is None
     assert sampler_config(cal, "compas").target_acceptance == \
         SAMPLER_OPTIONS["am"]["compas"]["target_acceptance"] == 0.234
-    assert sampler_config(cal, "clm5").target_acceptance is None
+    assert sampler_config(cal, "clm5").target_acceptance == \
+        SAMPLER_OPTIONS["am"]["clm5"]["target_acceptance"] == 0.234
     assert load_config(preset="paper")["calibration"]["sampler_options"] == {}
     path = tmp_path / "c.yaml"
     path.write_text("calibration: {sampler_options: {}}\n")
@@ -290,11 +291,13 @@ def test_sampler_options_per_model(tmp_path):
 
 
 def test_sampler_options_enter_only_their_models_fingerprint():
+    from surrogate.config import model_sampler_options as base_options
     from surrogate.pipeline import stage_plan
 
     base = load_config(preset="default")
-    plain = json.loads(json.dumps(base))
-    plain["calibration"]["sampler_options"] = {}
+    plain = json.loads(json.dumps(base))  # COMPAS given the preset as it is, CLM5 unchanged
+    plain["calibration"]["sampler_options"] = {
+        "clm5": base_options(base["calibration"], "clm5")}
     a, b = stage_plan(base), stage_plan(plain)
     assert a["calibrate_clm5"]["fingerprint"] == b["calibrate_clm5"]["fingerprint"]
     assert a["calibrate_compas"]["fingerprint"] != b["calibrate_compas"]["fingerprint"]

@@ -18,10 +18,12 @@ def test_compas_gets_its_feasible_space_and_scale_adaptation():
     assert run.space == "feasible" and run.sampler.target_acceptance == 0.234
 
 
-def test_clm5_gets_the_preset_as_it_is():
+def test_clm5_gets_its_own_space_and_the_scale_adaptation():
     rec = recommended("clm5")
-    assert rec["space"] is None
-    assert rec["sampler"] == inference.get_sampler("am")
+    assert rec["space"] is None          # CLM5 has no feasible-box map: the sampler's logit
+    assert rec["sampler"] == inference.get_sampler(
+        {"kind": "am", **SAMPLER_OPTIONS["am"]["clm5"]})
+    assert rec["sampler"].target_acceptance == 0.234
 
 
 def test_options_and_samplers():
