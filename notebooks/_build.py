@@ -417,7 +417,7 @@ NOTEBOOKS["02_many_sites.ipynb"] = [
     `recommended(model, **options)` gives the sampler settings measured best for each model
     (`docs/inference.md` §7): adaptive Metropolis (warm-up with adaptation, then frozen
     adaptation for the kept draws; `adapt_start` is when the covariance estimate starts being
-    used) with a warm-up scale adaptation, for COMPAS in its feasible-box space; here with
+    used), for COMPAS in its feasible-box space and with a warm-up scale adaptation; here with
     this notebook's short budget. Every site gets its own random stream derived from its id,
     so results do not depend on the chunking or on which machine ran the chunk. `num_draws`
     thins what is stored.

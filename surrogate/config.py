@@ -245,8 +245,8 @@ class CalibrationConfig(_Section):
     {target_acceptance: 0.234}}``; ``{}``: every model gets the preset as it is. None (the
     default): the options chosen by measurement for the sampler
     (:data:`inference.recommended.SAMPLER_OPTIONS`:
-    with ``am``, the chains of both models also adapt a global proposal scale during
-    warm-up, ``docs/inference.md`` section 7)."""
+    with ``am``, COMPAS's chains also adapt a global proposal scale during warm-up,
+    ``docs/inference.md`` section 7)."""
 
     @field_validator("sampler")
     @classmethod

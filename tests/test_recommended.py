@@ -18,12 +18,11 @@ def test_compas_gets_its_feasible_space_and_scale_adaptation():
     assert run.space == "feasible" and run.sampler.target_acceptance == 0.234
 
 
-def test_clm5_gets_its_own_space_and_the_scale_adaptation():
+def test_clm5_gets_the_preset_as_it_is():
     rec = recommended("clm5")
     assert rec["space"] is None          # CLM5 has no feasible-box map: the sampler's logit
-    assert rec["sampler"] == inference.get_sampler(
-        {"kind": "am", **SAMPLER_OPTIONS["am"]["clm5"]})
-    assert rec["sampler"].target_acceptance == 0.234
+    assert "clm5" not in SAMPLER_OPTIONS["am"]
+    assert rec["sampler"] == inference.get_sampler("am")
 
 
 def test_options_and_samplers():
