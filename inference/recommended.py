@@ -18,9 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 from inference.config import model_name
+from inference.models import resolve_model
 from inference.samplers import get_sampler
 
-__all__ = ["MODEL_SPACES", "SAMPLER_OPTIONS", "recommended"]
+__all__ = ["MODEL_SPACES", "SAMPLER_OPTIONS", "measured_options", "recommended"]
 
 # COMPAS: the feasible-box space removes the walls along tau4s2_death and tau4s4, where most
 # proposals of the prior box fail (docs/differences.md, "COMPAS feasible set"; 76.5 % of prior
@@ -43,6 +44,11 @@ SAMPLER_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
 """Sampler preset -> model -> options laid on the preset."""
 
 
+def measured_options(sampler: str, model: str) -> dict[str, Any]:
+    """The options :data:`SAMPLER_OPTIONS` lays on preset ``sampler`` for ``model`` (a copy)."""
+    return dict(SAMPLER_OPTIONS.get(sampler, {}).get(model, {}))
+
+
 def recommended(model, sampler: str = "am", **budget) -> dict[str, Any]:
     """The ``run_sites`` keyword arguments ``sampler`` and ``space`` chosen for ``model``.
 
@@ -59,13 +65,11 @@ def recommended(model, sampler: str = "am", **budget) -> dict[str, Any]:
     Raises:
         ValueError: unknown model or sampler, or an option the preset does not take.
     """
-    from inference.models import resolve_model
-
     name = model_name(model)
     resolve_model(name)  # an unknown model fails here, naming the registered ones
     if not isinstance(sampler, str):
         raise TypeError(f"sampler must be a preset name, got {type(sampler).__name__}")
-    options = {**SAMPLER_OPTIONS.get(sampler, {}).get(name, {}), **budget}
+    options = {**measured_options(sampler, name), **budget}
     config = get_sampler({"kind": sampler, **options})
     # a sampler that moves in the unit cube (proda_compat) has no other space
     own_unit = getattr(config, "space", "logit") == "unit"

@@ -533,9 +533,9 @@ def model_sampler_options(calibration: dict, model: str) -> dict[str, Any]:
     (:data:`inference.recommended.SAMPLER_OPTIONS`)."""
     per_model = calibration.get("sampler_options")
     if per_model is None:
-        from inference.recommended import SAMPLER_OPTIONS
+        from inference.recommended import measured_options
 
-        per_model = SAMPLER_OPTIONS.get(calibration["sampler"], {})
+        return measured_options(calibration["sampler"], model)
     return dict(per_model.get(model, {}))
 
 
